@@ -1,0 +1,19 @@
+.PHONY: run test lint format bench smoke
+
+run:  ## run the app at http://127.0.0.1:8000 (SQLite, demo model unless a key is set)
+	scripts/run.sh
+
+test:  ## the whole suite, on SQLite then on PostgreSQL + Redis, browsers in Chromium
+	scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+smoke:  ## the REST contract walked black-box against a production-like deployment
+	.venv/bin/python ../shared/contract/smoke.py
+
+bench:  ## latency and throughput against a direct call to the upstream (see docs/performance.md)
+	scripts/setup.sh dev && .venv/bin/python -m bench

@@ -1,0 +1,28 @@
+"""ASGI lifespan handling: on shutdown, end the replies this process is still writing.
+
+Channels' router does not speak the lifespan protocol, so this small wrapper does. A reply
+whose process stops cleanly ends ``failed`` with its text kept at once; one whose process
+is killed is caught later by ``services.fail_stale_replies``.
+"""
+
+from __future__ import annotations
+
+from conversations import replies
+
+
+class LifespanMiddleware:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await replies.stop_all_local()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,93 @@
+"""Per-user send rate limit and daily token quota, shared by every process via the cache.
+
+DRF's throttles read and then write a request history, which lets concurrent requests slip
+through and only works for DRF views; the browser's WebSocket needs the same rule. An atomic
+``cache.incr`` on a fixed window (Redis or local memory) is exact across processes.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+from conversations.errors import QuotaExceeded, RateLimited
+
+_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+
+
+def parse_rate(rate: str) -> tuple[int, int] | None:
+    """``"20/min"`` -> ``(20, 60)``; empty or ``"0"`` turns the limit off."""
+    rate = (rate or "").strip().lower()
+    if rate in {"", "0", "off", "none"}:
+        return None
+    try:
+        count, period = rate.split("/")
+        return int(count), _PERIODS[period.strip()]
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"Rate {rate!r} must look like 20/min") from exc
+
+
+def check_send_rate(user_id: int) -> None:
+    """Count one send for ``user_id``; raise ``RateLimited`` when over the limit."""
+    limit = parse_rate(settings.CHATBOT_RATE_LIMIT)
+    if limit is None:
+        return
+    count, period = limit
+    now = time.time()
+    window = int(now // period)
+    key = f"send-rate:{user_id}:{period}:{window}"
+    cache.add(key, 0, timeout=period + 5)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=period + 5)
+        used = 1
+    if used > count:
+        raise RateLimited(retry_after=int(period - (now % period)) + 1)
+
+
+def _quota_key(user_id: int, day: str) -> str:
+    return f"token-quota:{user_id}:{day}"
+
+
+def _seconds_to_midnight() -> int:
+    now = datetime.now(UTC)
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((tomorrow - now).total_seconds()) + 1
+
+
+def check_token_quota(user_id: int) -> None:
+    """Raise ``QuotaExceeded`` once today's tokens reach ``CHATBOT_DAILY_TOKEN_QUOTA``."""
+    quota = settings.CHATBOT_DAILY_TOKEN_QUOTA
+    if quota <= 0:
+        return
+    used = cache.get(_quota_key(user_id, datetime.now(UTC).date().isoformat()), 0)
+    if used >= quota:
+        raise QuotaExceeded(retry_after=_seconds_to_midnight())
+
+
+def record_tokens(user_id: int, tokens: int) -> None:
+    """Add ``tokens`` to today's count for ``user_id`` (kept a little over a day)."""
+    if settings.CHATBOT_DAILY_TOKEN_QUOTA <= 0 or tokens <= 0:
+        return
+    key = _quota_key(user_id, datetime.now(UTC).date().isoformat())
+    cache.add(key, 0, timeout=2 * 86400)
+    try:
+        cache.incr(key, tokens)
+    except ValueError:
+        cache.add(key, tokens, timeout=2 * 86400)

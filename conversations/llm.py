@@ -1,0 +1,364 @@
+"""The one door to the model: the only module that imports ``openai``.
+
+It builds clients from settings, fits a conversation into the token budget, streams or
+completes a reply, runs moderation, and turns every SDK failure into one of our domain
+errors so the rest of the code never sees SDK classes or upstream error text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import httpx2
+import openai
+from bpe_openai import get_encoding
+from django.conf import settings
+
+from conversations.errors import (
+    InvalidInput,
+    LLMError,
+    LLMRateLimited,
+    LLMRejected,
+    LLMUnavailable,
+    ModerationUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+# OpenAI's chat format adds a few tokens per message and primes the reply with three more.
+MESSAGE_OVERHEAD_TOKENS = 4
+REPLY_PRIMING_TOKENS = 3
+TITLE_PROMPT = (
+    "Write a short title (at most six words) for a conversation that starts with the "
+    "message below. Answer with the title only, no quotes, no final period."
+)
+
+
+# --- Our own small types ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextMessage:
+    role: str
+    content: str
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Context:
+    messages: list[dict[str, str]]
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    content: str
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ModerationResult:
+    flagged: bool
+    categories: list[str] = field(default_factory=list)
+
+
+# --- Tokens and context -----------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _encoding():
+    # bpe-openai embeds the vocabulary, so this works offline (tiktoken would download it).
+    return get_encoding("o200k_base")
+
+
+def count_tokens(text: str) -> int:
+    """Exact token count of ``text`` in the OpenAI o200k vocabulary."""
+    if not text:
+        return 0
+    return len(_encoding().encode_ordinary(text))
+
+
+def build_context(*, system_prompt: str, history: Iterable[ContextMessage], budget: int) -> Context:
+    """System prompt first, then as many of the newest turns as fit ``budget``, oldest first.
+
+    ``history`` is read newest first and lazily, so a long conversation is only read as far
+    back as the budget reaches. Its first item is the message being answered: it is always
+    sent, and a message that cannot fit with the system prompt is refused.
+    """
+    used = REPLY_PRIMING_TOKENS + count_tokens(system_prompt) + MESSAGE_OVERHEAD_TOKENS
+    kept: list[ContextMessage] = []
+    for message in history:
+        cost = message.tokens + MESSAGE_OVERHEAD_TOKENS
+        if used + cost > budget:
+            if not kept:
+                raise InvalidInput(
+                    "This message is too long for the model's context. Please shorten it.",
+                    field="message",
+                )
+            break
+        used += cost
+        kept.append(message)
+    messages = [{"role": "system", "content": system_prompt}]
+    messages.extend({"role": m.role, "content": m.content} for m in reversed(kept))
+    return Context(messages=messages, prompt_tokens=used)
+
+
+def system_prompt_for(*, user_instructions: str = "", chat_instructions: str = "") -> str:
+    parts = [settings.CHATBOT_SYSTEM_PROMPT.strip()]
+    if user_instructions.strip():
+        parts.append("Instructions from the user:\n" + user_instructions.strip())
+    if chat_instructions.strip():
+        parts.append("Instructions for this conversation:\n" + chat_instructions.strip())
+    return "\n\n".join(part for part in parts if part)
+
+
+# --- Configuration ----------------------------------------------------------------------
+
+
+def is_demo() -> bool:
+    """True when no model is configured: neither a key nor a base URL."""
+    return not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
+
+
+def default_model() -> str:
+    return "demo" if is_demo() else settings.CHATBOT_MODEL
+
+
+def _client_options() -> dict:
+    return {
+        # Local OpenAI-compatible servers (vLLM, Ollama, llama.cpp) accept any key.
+        "api_key": settings.OPENAI_API_KEY or "not-needed",
+        "base_url": settings.OPENAI_BASE_URL or None,
+        "timeout": settings.CHATBOT_LLM_TIMEOUT,
+        "max_retries": settings.CHATBOT_LLM_MAX_RETRIES,
+    }
+
+
+def _options_key() -> tuple:
+    return tuple(sorted(_client_options().items()))
+
+
+_sync_clients: dict[tuple, openai.OpenAI] = {}
+# An async client's connection pool belongs to the event loop that opened it.
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sync_client() -> openai.OpenAI:
+    key = _options_key()
+    if key not in _sync_clients:
+        _sync_clients[key] = openai.OpenAI(**_client_options())
+    return _sync_clients[key]
+
+
+def async_client() -> openai.AsyncOpenAI:
+    clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    key = _options_key()
+    if key not in clients:
+        clients[key] = openai.AsyncOpenAI(**_client_options())
+    return clients[key]
+
+
+# --- Errors -----------------------------------------------------------------------------
+
+# Failures of the transport below the SDK (a dropped connection mid-stream) and of its SSE
+# parsing (malformed JSON) are not wrapped by the SDK, so they are caught here as well.
+_UPSTREAM_FAILURES = (openai.OpenAIError, httpx2.HTTPError, ValueError)
+
+
+def _domain_error(exc: BaseException) -> LLMError:
+    """Map an SDK or transport failure to a domain error; log its kind, never its text."""
+    status = getattr(exc, "status_code", None)
+    logger.warning("model call failed: %s (status %s)", type(exc).__name__, status)
+    if isinstance(exc, openai.RateLimitError):
+        return LLMRateLimited()
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMUnavailable("The assistant took too long to answer. Please try again.")
+    if isinstance(exc, openai.APIStatusError) and status is not None and status < 500:
+        logger.error("the model upstream refused a request (status %s): check settings", status)
+        return LLMRejected()
+    return LLMUnavailable()
+
+
+# --- Calls ------------------------------------------------------------------------------
+
+
+async def stream(
+    messages: list[dict[str, str]], *, model: str | None = None
+) -> AsyncIterator[TextDelta | StreamEnd]:
+    """Yield the reply as ``TextDelta`` pieces, then one ``StreamEnd`` with usage.
+
+    Closing the iterator (or cancelling its task) closes the upstream request.
+    """
+    if is_demo():
+        async for event in _demo_stream(messages):
+            yield event
+        return
+    model = model or settings.CHATBOT_MODEL
+    prompt_tokens = completion_tokens = None
+    finished = False
+    try:
+        response = await async_client().chat.completions.create(
+            model=model,
+            messages=messages,
+            temperature=settings.CHATBOT_TEMPERATURE,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async with response:
+            async for chunk in response:
+                if chunk.usage is not None:
+                    prompt_tokens = chunk.usage.prompt_tokens
+                    completion_tokens = chunk.usage.completion_tokens
+                if chunk.model:
+                    model = chunk.model
+                for choice in chunk.choices:
+                    if choice.delta is not None and choice.delta.content:
+                        yield TextDelta(choice.delta.content)
+                    if choice.finish_reason:
+                        finished = True
+    except _UPSTREAM_FAILURES as exc:
+        raise _domain_error(exc) from None
+    if not finished:
+        # The upstream closed the stream before saying the reply was over.
+        logger.warning("model stream ended without a finish reason")
+        raise LLMUnavailable("The reply was interrupted. Please try again.")
+    yield StreamEnd(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def complete(
+    messages: list[dict[str, str]], *, model: str | None = None, max_tokens: int | None = None
+) -> Completion:
+    """A whole reply in one call, from the synchronous client."""
+    if is_demo():
+        return _demo_completion(messages)
+    try:
+        response = sync_client().chat.completions.create(
+            **_completion_args(messages, model, max_tokens)
+        )
+    except _UPSTREAM_FAILURES as exc:
+        raise _domain_error(exc) from None
+    return _completion_from(response)
+
+
+async def acomplete(
+    messages: list[dict[str, str]], *, model: str | None = None, max_tokens: int | None = None
+) -> Completion:
+    """A whole reply in one call, from the asynchronous client."""
+    if is_demo():
+        return _demo_completion(messages)
+    try:
+        response = await async_client().chat.completions.create(
+            **_completion_args(messages, model, max_tokens)
+        )
+    except _UPSTREAM_FAILURES as exc:
+        raise _domain_error(exc) from None
+    return _completion_from(response)
+
+
+def _completion_args(messages, model, max_tokens) -> dict:
+    args = {
+        "model": model or settings.CHATBOT_MODEL,
+        "messages": messages,
+        "temperature": settings.CHATBOT_TEMPERATURE,
+    }
+    if max_tokens:
+        args["max_tokens"] = max_tokens
+    return args
+
+
+def _completion_from(response) -> Completion:
+    if not response.choices:
+        raise LLMUnavailable()
+    usage = response.usage
+    return Completion(
+        content=response.choices[0].message.content or "",
+        model=response.model or settings.CHATBOT_MODEL,
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+    )
+
+
+async def generate_title(first_message: str) -> str:
+    """A short title for a conversation that starts with ``first_message``."""
+    completion = await acomplete(
+        [
+            {"role": "system", "content": TITLE_PROMPT},
+            {"role": "user", "content": first_message[:2000]},
+        ],
+        max_tokens=24,
+    )
+    return completion.content
+
+
+async def moderate(text: str) -> ModerationResult:
+    """Ask the moderation endpoint whether ``text`` breaks the usage policy."""
+    if is_demo():
+        return ModerationResult(flagged=False)
+    try:
+        response = await async_client().moderations.create(
+            model=settings.CHATBOT_MODERATION_MODEL, input=text
+        )
+    except _UPSTREAM_FAILURES as exc:
+        _domain_error(exc)
+        raise ModerationUnavailable() from None
+    if not response.results:
+        raise ModerationUnavailable()
+    result = response.results[0]
+    categories = result.categories.model_dump() if result.categories else {}
+    return ModerationResult(
+        flagged=bool(result.flagged),
+        categories=sorted(name for name, hit in categories.items() if hit),
+    )
+
+
+# --- Demo backend -----------------------------------------------------------------------
+
+DEMO_NOTICE = (
+    "**Demo mode.** No model is configured, so this reply comes from a built-in demo, "
+    "not a language model. To chat with a real model, set `OPENAI_API_KEY` (and "
+    "`OPENAI_BASE_URL` for any OpenAI-compatible server such as vLLM, Ollama or "
+    "llama.cpp, plus `CHATBOT_MODEL`) and restart the app."
+)
+
+
+def _demo_reply(messages: list[dict[str, str]]) -> str:
+    last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    turns = sum(1 for m in messages if m["role"] == "user")
+    excerpt = last if len(last) <= 200 else last[:200] + "…"
+    return f"{DEMO_NOTICE}\n\nYou said (message {turns} of this chat): {excerpt}"
+
+
+def _demo_completion(messages: list[dict[str, str]]) -> Completion:
+    if messages and messages[0]["content"] == TITLE_PROMPT:
+        words = messages[-1]["content"].split()
+        return Completion(content=" ".join(words[:6]), model="demo")
+    content = _demo_reply(messages)
+    return Completion(content=content, model="demo", completion_tokens=count_tokens(content))
+
+
+async def _demo_stream(messages: list[dict[str, str]]) -> AsyncIterator[TextDelta | StreamEnd]:
+    content = _demo_reply(messages)
+    words = content.split(" ")
+    for index, word in enumerate(words):
+        yield TextDelta(word if index == len(words) - 1 else word + " ")
+        await asyncio.sleep(settings.CHATBOT_DEMO_DELAY)
+    yield StreamEnd(model="demo", completion_tokens=count_tokens(content))

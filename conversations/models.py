@@ -1,0 +1,101 @@
+"""Conversations and their messages: data and invariants only; workflows live in services."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ChatSession(models.Model):
+    """One conversation between a user and the model."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_sessions"
+    )
+    title = models.CharField(max_length=255, blank=True)
+    model = models.CharField(
+        max_length=100, blank=True, help_text="Overrides CHATBOT_MODEL for this chat."
+    )
+    instructions = models.TextField(blank=True, help_text="Added to the system prompt.")
+    flagged = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-updated_at", "-id"], name="session_user_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or "New chat"
+
+
+class Message(models.Model):
+    """One turn of a conversation; assistant replies also carry their model and usage."""
+
+    class Role(models.TextChoices):
+        SYSTEM = "system"
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"
+        STREAMING = "streaming"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
+    sequence = models.PositiveIntegerField(help_text="Orders the messages of a session exactly.")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    token_count = models.PositiveIntegerField(
+        default=0, help_text="Tokens of the content in the model's vocabulary, counted once."
+    )
+    model = models.CharField(max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    flagged = models.BooleanField(default=False)
+    flag_categories = models.JSONField(default=list, blank=True)
+    moderation_failed = models.BooleanField(
+        default=False, help_text="The automatic moderation check could not run."
+    )
+    hidden = models.BooleanField(default=False, help_text="Hidden by a moderator.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "sequence"], name="message_session_sequence"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["complete", "streaming", "failed", "cancelled"]),
+                name="message_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["system", "user", "assistant"]), name="message_role_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "updated_at"],
+                condition=Q(status="streaming"),
+                name="message_streaming",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.sequence}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != self.Status.STREAMING

@@ -1,0 +1,260 @@
+"""Streaming a reply: a background task per reply that outlives the client that asked.
+
+``start_reply(turn)`` spawns the task and returns its ``ReplyRun``. The task streams from
+``llm.stream``, hands each piece to local subscribers (an SSE response, a WebSocket) and to
+the user's channel-layer group (every open tab, in any process), writes the growing text to
+the database every ``CHATBOT_STREAM_SAVE_INTERVAL`` seconds, and ends the reply
+``complete``, ``failed`` or ``cancelled``. A subscriber that goes away changes nothing.
+
+Stop works from any process: the run listens on the channel-layer group ``reply.<id>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from conversations import llm, services
+from conversations.db import run_db
+from conversations.errors import ChatError, LLMUnavailable
+from conversations.models import Message
+from conversations.services import Turn
+
+logger = logging.getLogger(__name__)
+
+_runs: dict[str, ReplyRun] = {}
+
+
+@dataclass(frozen=True)
+class ReplyDelta:
+    content: str
+
+
+@dataclass(frozen=True)
+class ReplyFinished:
+    """The reply's final row; ``error`` says why when it ended ``failed``."""
+
+    message: Message | None
+    error: ChatError | None = None
+
+
+ReplyEvent = ReplyDelta | ReplyFinished
+
+
+def user_group(user_id) -> str:
+    return f"chat.user.{user_id}"
+
+
+def reply_group(reply_id) -> str:
+    return f"chat.reply.{reply_id}"
+
+
+async def publish(user_id, event: dict) -> None:
+    """Send ``event`` to every open tab of the user, in any process."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(user_group(user_id), event)
+
+
+def message_payload(message: Message) -> dict:
+    """The message as tabs and clients see it (hidden text is never sent)."""
+    return {
+        "messageId": str(message.pk),
+        "sessionId": str(message.session_id),
+        "role": message.role,
+        "content": "" if message.hidden else message.content,
+        "status": message.status,
+        "hidden": message.hidden,
+        "createdAt": message.created_at.isoformat(),
+    }
+
+
+class ReplyRun:
+    """One reply being generated in this process."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.reply_id = str(turn.reply.pk)
+        self.user_id = turn.session.user_id
+        self.pieces: list[str] = []
+        self.finished: ReplyFinished | None = None
+        self._subscribers: set[asyncio.Queue] = set()
+        self._cancel_requested = False
+        self.task: asyncio.Task | None = None
+
+    @property
+    def content(self) -> str:
+        return "".join(self.pieces)
+
+    async def events(self) -> AsyncIterator[ReplyEvent]:
+        """What has streamed so far as one delta, then each new event up to the end."""
+        queue: asyncio.Queue = asyncio.Queue()
+        if self.pieces:
+            queue.put_nowait(ReplyDelta(self.content))
+        if self.finished is not None:
+            queue.put_nowait(self.finished)
+        self._subscribers.add(queue)
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if isinstance(event, ReplyFinished):
+                    return
+        finally:
+            self._subscribers.discard(queue)
+
+    async def result(self) -> ReplyFinished:
+        """Wait for the reply to end (without cancelling it if the waiter is cancelled)."""
+        await asyncio.shield(self.task)
+        return self.finished
+
+    def cancel(self) -> None:
+        """Stop: close the upstream request and keep the partial reply as cancelled."""
+        if self.task is not None and not self.task.done():
+            self._cancel_requested = True
+            self.task.cancel()
+
+    def _emit(self, event: ReplyEvent) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    async def _run(self) -> None:
+        stop_listening = asyncio.create_task(self._listen_for_stop())
+        saver = asyncio.create_task(self._save_periodically())
+        end: llm.StreamEnd | None = None
+        error: ChatError | None = None
+        status = Message.Status.COMPLETE
+        try:
+            context = await run_db(services.prepare_context, self.turn)
+            async for event in llm.stream(context.messages, model=self.turn.session.model or None):
+                if isinstance(event, llm.TextDelta):
+                    self.pieces.append(event.content)
+                    self._emit(ReplyDelta(event.content))
+                    await publish(
+                        self.user_id,
+                        {
+                            "type": "chat.delta",
+                            "sessionId": str(self.turn.session.pk),
+                            "messageId": self.reply_id,
+                            "content": event.content,
+                        },
+                    )
+                else:
+                    end = event
+        except ChatError as exc:
+            error, status = exc, Message.Status.FAILED
+        except asyncio.CancelledError:
+            if self._cancel_requested:
+                status = Message.Status.CANCELLED
+            else:
+                error, status = LLMUnavailable("The server stopped while answering."), "failed"
+        finally:
+            stop_listening.cancel()
+            saver.cancel()
+        await self._finish(status, end, error)
+
+    async def _finish(self, status: str, end: llm.StreamEnd | None, error: ChatError | None):
+        message = await run_db(
+            services.finish_reply,
+            reply_id=self.reply_id,
+            content=self.content,
+            status=status,
+            model=end.model if end else "",
+            prompt_tokens=end.prompt_tokens if end else None,
+            completion_tokens=end.completion_tokens if end else None,
+        )
+        self.finished = ReplyFinished(message=message, error=error)
+        self._emit(self.finished)
+        if message is not None:
+            payload = message_payload(message)
+            if error is not None:
+                payload["error"] = error.detail
+            await publish(self.user_id, {"type": "chat.reply", "message": payload})
+            if status == Message.Status.COMPLETE and not self.turn.session.title:
+                await self._give_title()
+
+    async def _give_title(self) -> None:
+        first_message = self.turn.user_message.content
+        try:
+            title = services.tidy_generated_title(await llm.generate_title(first_message))
+        except ChatError:
+            title = ""
+        title = title or services.fallback_title(first_message)
+        session_id = self.turn.session.pk
+        if await run_db(services.set_generated_title, session_id=session_id, title=title):
+            await publish(
+                self.user_id,
+                {"type": "chat.title", "sessionId": str(session_id), "title": title},
+            )
+
+    async def _save_periodically(self) -> None:
+        saved = ""
+        idle = 0.0
+        interval = settings.CHATBOT_STREAM_SAVE_INTERVAL
+        while True:
+            await asyncio.sleep(interval)
+            idle += interval
+            content = self.content
+            if content != saved or idle >= settings.CHATBOT_STREAM_HEARTBEAT:
+                await run_db(services.save_reply_progress, reply_id=self.reply_id, content=content)
+                saved, idle = content, 0.0
+
+    async def _listen_for_stop(self) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        channel = await layer.new_channel()
+        await layer.group_add(reply_group(self.reply_id), channel)
+        try:
+            while True:
+                message = await layer.receive(channel)
+                if message.get("type") == "reply.stop":
+                    self.cancel()
+                    return
+        finally:
+            await asyncio.shield(layer.group_discard(reply_group(self.reply_id), channel))
+
+
+def start_reply(turn: Turn) -> ReplyRun:
+    """Start generating ``turn.reply`` in the background and return its run."""
+    run = ReplyRun(turn)
+    # A fresh context: the task must not inherit the request's thread-sensitive context,
+    # whose executor is shut down when the request ends.
+    run.task = asyncio.get_running_loop().create_task(run._run(), context=contextvars.Context())
+    _runs[run.reply_id] = run
+    run.task.add_done_callback(lambda _task: _runs.pop(run.reply_id, None))
+    return run
+
+
+def local_run(reply_id) -> ReplyRun | None:
+    return _runs.get(str(reply_id))
+
+
+async def stop_reply(reply_id) -> None:
+    """Stop a reply wherever it is being generated (ownership is checked by the caller)."""
+    run = local_run(reply_id)
+    if run is not None:
+        run.cancel()
+        return
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(reply_group(reply_id), {"type": "reply.stop"})
+
+
+async def stop_all_local(reason: str = "shutdown") -> None:
+    """End every reply of this process as failed (on shutdown), keeping its text."""
+    runs = list(_runs.values())
+    for run in runs:
+        if run.task is not None and not run.task.done():
+            run.task.cancel()
+    for run in runs:
+        try:
+            await asyncio.wait_for(asyncio.shield(run.task), timeout=5)
+        except (asyncio.CancelledError, TimeoutError):
+            logger.warning("reply %s did not finish cleanly on %s", run.reply_id, reason)

@@ -1,0 +1,352 @@
+"""Every write to conversations: views, the API, the WebSocket consumer and admin call these.
+
+Sending is split in two so that nothing is lost: ``begin_turn`` commits the user's message
+and an empty reply in status ``streaming`` before the model is called; ``start_reply``
+(in ``conversations.replies``) then streams the reply into that row in the background,
+where it keeps going when the client goes away.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from conversations import limits, llm, selectors
+from conversations.db import run_db
+from conversations.errors import (
+    ChatSuspended,
+    InvalidInput,
+    MessageBlocked,
+    ModerationUnavailable,
+    NothingToRegenerate,
+    ReplyInProgress,
+)
+from conversations.models import ChatSession, Message
+
+logger = logging.getLogger(__name__)
+
+TITLE_MAX_CHARS = 255
+FALLBACK_TITLE_WORDS = 6
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A committed user message and the reply row that will receive the model's answer."""
+
+    session: ChatSession
+    user_message: Message
+    reply: Message | None
+    created_session: bool = False
+
+
+@dataclass(frozen=True)
+class Moderation:
+    flagged: bool = False
+    categories: tuple[str, ...] = ()
+    failed: bool = False
+
+
+# --- Validation -------------------------------------------------------------------------
+
+
+def _has_bad_characters(text: str) -> bool:
+    # NUL is rejected by PostgreSQL; lone surrogates cannot be stored as UTF-8. Other
+    # control characters except tab and newlines have no place in a chat message.
+    for char in text:
+        if char in "\t\n\r":
+            continue
+        category = unicodedata.category(char)
+        if category == "Cc" or category == "Cs":
+            return True
+    return False
+
+
+def clean_message(text) -> str:
+    """The user's message as it will be stored, or ``InvalidInput`` naming the field."""
+    if not isinstance(text, str):
+        raise InvalidInput("The message must be text.", field="message")
+    if not text.strip():
+        raise InvalidInput("The message cannot be empty.", field="message")
+    limit = settings.CHATBOT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise InvalidInput(
+            f"The message is too long: {len(text)} characters, the limit is {limit}.",
+            field="message",
+        )
+    if _has_bad_characters(text):
+        raise InvalidInput("The message contains characters that are not allowed.", field="message")
+    return text
+
+
+def clean_title(title) -> str:
+    """A session title of 1 to 255 characters, or ``InvalidInput``."""
+    if not isinstance(title, str):
+        raise InvalidInput("The title must be text.", field="title")
+    title = title.strip()
+    if not title:
+        raise InvalidInput("The title cannot be empty.", field="title")
+    if len(title) > TITLE_MAX_CHARS:
+        raise InvalidInput(f"The title can be at most {TITLE_MAX_CHARS} characters.", field="title")
+    if _has_bad_characters(title):
+        raise InvalidInput("The title contains characters that are not allowed.", field="title")
+    return title
+
+
+def _ensure_can_send(user) -> None:
+    if getattr(user, "chat_suspended", False):
+        raise ChatSuspended()
+
+
+# --- Sending ----------------------------------------------------------------------------
+
+
+def _next_sequence(session: ChatSession) -> int:
+    last = session.messages.aggregate(last=Max("sequence"))["last"]
+    return (last or 0) + 1
+
+
+def _locked_session(*, user, session_id) -> ChatSession:
+    """The user's session, locked against concurrent sends (row lock on PostgreSQL; on
+    SQLite the IMMEDIATE transaction already holds the database's write lock)."""
+    session = selectors.get_session(user=user, session_id=session_id)
+    return ChatSession.objects.select_for_update().get(pk=session.pk)
+
+
+def _check_fits_context(*, user, session: ChatSession | None, tokens: int) -> None:
+    system = llm.system_prompt_for(
+        user_instructions=user.custom_instructions,
+        chat_instructions=session.instructions if session else "",
+    )
+    llm.build_context(
+        system_prompt=system,
+        history=[llm.ContextMessage(role="user", content="", tokens=tokens)],
+        budget=settings.CHATBOT_CONTEXT_TOKENS,
+    )
+
+
+def begin_turn_sync(
+    *, user, text: str, session_id=None, moderation: Moderation = Moderation()
+) -> Turn:
+    """Commit the user's message and, unless moderation blocks it, an empty reply."""
+    blocked = moderation.flagged and settings.CHATBOT_MODERATION == "block"
+    unchecked_block = moderation.failed and settings.CHATBOT_MODERATION == "block"
+    tokens = llm.count_tokens(text)
+    now = timezone.now()
+    with transaction.atomic():
+        if session_id is None:
+            _check_fits_context(user=user, session=None, tokens=tokens)
+            session = ChatSession.objects.create(user=user, created_at=now, updated_at=now)
+            created = True
+            sequence = 1
+        else:
+            session = _locked_session(user=user, session_id=session_id)
+            _check_fits_context(user=user, session=session, tokens=tokens)
+            created = False
+            sequence = _next_sequence(session)
+        limits.check_send_rate(user.pk)
+        limits.check_token_quota(user.pk)
+        user_message = Message.objects.create(
+            session=session,
+            sequence=sequence,
+            role=Message.Role.USER,
+            content=text,
+            token_count=tokens,
+            flagged=moderation.flagged,
+            flag_categories=list(moderation.categories),
+            moderation_failed=moderation.failed,
+            created_at=now,
+            updated_at=now,
+        )
+        if moderation.flagged:
+            ChatSession.objects.filter(pk=session.pk).update(flagged=True)
+        reply = None
+        if not (blocked or unchecked_block):
+            reply = Message.objects.create(
+                session=session,
+                sequence=sequence + 1,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                model=session.model or llm.default_model(),
+                created_at=now,
+                updated_at=now,
+            )
+        if not created:
+            ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
+            session.updated_at = now
+    turn = Turn(session=session, user_message=user_message, reply=reply, created_session=created)
+    if blocked:
+        raise MessageBlocked()
+    if unchecked_block:
+        raise ModerationUnavailable()
+    return turn
+
+
+async def _moderate(text: str) -> Moderation:
+    if settings.CHATBOT_MODERATION == "off":
+        return Moderation()
+    try:
+        result = await llm.moderate(text)
+    except ModerationUnavailable:
+        logger.warning("moderation check failed; mode is %s", settings.CHATBOT_MODERATION)
+        return Moderation(failed=True)
+    return Moderation(flagged=result.flagged, categories=tuple(result.categories))
+
+
+async def begin_turn(*, user, text, session_id=None) -> Turn:
+    """Validate and commit a new user message (starting a session when ``session_id`` is
+    None) with an empty reply row, ready for ``replies.start_reply``."""
+    text = clean_message(text)
+    _ensure_can_send(user)
+    if session_id is not None:
+        await run_db(selectors.get_session, user=user, session_id=session_id)
+    moderation = await _moderate(text)
+    return await run_db(
+        begin_turn_sync, user=user, text=text, session_id=session_id, moderation=moderation
+    )
+
+
+def begin_regenerate_sync(*, user, session_id) -> Turn:
+    """Replace the answer to the last user message with a new, empty reply row."""
+    with transaction.atomic():
+        session = _locked_session(user=user, session_id=session_id)
+        fail_stale_replies(session_id=session.pk)
+        if session.messages.filter(status=Message.Status.STREAMING).exists():
+            raise ReplyInProgress()
+        last_user = (
+            session.messages.filter(role=Message.Role.USER, hidden=False)
+            .order_by("-sequence")
+            .first()
+        )
+        if last_user is None or (last_user.flagged and settings.CHATBOT_MODERATION == "block"):
+            raise NothingToRegenerate()
+        limits.check_send_rate(user.pk)
+        limits.check_token_quota(user.pk)
+        # The old answer goes; the new one takes its place so sequences stay gapless.
+        session.messages.filter(
+            role=Message.Role.ASSISTANT, sequence__gt=last_user.sequence
+        ).delete()
+        now = timezone.now()
+        reply = Message.objects.create(
+            session=session,
+            sequence=last_user.sequence + 1,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            model=session.model or llm.default_model(),
+            created_at=now,
+            updated_at=now,
+        )
+        ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
+        session.updated_at = now
+    return Turn(session=session, user_message=last_user, reply=reply)
+
+
+async def begin_regenerate(*, user, session_id) -> Turn:
+    _ensure_can_send(user)
+    return await run_db(begin_regenerate_sync, user=user, session_id=session_id)
+
+
+def prepare_context(turn: Turn) -> llm.Context:
+    """The messages to send for ``turn``: system prompt, then the newest turns that fit."""
+    system = llm.system_prompt_for(
+        user_instructions=turn.session.user.custom_instructions,
+        chat_instructions=turn.session.instructions,
+    )
+    return llm.build_context(
+        system_prompt=system,
+        history=selectors.context_history(
+            session_id=turn.session.pk, before_sequence=turn.reply.sequence
+        ),
+        budget=settings.CHATBOT_CONTEXT_TOKENS,
+    )
+
+
+def save_reply_progress(*, reply_id, content: str) -> None:
+    """Write the reply as it has grown so far (also the writer's heartbeat)."""
+    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
+        content=content, updated_at=timezone.now()
+    )
+
+
+def finish_reply(
+    *,
+    reply_id,
+    content: str,
+    status: str,
+    model: str = "",
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+) -> Message | None:
+    """Store the reply's final text and status; None if its session was deleted meanwhile."""
+    now = timezone.now()
+    fields = {
+        "content": content,
+        "status": status,
+        "token_count": llm.count_tokens(content),
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "updated_at": now,
+    }
+    if model:
+        fields["model"] = model
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=reply_id).update(**fields)
+        if not updated:
+            return None
+        reply = Message.objects.select_related("session").get(pk=reply_id)
+        ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
+    limits.record_tokens(
+        reply.session.user_id,
+        (prompt_tokens or 0) + (completion_tokens if completion_tokens is not None else 0)
+        or reply.token_count,
+    )
+    return reply
+
+
+def fail_stale_replies(*, session_id=None) -> int:
+    """Mark replies whose writer stopped beating (a process died) as failed."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER)
+    stale = Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff)
+    if session_id is not None:
+        stale = stale.filter(session_id=session_id)
+    return stale.update(status=Message.Status.FAILED)
+
+
+# --- Titles, renames, deletes -----------------------------------------------------------
+
+
+def fallback_title(text: str) -> str:
+    words = text.split()
+    title = " ".join(words[:FALLBACK_TITLE_WORDS])
+    if len(words) > FALLBACK_TITLE_WORDS:
+        title += "…"
+    return title[:TITLE_MAX_CHARS] or "New chat"
+
+
+def tidy_generated_title(raw: str) -> str:
+    title = " ".join(raw.split()).strip().strip("\"'“”‘’*#").rstrip(".").strip()
+    return title[:TITLE_MAX_CHARS]
+
+
+def set_generated_title(*, session_id, title: str) -> bool:
+    """Give an untitled session its generated title; never overwrite a rename."""
+    return bool(ChatSession.objects.filter(pk=session_id, title="").update(title=title))
+
+
+def rename_session(*, user, session_id, title) -> ChatSession:
+    title = clean_title(title)
+    session = selectors.get_session(user=user, session_id=session_id)
+    session.title = title
+    session.save(update_fields=["title"])
+    return session
+
+
+def delete_session(*, user, session_id) -> None:
+    session = selectors.get_session(user=user, session_id=session_id)
+    session.delete()
