@@ -6,7 +6,8 @@ the user's channel-layer group (every open tab, in any process), writes the grow
 the database every ``CHATBOT_STREAM_SAVE_INTERVAL`` seconds, and ends the reply
 ``complete``, ``failed`` or ``cancelled``. A subscriber that goes away changes nothing.
 
-Stop works from any process: the run listens on the channel-layer group ``reply.<id>``.
+Stop works from any process: the run is cancelled at once in its own process, and from
+another process through a flag in the shared cache that the run reads as it saves.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import cache
 
 from conversations import llm, services
 from conversations.db import run_db
@@ -51,8 +54,8 @@ def user_group(user_id) -> str:
     return f"chat.user.{user_id}"
 
 
-def reply_group(reply_id) -> str:
-    return f"chat.reply.{reply_id}"
+def stop_key(reply_id) -> str:
+    return f"reply-stop:{reply_id}"
 
 
 async def publish(user_id, event: dict) -> None:
@@ -86,6 +89,9 @@ class ReplyRun:
         self.finished: ReplyFinished | None = None
         self._subscribers: set[asyncio.Queue] = set()
         self._cancel_requested = False
+        self._unpublished = asyncio.Event()
+        self._published = 0
+        self._relay_over = False
         self.task: asyncio.Task | None = None
 
     @property
@@ -125,39 +131,63 @@ class ReplyRun:
             queue.put_nowait(event)
 
     async def _run(self) -> None:
-        stop_listening = asyncio.create_task(self._listen_for_stop())
         saver = asyncio.create_task(self._save_periodically())
+        publisher = asyncio.create_task(self._publish_deltas())
         end: llm.StreamEnd | None = None
         error: ChatError | None = None
         status = Message.Status.COMPLETE
         try:
             context = await run_db(services.prepare_context, self.turn)
-            async for event in llm.stream(context.messages, model=self.turn.session.model or None):
-                if isinstance(event, llm.TextDelta):
-                    self.pieces.append(event.content)
-                    self._emit(ReplyDelta(event.content))
-                    await publish(
-                        self.user_id,
-                        {
-                            "type": "chat.delta",
-                            "sessionId": str(self.turn.session.pk),
-                            "messageId": self.reply_id,
-                            "content": event.content,
-                        },
-                    )
-                else:
-                    end = event
+            model = self.turn.session.model or None
+            async with aclosing(llm.stream(context.messages, model=model)) as stream:
+                async for event in stream:
+                    if self._cancel_requested:
+                        raise asyncio.CancelledError
+                    if isinstance(event, llm.TextDelta):
+                        self.pieces.append(event.content)
+                        self._emit(ReplyDelta(event.content))
+                        self._unpublished.set()
+                    else:
+                        end = event
         except ChatError as exc:
             error, status = exc, Message.Status.FAILED
         except asyncio.CancelledError:
             if self._cancel_requested:
                 status = Message.Status.CANCELLED
             else:
-                error, status = LLMUnavailable("The server stopped while answering."), "failed"
+                error = LLMUnavailable("The server stopped while answering.")
+                status = Message.Status.FAILED
         finally:
-            stop_listening.cancel()
             saver.cancel()
+            # Not cancelled: channels-redis can swallow a cancellation inside group_send.
+            self._relay_over = True
+            self._unpublished.set()
+        await asyncio.gather(saver, publisher, return_exceptions=True)
         await self._finish(status, end, error)
+
+    async def _publish_deltas(self) -> None:
+        """Send new text to the user's tabs, coalescing pieces while a send is under way,
+        so a slow channel layer (Redis) never holds up the relay to local subscribers."""
+        while not self._relay_over:
+            await self._unpublished.wait()
+            await self._flush_deltas()
+        await self._flush_deltas()
+
+    async def _flush_deltas(self) -> None:
+        self._unpublished.clear()
+        pending = self.pieces[self._published :]
+        if not pending:
+            return
+        self._published += len(pending)
+        await publish(
+            self.user_id,
+            {
+                "type": "chat.delta",
+                "sessionId": str(self.turn.session.pk),
+                "messageId": self.reply_id,
+                "content": "".join(pending),
+            },
+        )
 
     async def _finish(self, status: str, end: llm.StreamEnd | None, error: ChatError | None):
         message = await run_db(
@@ -204,21 +234,8 @@ class ReplyRun:
             if content != saved or idle >= settings.CHATBOT_STREAM_HEARTBEAT:
                 await run_db(services.save_reply_progress, reply_id=self.reply_id, content=content)
                 saved, idle = content, 0.0
-
-    async def _listen_for_stop(self) -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        channel = await layer.new_channel()
-        await layer.group_add(reply_group(self.reply_id), channel)
-        try:
-            while True:
-                message = await layer.receive(channel)
-                if message.get("type") == "reply.stop":
-                    self.cancel()
-                    return
-        finally:
-            await asyncio.shield(layer.group_discard(reply_group(self.reply_id), channel))
+            if settings.REDIS_URL and await run_db(cache.get, stop_key(self.reply_id)):
+                self.cancel()
 
 
 def start_reply(turn: Turn) -> ReplyRun:
@@ -242,9 +259,8 @@ async def stop_reply(reply_id) -> None:
     if run is not None:
         run.cancel()
         return
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(reply_group(reply_id), {"type": "reply.stop"})
+    # Another process runs it: it reads this flag from the shared cache on its next save.
+    await run_db(cache.set, stop_key(reply_id), True, 600)
 
 
 async def stop_all_local(reason: str = "shutdown") -> None:

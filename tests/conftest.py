@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from tests.factories import UserFactory
 from tests.upstream import FakeUpstream
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_test_connections(django_db_setup):
+    """Async tests reach the ORM through asgiref's shared thread; close its connection
+    before the test database is dropped (PostgreSQL refuses to drop a database in use)."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(scope="session")
