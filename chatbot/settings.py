@@ -6,6 +6,7 @@ Every variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -281,8 +282,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 REST_KNOX = {
-    "TOKEN_TTL_DAYS": env_int("API_TOKEN_TTL_DAYS", 30),
+    "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30)),
     "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_PREFIX": "cb_",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chatbot API",

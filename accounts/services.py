@@ -1,0 +1,86 @@
+"""Writes and exports for a user's own account: API tokens, data export, deletion.
+
+Tokens are django-rest-knox tokens: only a SHA-512 digest is stored, the token itself is
+shown once, and each expires after ``API_TOKEN_TTL_DAYS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from knox.models import AuthToken
+
+from conversations.models import ChatSession, Message
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: ``token`` is the secret, shown to its owner this once only."""
+
+    record: AuthToken
+    token: str
+
+
+def issue_token(*, user) -> IssuedToken:
+    record, token = AuthToken.objects.create(user=user)
+    return IssuedToken(record=record, token=token)
+
+
+def tokens_for_user(user) -> QuerySet[AuthToken]:
+    """The user's live tokens, newest first (expired ones are removed first)."""
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+    return AuthToken.objects.filter(user=user).order_by("-created")
+
+
+def revoke_token(*, user, token_key: str) -> bool:
+    """Revoke the user's token whose public key prefix is ``token_key``."""
+    deleted, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
+    return bool(deleted)
+
+
+def revoke_token_record(token: AuthToken) -> None:
+    token.delete()
+
+
+def export_user_data(user) -> dict:
+    """Every conversation of the user with its messages, as plain JSON-ready data.
+
+    Hidden messages keep their place but not their text, as everywhere the owner looks.
+    """
+    sessions = ChatSession.objects.filter(user=user).order_by("created_at")
+    messages = Message.objects.filter(session__user=user).order_by("session_id", "sequence")
+    by_session: dict = {}
+    for message in messages.iterator(chunk_size=2000):
+        by_session.setdefault(message.session_id, []).append(
+            {
+                "messageId": str(message.pk),
+                "role": message.role,
+                "content": "" if message.hidden else message.content,
+                "status": message.status,
+                "hidden": message.hidden,
+                "createdAt": message.created_at.isoformat(),
+            }
+        )
+    return {
+        "user": {"username": user.username, "email": user.email},
+        "exportedAt": timezone.now().isoformat(),
+        "conversations": [
+            {
+                "sessionId": str(session.pk),
+                "title": session.title,
+                "createdAt": session.created_at.isoformat(),
+                "updatedAt": session.updated_at.isoformat(),
+                "messages": by_session.get(session.pk, []),
+            }
+            for session in sessions.iterator(chunk_size=2000)
+        ],
+    }
+
+
+def delete_account(*, user) -> None:
+    """Delete the user and, by cascade, all their conversations, messages and tokens."""
+    with transaction.atomic():
+        user.delete()
