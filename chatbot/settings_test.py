@@ -22,3 +22,6 @@ from chatbot.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+# Serve static files from the finders (no collectstatic needed for the live server).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

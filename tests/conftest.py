@@ -44,3 +44,126 @@ def user(db):
 @pytest.fixture
 def other_user(db):
     return UserFactory()
+
+
+# --- A live ASGI server and a real Chromium, for browser and black-box tests -----------
+
+
+class LiveServer:
+    """The real ASGI application (HTTP and WebSockets) served by uvicorn in a thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import uvicorn
+
+        from tests.upstream import free_port
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            "chatbot.asgi:application",
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live ASGI server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def live_server_process(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_app(live_server_process, transactional_db):
+    """Base URL of the app served over ASGI; the test's data is committed so it sees it."""
+    return live_server_process.url
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    """Where browser tests save screenshots; printed so a reader can find them."""
+    import os
+    from pathlib import Path
+
+    path = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots and browser artifacts: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by Playwright; missing Chromium fails, it never skips."""
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+    if not executable:
+        pytest.fail("Chromium is required for browser tests: apt-get install chromium")
+    # Playwright's sync API keeps an event loop in the test thread, which makes Django's
+    # async-safety check refuse the test's own database setup and teardown.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(
+        executable_path=executable,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+    yield browser
+    browser.close()
+    playwright.stop()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def browser_context(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    """A fresh page; JavaScript errors and dialogs are recorded on ``page.js_errors``."""
+    page = browser_context.new_page()
+    page.js_errors = []
+    page.dialogs = []
+    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    return page
