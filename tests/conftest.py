@@ -10,6 +10,15 @@ from tests.factories import UserFactory
 from tests.upstream import FakeUpstream
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tests last: Playwright's sync API leaves its event loop in the main
+    thread for the rest of the session, which async tests must not run after."""
+    items.sort(key=lambda item: "chromium" in getattr(item, "fixturenames", ()))
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_async_test_connections(django_db_setup):
     """Async tests reach the ORM through asgiref's shared thread; close its connection
