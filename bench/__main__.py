@@ -1,0 +1,324 @@
+"""The benchmark: the app as deployed against a direct call to the same upstream, one run.
+
+    make bench                          # SQLite, then PostgreSQL (started by scripts/services.sh)
+    .venv/bin/python -m bench --db sqlite --quick
+
+Every streaming scenario runs the same load straight against the upstream first and then
+through the app, and reports the app's figures as differences and ratios to that baseline.
+Writes bench/results/latest.json and latest.md (copy the table into docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import clients
+from bench.clients import percentile
+from bench.procs import PYTHON, ROOT, App, Upstream, cpu_seconds, rss_mb
+
+RESULTS = ROOT / "bench" / "results"
+EXPECTED_PIECES = 100
+
+
+def summarize(streams: list[clients.Stream], expected: str | None = None) -> dict:
+    ttfts = [s.ttft for s in streams if s.ttft is not None]
+    gaps = [g for s in streams for g in s.gaps]
+    errors = [s.error for s in streams if s.error]
+    incomplete = sum(1 for s in streams if expected is not None and s.text != expected)
+    return {
+        "streams": len(streams),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+        "incomplete": incomplete,
+        "ttft_p50_ms": percentile(ttfts, 50) * 1000,
+        "ttft_p99_ms": percentile(ttfts, 99) * 1000,
+        "gap_p50_ms": percentile(gaps, 50) * 1000,
+        "gap_p99_ms": percentile(gaps, 99) * 1000,
+    }
+
+
+def compare(app: dict, direct: dict) -> dict:
+    return {
+        "app": app,
+        "direct": direct,
+        "ttft_p50_added_ms": app["ttft_p50_ms"] - direct["ttft_p50_ms"],
+        "ttft_p99_added_ms": app["ttft_p99_ms"] - direct["ttft_p99_ms"],
+        "gap_p99_added_ms": app["gap_p99_ms"] - direct["gap_p99_ms"],
+    }
+
+
+def expected_text(tokens: int) -> str:
+    return "".join(f"tok{i} " for i in range(tokens))
+
+
+async def rounds(make, concurrency: int, count: int) -> list[clients.Stream]:
+    """``count`` rounds of ``concurrency`` simultaneous streams."""
+    streams: list[clients.Stream] = []
+    for _ in range(count):
+        streams += await asyncio.gather(*(make(i) for i in range(concurrency)))
+    return streams
+
+
+async def ttft_scenario(
+    app: App, upstream: Upstream, users: list[dict], *, websocket: bool, quick: bool
+) -> dict:
+    upstream.configure(first_token_delay=0.2, tokens=EXPECTED_PIECES, token_gap=0.01)
+    expected = expected_text(EXPECTED_PIECES)
+    out = {}
+    for concurrency, count in (
+        (1, 5 if quick else 15),
+        (10, 2 if quick else 3),
+        (50, 2 if quick else 3),
+    ):
+        async with clients.http_client(concurrency) as http:
+            direct = await rounds(
+                lambda i: clients.direct_sse(http, upstream.url, f"hello {i}"), concurrency, count
+            )
+            if websocket:
+                through = await rounds(
+                    lambda i: clients.app_websocket(app.url, users[i]["cookie"], f"hello {i}"),
+                    concurrency,
+                    count,
+                )
+            else:
+                through = await rounds(
+                    lambda i: clients.app_sse(http, app.url, users[i]["token"], f"hello {i}"),
+                    concurrency,
+                    count,
+                )
+        out[str(concurrency)] = compare(summarize(through, expected), summarize(direct, expected))
+    return out
+
+
+async def relay_scenario(app: App, upstream: Upstream, users: list[dict]) -> dict:
+    tokens, concurrency = 1000, 20
+    upstream.configure(tokens=tokens)
+    expected = expected_text(tokens)
+    async with clients.http_client(concurrency) as http:
+        start = time.perf_counter()
+        direct = await rounds(lambda i: clients.direct_sse(http, upstream.url, "x"), concurrency, 1)
+        direct_wall = time.perf_counter() - start
+        cpu_before = cpu_seconds(app.pids())
+        start = time.perf_counter()
+        through = await rounds(
+            lambda i: clients.app_sse(http, app.url, users[i]["token"], "x"), concurrency, 1
+        )
+        app_wall = time.perf_counter() - start
+        cpu = cpu_seconds(app.pids()) - cpu_before
+    relayed = sum(len(s.text.split()) for s in through)
+    return {
+        "app": summarize(through, expected),
+        "direct": summarize(direct, expected),
+        "tokens_relayed": relayed,
+        "app_cpu_seconds": cpu,
+        "cpu_us_per_token": cpu / max(relayed, 1) * 1e6,
+        "app_tokens_per_s": relayed / app_wall,
+        "direct_tokens_per_s": tokens * concurrency / direct_wall,
+        "throughput_ratio": (relayed / app_wall) / (tokens * concurrency / direct_wall),
+    }
+
+
+async def many_users_scenario(app: App, upstream: Upstream, users: list[dict], quick: bool) -> dict:
+    concurrency = 100 if quick else 500
+    seconds = 10 if quick else 30
+    gap = 0.05  # 20 tokens per second
+    tokens = int(seconds / gap)
+    upstream.configure(tokens=tokens, token_gap=gap)
+    expected = expected_text(tokens)
+    async with clients.http_client(concurrency) as http:
+        direct = await rounds(lambda i: clients.direct_sse(http, upstream.url, "x"), concurrency, 1)
+        sampler = asyncio.create_task(sample_rss(app))
+        through = await rounds(
+            lambda i: clients.app_sse(http, app.url, users[i]["token"], "x"), concurrency, 1
+        )
+        sampler.cancel()
+        sampled = await sampler
+    result = compare(summarize(through, expected), summarize(direct, expected))
+    result.update(
+        concurrency=concurrency,
+        seconds=seconds,
+        rss_sampled_peak_mb=sampled,
+        rss_peak_mb=rss_mb(app.pids(), peak=True),
+    )
+    return result
+
+
+async def sample_rss(app: App) -> float:
+    peak = 0.0
+    try:
+        while True:
+            peak = max(peak, rss_mb(app.pids()))
+            await asyncio.sleep(0.5)
+    except asyncio.CancelledError:
+        return peak
+
+
+async def json_scenario(app: App, upstream: Upstream, users: list[dict], quick: bool) -> dict:
+    upstream.configure(content="a short instant answer")
+    concurrency, seconds = 10, (3 if quick else 10)
+
+    async def load(call) -> tuple[list[float], float]:
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def worker(i: int) -> None:
+            while time.perf_counter() < deadline:
+                latencies.append(await call(i))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        return latencies, time.perf_counter() - start
+
+    async with clients.http_client(concurrency) as http:
+        direct, direct_wall = await load(lambda i: clients.direct_json(http, upstream.url, "hi"))
+        cpu_before = cpu_seconds(app.pids())
+        through, app_wall = await load(
+            lambda i: clients.app_json(http, app.url, users[i]["token"], f"hi {i}")
+        )
+        cpu = cpu_seconds(app.pids()) - cpu_before
+    return {
+        "app_rps": len(through) / app_wall,
+        "direct_rps": len(direct) / direct_wall,
+        "app_rps_per_core": len(through) / max(cpu, 1e-9),
+        "latency_p50_added_ms": (percentile(through, 50) - percentile(direct, 50)) * 1000,
+        "latency_p99_added_ms": (percentile(through, 99) - percentile(direct, 99)) * 1000,
+        "app_latency_p50_ms": percentile(through, 50) * 1000,
+        "direct_latency_p50_ms": percentile(direct, 50) * 1000,
+    }
+
+
+async def size_scenario(app: App, data: dict) -> dict:
+    async def p50(path: str, token: str) -> float:
+        times = []
+        async with clients.http_client(1) as http:
+            for _ in range(30):
+                start = time.perf_counter()
+                response = await http.get(
+                    app.url + path, headers={"Authorization": f"Bearer {token}"}
+                )
+                response.raise_for_status()
+                times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    return {
+        "sessions_page_10k_p50_ms": await p50("/api/chat/sessions?limit=50", data["bigToken"]),
+        "sessions_page_empty_p50_ms": await p50("/api/chat/sessions?limit=50", data["emptyToken"]),
+        "messages_page_10k_p50_ms": await p50(
+            f"/api/chat/sessions/{data['longSession']}/messages?limit=50", data["bigToken"]
+        ),
+        "messages_page_empty_p50_ms": await p50(
+            f"/api/chat/sessions/{data['emptySession']}/messages?limit=50", data["emptyToken"]
+        ),
+    }
+
+
+def context_scenario(app: App) -> dict:
+    out = subprocess.run(
+        [PYTHON, "-m", "bench.setup_data", "context"],
+        cwd=ROOT,
+        env={**app.env, "DJANGO_SETTINGS_MODULE": "chatbot.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def run_database(label: str, database_url: str | None, args) -> dict:
+    upstream = Upstream()
+    app = App(upstream=upstream, database_url=database_url, workers=args.workers)
+    try:
+        print(f"[{label}] preparing data", flush=True)
+        users = 100 if args.quick else 500
+        data = app.prepare(users=users, big=True)
+        app.start()
+        result = {}
+        steps = [
+            (
+                "1_ttft_sse",
+                lambda: ttft_scenario(
+                    app, upstream, data["users"], websocket=False, quick=args.quick
+                ),
+            ),
+            (
+                "2_ttft_websocket",
+                lambda: ttft_scenario(
+                    app, upstream, data["users"], websocket=True, quick=args.quick
+                ),
+            ),
+            ("3_relay_cost", lambda: relay_scenario(app, upstream, data["users"])),
+            ("4_many_users", lambda: many_users_scenario(app, upstream, data["users"], args.quick)),
+            ("5_plain_json", lambda: json_scenario(app, upstream, data["users"], args.quick)),
+            ("6_size", lambda: size_scenario(app, data)),
+        ]
+        for name, step in steps:
+            if args.only and not any(name.startswith(o) for o in args.only):
+                continue
+            print(f"[{label}] scenario {name}", flush=True)
+            started = time.perf_counter()
+            result[name] = await step()
+            result[name]["seconds"] = round(time.perf_counter() - started, 1)
+        if not args.only or any("7".startswith(o) for o in args.only):
+            print(f"[{label}] scenario 7_long_conversation", flush=True)
+            result["7_long_conversation"] = context_scenario(app)
+        result["app_rss_peak_mb"] = rss_mb(app.pids(), peak=True)
+        return result
+    finally:
+        app.stop()
+        upstream.stop()
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="App vs direct upstream benchmark")
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL", ""))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="smaller loads, for a smoke run")
+    parser.add_argument("--only", nargs="*", help="scenario number prefixes, e.g. 1 3")
+    args = parser.parse_args()
+    databases = []
+    if args.db in ("sqlite", "both"):
+        databases.append(("sqlite", None))
+    if args.db in ("postgres", "both"):
+        if not args.postgres:
+            parser.error("PostgreSQL needs --postgres URL or TEST_DATABASE_URL")
+        databases.append(("postgres", args.postgres))
+    report = {"machine": machine(), "workers": args.workers, "quick": args.quick, "results": {}}
+    started = time.perf_counter()
+    for label, url in databases:
+        report["results"][label] = asyncio.run(run_database(label, url, args))
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    from bench.report import markdown
+
+    (RESULTS / "latest.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

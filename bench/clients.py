@@ -1,0 +1,155 @@
+"""Async load clients: the app's SSE API and WebSocket, and the upstream called directly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import websockets
+
+
+@dataclass
+class Stream:
+    """What one client saw of one streamed reply."""
+
+    ttft: float | None = None  # seconds from sending to the first piece of text
+    gaps: list[float] = field(default_factory=list)  # seconds between pieces
+    text: str = ""
+    error: str | None = None
+    total: float = 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+class Pieces:
+    """Timing bookkeeping shared by every client."""
+
+    def __init__(self) -> None:
+        self.result = Stream()
+        self.start = time.perf_counter()
+        self.last: float | None = None
+        self.parts: list[str] = []
+
+    def piece(self, text: str) -> None:
+        now = time.perf_counter()
+        if self.last is None:
+            self.result.ttft = now - self.start
+        else:
+            self.result.gaps.append(now - self.last)
+        self.last = now
+        self.parts.append(text)
+
+    def done(self) -> Stream:
+        self.result.text = "".join(self.parts)
+        self.result.total = time.perf_counter() - self.start
+        return self.result
+
+
+def http_client(concurrency: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0))
+
+
+async def app_sse(client: httpx.AsyncClient, base: str, token: str, text: str) -> Stream:
+    pieces = Pieces()
+    try:
+        async with client.stream(
+            "POST",
+            base + "/api/chat",
+            json={"message": text, "stream": True},
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+        ) as response:
+            if response.status_code != 200:
+                pieces.result.error = f"HTTP {response.status_code}"
+                return pieces.done()
+            event = None
+            async for line in response.aiter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    data = json.loads(line[5:])
+                    if event == "delta":
+                        pieces.piece(data["content"])
+                    elif event == "error":
+                        pieces.result.error = data.get("detail", "error")
+    except httpx.HTTPError as exc:
+        pieces.result.error = type(exc).__name__
+    return pieces.done()
+
+
+async def direct_sse(client: httpx.AsyncClient, upstream: str, text: str) -> Stream:
+    pieces = Pieces()
+    body = {
+        "model": "bench-model",
+        "messages": [{"role": "user", "content": text}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    try:
+        async with client.stream("POST", upstream + "/v1/chat/completions", json=body) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and line.strip() != "data: [DONE]":
+                    for choice in json.loads(line[5:]).get("choices", []):
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            pieces.piece(content)
+    except httpx.HTTPError as exc:
+        pieces.result.error = type(exc).__name__
+    return pieces.done()
+
+
+async def app_websocket(base: str, cookie: str, text: str) -> Stream:
+    """Send over /ws/chat/ and time the pieces of the reply."""
+    pieces = Pieces()
+    url = base.replace("http://", "ws://") + "/ws/chat/"
+    headers = {"Origin": base, "Cookie": f"sessionid={cookie}"}
+    reply_id = None
+    try:
+        async with websockets.connect(url, additional_headers=headers, max_size=None) as socket:
+            pieces.start = time.perf_counter()
+            await socket.send(json.dumps({"type": "send", "text": text}))
+            while True:
+                event = json.loads(await asyncio.wait_for(socket.recv(), 120))
+                kind = event.get("type")
+                if kind == "turn" and reply_id is None:
+                    reply_id = event.get("reply", {}).get("messageId")
+                elif kind == "delta" and event.get("messageId") == reply_id:
+                    pieces.piece(event["content"])
+                elif kind == "reply" and event.get("message", {}).get("messageId") == reply_id:
+                    if event["message"].get("status") != "complete":
+                        pieces.result.error = event["message"].get("status")
+                    break
+                elif kind == "error":
+                    pieces.result.error = event.get("detail", "error")
+                    break
+    except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+        pieces.result.error = type(exc).__name__
+    return pieces.done()
+
+
+async def app_json(client: httpx.AsyncClient, base: str, token: str, text: str) -> float:
+    start = time.perf_counter()
+    response = await client.post(
+        base + "/api/chat", json={"message": text}, headers={"Authorization": f"Bearer {token}"}
+    )
+    response.raise_for_status()
+    return time.perf_counter() - start
+
+
+async def direct_json(client: httpx.AsyncClient, upstream: str, text: str) -> float:
+    start = time.perf_counter()
+    response = await client.post(
+        upstream + "/v1/chat/completions",
+        json={"model": "bench-model", "messages": [{"role": "user", "content": text}]},
+    )
+    response.raise_for_status()
+    return time.perf_counter() - start
