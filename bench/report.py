@@ -111,7 +111,8 @@ def markdown(report: dict) -> str:
                     "prompt ≤ budget every turn; turn 1,000 ≤ 1.5× turn 10",
                     f"max prompt {r['max_prompt_tokens_over_1000_turns']} / {r['budget']} tokens; "
                     f"context {_fmt(r['turn10']['p50_ms'])} ms at 10, "
-                    f"{_fmt(r['turn1000']['p50_ms'])} ms at 1,000 ({r['ratio']:.2f}×)",
+                    f"{_fmt(r['turn1000']['p50_ms'])} ms at 1,000 ({r['ratio']:.2f}×; "
+                    f"{r['ratio_full_budget']:.2f}× turn 200, whose context is also full)",
                     _mark(ok),
                 )
             )

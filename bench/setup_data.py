@@ -97,7 +97,7 @@ def measure_context() -> dict:
         )
     Message.objects.bulk_create(rows, batch_size=1000)
     result = {"budget": settings.CHATBOT_CONTEXT_TOKENS}
-    for turn in (10, 1000):
+    for turn in (10, 200, 1000):
         reply = Message(session=session, sequence=2 * turn)
         turn_obj = services.Turn(session=session, user_message=rows[2 * turn - 2], reply=reply)
         times, context = [], None
@@ -111,6 +111,8 @@ def measure_context() -> dict:
             "messages": len(context.messages),
         }
     result["ratio"] = result["turn1000"]["p50_ms"] / result["turn10"]["p50_ms"]
+    # Turn 200 already fills the budget: this ratio shows cost does not grow with history.
+    result["ratio_full_budget"] = result["turn1000"]["p50_ms"] / result["turn200"]["p50_ms"]
     worst = 0
     for turn in range(1, 1001):
         reply = Message(session=session, sequence=2 * turn)

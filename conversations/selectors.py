@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 from django.db.models import Q, QuerySet
 
+from conversations import llm
 from conversations.errors import MessageNotFound, SessionNotFound
 from conversations.llm import ContextMessage
 from conversations.models import ChatSession, Message
 
-CONTEXT_CHUNK = 64
+CONTEXT_CHUNK = 512
 
 
 def parse_uuid(value, *, not_found: type[Exception] = SessionNotFound) -> uuid.UUID:
@@ -64,15 +65,18 @@ def get_message(*, user, message_id) -> Message:
         raise MessageNotFound() from None
 
 
-def context_history(*, session_id, before_sequence: int) -> Iterator[ContextMessage]:
-    """What the model may see of a conversation, newest first, read in small chunks.
+def context_history(
+    *, session_id, before_sequence: int, budget: int | None = None
+) -> Iterator[ContextMessage]:
+    """What the model may see of a conversation, newest first.
 
     Hidden messages, replies still streaming or failed, and empty messages are left out.
-    The caller stops iterating once the token budget is spent, so a 10,000-message
-    conversation costs the same as a short one.
+    With a token ``budget``, a first query reads only the stored token counts (small rows,
+    newest first) to find how far back the budget reaches, and a second reads the text of
+    just those messages, so turn 1,000 of a conversation costs what any full context does.
     """
     visible = (
-        Message.objects.filter(session_id=session_id, hidden=False)
+        Message.objects.filter(session_id=session_id, hidden=False, sequence__lt=before_sequence)
         .filter(
             Q(role=Message.Role.USER)
             | Q(
@@ -81,14 +85,30 @@ def context_history(*, session_id, before_sequence: int) -> Iterator[ContextMess
             )
         )
         .exclude(content="")
-        .order_by("-sequence")
-        .values_list("sequence", "role", "content", "token_count")
     )
-    upper = before_sequence
+    oldest = 0
+    if budget is not None:
+        oldest = _oldest_sequence_within(visible, budget)
+    rows = (
+        visible.filter(sequence__gte=oldest)
+        .order_by("-sequence")
+        .values_list("role", "content", "token_count")
+    )
+    for role, content, tokens in rows.iterator(chunk_size=CONTEXT_CHUNK):
+        yield ContextMessage(role=role, content=content, tokens=tokens)
+
+
+def _oldest_sequence_within(visible: QuerySet[Message], budget: int) -> int:
+    """The sequence of the oldest message that still fits ``budget``, reading counts only."""
+    used, oldest, upper = 0, 0, None
+    counts = visible.order_by("-sequence").values_list("sequence", "token_count")
     while True:
-        chunk = list(visible.filter(sequence__lt=upper)[:CONTEXT_CHUNK])
-        for _sequence, role, content, tokens in chunk:
-            yield ContextMessage(role=role, content=content, tokens=tokens)
+        chunk = list((counts.filter(sequence__lt=upper) if upper else counts)[:CONTEXT_CHUNK])
+        for sequence, tokens in chunk:
+            used += tokens + llm.MESSAGE_OVERHEAD_TOKENS
+            if used > budget:
+                return oldest or sequence
+            oldest = sequence
         if len(chunk) < CONTEXT_CHUNK:
-            return
+            return oldest
         upper = chunk[-1][0]

@@ -261,7 +261,9 @@ def prepare_context(turn: Turn) -> llm.Context:
     return llm.build_context(
         system_prompt=system,
         history=selectors.context_history(
-            session_id=turn.session.pk, before_sequence=turn.reply.sequence
+            session_id=turn.session.pk,
+            before_sequence=turn.reply.sequence,
+            budget=settings.CHATBOT_CONTEXT_TOKENS - llm.count_tokens(system),
         ),
         budget=settings.CHATBOT_CONTEXT_TOKENS,
     )
