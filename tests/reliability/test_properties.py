@@ -1,0 +1,103 @@
+"""Property-based tests (hypothesis): validation and context building hold for any input."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from django.conf import settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from conversations import llm, services
+from conversations.errors import InvalidInput
+
+ALLOWED = {"\t", "\n", "\r"}
+
+
+def is_clean(text: str) -> bool:
+    return all(ch in ALLOWED or unicodedata.category(ch) not in ("Cc", "Cs") for ch in text)
+
+
+@given(st.text(max_size=300))
+def test_clean_message_keeps_valid_text_exactly_or_refuses_it_naming_the_field(text):
+    valid = (
+        bool(text.strip()) and len(text) <= settings.CHATBOT_MAX_MESSAGE_CHARS and is_clean(text)
+    )
+    if valid:
+        assert services.clean_message(text) == text
+    else:
+        with pytest.raises(InvalidInput) as error:
+            services.clean_message(text)
+        assert error.value.field == "message" and error.value.detail
+
+
+@given(st.text(max_size=300))
+def test_clean_title_is_trimmed_and_bounded_or_refused(text):
+    try:
+        title = services.clean_title(text)
+    except InvalidInput as error:
+        assert error.field == "title"
+        assert not text.strip() or len(text.strip()) > 255 or not is_clean(text.strip())
+    else:
+        assert title == text.strip() and 1 <= len(title) <= 255
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(),
+        st.lists(st.text()),
+        st.dictionaries(st.text(), st.text()),
+    )
+)
+def test_non_text_messages_are_refused(value):
+    with pytest.raises(InvalidInput):
+        services.clean_message(value)
+
+
+turn = st.tuples(st.sampled_from(["user", "assistant"]), st.text(min_size=1, max_size=200))
+
+
+@hypothesis_settings(suppress_health_check=[HealthCheck.too_slow], max_examples=150)
+@given(
+    system=st.text(max_size=200),
+    turns=st.lists(turn, min_size=1, max_size=60),
+    budget=st.integers(min_value=1, max_value=4000),
+)
+def test_context_never_exceeds_the_budget_and_keeps_the_newest_turns_in_order(
+    system, turns, budget
+):
+    history = [llm.ContextMessage(role, text, llm.count_tokens(text)) for role, text in turns]
+    try:
+        context = llm.build_context(system_prompt=system, history=history, budget=budget)
+    except InvalidInput:
+        # Only when the newest message cannot fit beside the system prompt.
+        alone = (
+            llm.REPLY_PRIMING_TOKENS
+            + llm.count_tokens(system)
+            + 2 * llm.MESSAGE_OVERHEAD_TOKENS
+            + history[0].tokens
+        )
+        assert alone > budget
+        return
+    assert context.prompt_tokens <= budget
+    assert context.messages[0] == {"role": "system", "content": system}
+    sent = context.messages[1:]
+    assert sent, "the message being answered is always sent"
+    kept = len(sent)
+    # Exactly the newest `kept` turns, oldest first.
+    assert sent == [{"role": m.role, "content": m.content} for m in reversed(history[:kept])]
+    # Nothing older could have fitted in what was left.
+    if kept < len(history):
+        assert context.prompt_tokens + history[kept].tokens + llm.MESSAGE_OVERHEAD_TOKENS > budget
+
+
+@given(st.text(max_size=500))
+def test_token_counts_are_exact_and_additive_enough(text):
+    count = llm.count_tokens(text)
+    assert count >= 0
+    assert (count == 0) == (text == "")
+    assert count <= len(text.encode("utf-8", "surrogatepass"))
