@@ -21,3 +21,4 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+        permissions = [("suspend_user", "Can suspend and restore chat access")]

@@ -73,6 +73,10 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["session", "sequence"]
+        permissions = [
+            ("hide_message", "Can hide and unhide messages"),
+            ("flag_message", "Can flag and unflag messages"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "sequence"], name="message_session_sequence"
