@@ -1,12 +1,165 @@
-"""The browser's WebSocket at /ws/chat/ (filled in by the browser UI work)."""
+"""The browser's WebSocket at /ws/chat/: one per tab, carrying every conversation of its user.
+
+Client messages (JSON): ``send`` {text, sessionId?, requestId?}, ``stop`` {messageId},
+``regenerate`` / ``retry`` {sessionId}. The consumer calls the same services as the API,
+announces each new turn to the user's group so every tab shows it, and starts the reply in
+the background, where it keeps going if this tab closes. The reply's deltas, its final
+row and the generated title reach every tab through the group events ``replies`` sends.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.template.loader import render_to_string
+
+from conversations import rendering, replies, selectors, services
+from conversations.db import run_db
+from conversations.errors import ChatError, InvalidInput
+from conversations.models import Message
+from conversations.services import Turn
+
+NOT_AUTHENTICATED = 4401
+
+
+def bubble_html(payload: dict) -> str:
+    """A message bubble from its event payload, with the same partial as the page."""
+    message = SimpleNamespace(
+        id=payload["messageId"],
+        role=payload["role"],
+        status=payload["status"],
+        hidden=payload["hidden"],
+        content=payload["content"],
+        error=payload.get("error", ""),
+    )
+    return render_to_string("conversations/_message.html", {"message": message})
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=NOT_AUTHENTICATED)
             return
+        self.user = user
+        self.group = replies.user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        # Leaving the group is all: replies this tab started keep generating.
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # --- From the browser ---------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if not isinstance(content, dict):
+            await self.send_error(InvalidInput("Messages must be JSON objects."))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        handlers = {
+            "send": self.handle_send,
+            "stop": self.handle_stop,
+            "regenerate": self.handle_regenerate,
+            "retry": self.handle_regenerate,
+        }
+        handler = handlers.get(content.get("type"))
+        if handler is None:
+            await self.send_error(InvalidInput("Unknown message type."))
+            return
+        try:
+            await handler(content)
+        except ChatError as exc:
+            await self.send_error(exc, request_id=content.get("requestId"))
+
+    async def send_error(self, exc: ChatError, *, request_id=None) -> None:
+        """The one place a domain error becomes a WebSocket message."""
+        payload = {"type": "error", "detail": exc.detail, "code": exc.code}
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            payload["retryAfter"] = retry_after
+        if isinstance(request_id, str):
+            payload["requestId"] = request_id[:100]
+        await self.send_json(payload)
+
+    async def _fresh_user(self):
+        # Suspension or new custom instructions apply to a tab that is already open.
+        await run_db(self.user.refresh_from_db, fields=["chat_suspended", "custom_instructions"])
+        return self.user
+
+    async def handle_send(self, content: dict) -> None:
+        user = await self._fresh_user()
+        turn = await services.begin_turn(
+            user=user, text=content.get("text"), session_id=content.get("sessionId") or None
+        )
+        await self._announce(turn, request_id=content.get("requestId"))
+
+    async def handle_regenerate(self, content: dict) -> None:
+        user = await self._fresh_user()
+        turn = await services.begin_regenerate(user=user, session_id=content.get("sessionId"))
+        await self._announce(turn, request_id=content.get("requestId"), regenerated=True)
+
+    async def handle_stop(self, content: dict) -> None:
+        message = await run_db(
+            selectors.get_message, user=self.user, message_id=content.get("messageId")
+        )
+        if message.status == Message.Status.STREAMING:
+            await replies.stop_reply(message.pk)
+
+    async def _announce(self, turn: Turn, *, request_id, regenerated: bool = False) -> None:
+        """Tell every tab about the new turn, then start the reply in the background."""
+        user_payload = replies.message_payload(turn.user_message)
+        event = {
+            "type": "chat.turn",
+            "sessionId": str(turn.session.pk),
+            "created": turn.created_session,
+            "regenerated": regenerated,
+            "requestId": request_id[:100] if isinstance(request_id, str) else None,
+            "userMessage": {**user_payload, "html": bubble_html(user_payload)},
+            "reply": None,
+            "sessionHtml": render_to_string(
+                "conversations/_session_items.html", {"sessions": [turn.session]}
+            ),
+        }
+        if turn.reply is not None:
+            reply_payload = replies.message_payload(turn.reply)
+            event["reply"] = {**reply_payload, "html": bubble_html(reply_payload)}
+        await replies.publish(self.user.pk, event)
+        if turn.reply is not None:
+            replies.start_reply(turn)
+
+    # --- From the user's group (every tab, any process) ---------------------------------
+
+    async def chat_turn(self, event: dict) -> None:
+        await self.send_json({**event, "type": "turn"})
+
+    async def chat_delta(self, event: dict) -> None:
+        await self.send_json({**event, "type": "delta"})
+
+    async def chat_reply(self, event: dict) -> None:
+        message = event["message"]
+        await self.send_json(
+            {
+                "type": "reply",
+                "message": {
+                    **message,
+                    "html": rendering.render_markdown(message["content"]),
+                    "bubbleHtml": bubble_html(message),
+                },
+            }
+        )
+
+    async def chat_title(self, event: dict) -> None:
+        await self.send_json({**event, "type": "title"})
+
+    async def chat_session_deleted(self, event: dict) -> None:
+        await self.send_json({**event, "type": "sessionDeleted"})

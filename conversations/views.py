@@ -1,10 +1,166 @@
-"""Server-rendered chat pages."""
+"""Server-rendered chat pages: the chat, older messages, the sidebar, rename and delete.
 
+Reads go through selectors (another user's conversation is a 404 like a missing one) and
+writes through services; the live parts arrive over the WebSocket (``consumers``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods
+
+from conversations import replies, selectors, services
+from conversations.errors import InvalidInput, SessionNotFound
+from conversations.models import ChatSession, Message
+
+MESSAGES_PAGE = 50
+SESSIONS_PAGE = 50
+CURSOR_SEPARATOR = "~"
+
+
+def _session_or_404(request: HttpRequest, session_id) -> ChatSession:
+    try:
+        return selectors.get_session(user=request.user, session_id=session_id)
+    except SessionNotFound:
+        raise Http404("Conversation not found.") from None
+
+
+def _latest_messages(
+    messages: QuerySet[Message], *, before: int | None = None
+) -> tuple[list[Message], bool]:
+    """The newest page of messages (before a sequence), oldest first, and whether more exist."""
+    if before is not None:
+        messages = messages.filter(sequence__lt=before)
+    page = list(messages.order_by("-sequence")[: MESSAGES_PAGE + 1])
+    has_more = len(page) > MESSAGES_PAGE
+    return list(reversed(page[:MESSAGES_PAGE])), has_more
+
+
+def _session_cursor(session: ChatSession) -> str:
+    return f"{session.updated_at.isoformat()}{CURSOR_SEPARATOR}{session.pk}"
+
+
+def _sessions_page(request: HttpRequest, *, query: str, after: str = "") -> dict:
+    """One page of the sidebar, keyset-paginated on (updated_at, id) so every page costs
+    one query however many conversations the user has."""
+    sessions = selectors.sessions_for_user(request.user, query=query)
+    if after:
+        try:
+            stamp, _, raw_id = after.partition(CURSOR_SEPARATOR)
+            updated_at, last_id = datetime.fromisoformat(stamp), uuid.UUID(raw_id)
+        except ValueError:
+            raise InvalidInput("The list position is not valid.", field="after") from None
+        sessions = sessions.filter(
+            Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=last_id)
+        )
+    page = list(sessions.only("id", "title", "updated_at")[: SESSIONS_PAGE + 1])
+    has_more = len(page) > SESSIONS_PAGE
+    page = page[:SESSIONS_PAGE]
+    return {
+        "sessions": page,
+        "next_cursor": _session_cursor(page[-1]) if has_more else "",
+    }
 
 
 @login_required
+@require_GET
 def chat(request: HttpRequest, session_id=None) -> HttpResponse:
-    return render(request, "conversations/chat.html", {"session_id": session_id})
+    """The chat page: sidebar, the open conversation (latest messages) and the composer."""
+    query = request.GET.get("q", "").strip()[:200]
+    context = {"query": query, **_sessions_page(request, query=query)}
+    if session_id is not None:
+        session = _session_or_404(request, session_id)
+        messages, has_more = _latest_messages(session.messages.all())
+        context.update(session=session, messages=messages, has_more=has_more)
+    return render(request, "conversations/chat.html", context)
+
+
+@login_required
+@require_GET
+def older_messages(request: HttpRequest, session_id) -> JsonResponse:
+    """Messages before ``?before=<sequence>`` as rendered bubbles, for scrolling up."""
+    try:
+        messages_qs = selectors.messages_for_session(user=request.user, session_id=session_id)
+    except SessionNotFound as exc:
+        return JsonResponse({"detail": exc.detail}, status=404)
+    try:
+        before = int(request.GET.get("before", ""))
+    except ValueError:
+        return JsonResponse(
+            {"detail": "Say which message to load before: ?before=<sequence>."}, status=400
+        )
+    messages, has_more = _latest_messages(messages_qs, before=before)
+    html = render_to_string(
+        "conversations/_messages.html", {"messages": messages}, request=request
+    )
+    return JsonResponse(
+        {
+            "html": html,
+            "hasMore": has_more,
+            "before": messages[0].sequence if messages else before,
+        }
+    )
+
+
+@login_required
+@require_GET
+def sessions_list(request: HttpRequest) -> JsonResponse:
+    """The next page of the sidebar (``?after=<cursor>``) as rendered items."""
+    query = request.GET.get("q", "").strip()[:200]
+    try:
+        page = _sessions_page(request, query=query, after=request.GET.get("after", ""))
+    except InvalidInput as exc:
+        return JsonResponse({"detail": exc.detail}, status=400)
+    html = render_to_string(
+        "conversations/_session_items.html", {"sessions": page["sessions"]}, request=request
+    )
+    return JsonResponse({"html": html, "next": page["next_cursor"]})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rename(request: HttpRequest, session_id) -> HttpResponse:
+    """Rename a conversation (the sidebar's inline form posts here)."""
+    session = _session_or_404(request, session_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            session = services.rename_session(
+                user=request.user, session_id=session.pk, title=request.POST.get("title", "")
+            )
+        except InvalidInput as exc:
+            error = exc.detail
+        else:
+            async_to_sync(replies.publish)(
+                request.user.pk,
+                {"type": "chat.title", "sessionId": str(session.pk), "title": session.title},
+            )
+            return redirect("chat-session", session_id=session.pk)
+    return render(
+        request,
+        "conversations/rename.html",
+        {"session": session, "error": error, "title": request.POST.get("title", session.title)},
+        status=400 if error else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, session_id) -> HttpResponse:
+    """Delete a conversation after a confirm step (a page, or the in-page dialog)."""
+    session = _session_or_404(request, session_id)
+    if request.method == "POST":
+        services.delete_session(user=request.user, session_id=session.pk)
+        async_to_sync(replies.publish)(
+            request.user.pk, {"type": "chat.session_deleted", "sessionId": str(session_id)}
+        )
+        return redirect("chat")
+    return render(request, "conversations/delete.html", {"session": session})

@@ -1,0 +1,36 @@
+"""Forms of the account settings page."""
+
+from __future__ import annotations
+
+from django import forms
+
+from accounts.models import User
+
+
+class InstructionsForm(forms.ModelForm):
+    """The user's custom instructions, added to the system prompt of every conversation."""
+
+    class Meta:
+        model = User
+        fields = ["custom_instructions"]
+        labels = {"custom_instructions": "Custom instructions"}
+        widgets = {"custom_instructions": forms.Textarea(attrs={"rows": 5, "maxlength": 4000})}
+
+
+class DeleteAccountForm(forms.Form):
+    """Deleting an account is confirmed with the account's password."""
+
+    password = forms.CharField(
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password

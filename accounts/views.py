@@ -1,0 +1,81 @@
+"""Account settings: custom instructions, API tokens, export and account deletion."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import services
+from accounts.forms import DeleteAccountForm, InstructionsForm
+
+
+def _settings_page(request: HttpRequest, *, status: int = 200, **context) -> HttpResponse:
+    context.setdefault("instructions_form", InstructionsForm(instance=request.user))
+    context.setdefault("delete_form", DeleteAccountForm(user=request.user))
+    context["tokens"] = services.tokens_for_user(request.user)
+    return render(request, "accounts/settings.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """The settings page; a POST saves the custom instructions."""
+    if request.method == "POST":
+        form = InstructionsForm(request.POST, instance=request.user)
+        if not form.is_valid():
+            return _settings_page(request, status=400, instructions_form=form)
+        form.save()
+        messages.success(request, "Your custom instructions were saved.")
+        return redirect("account-settings")
+    return _settings_page(request)
+
+
+@login_required
+@require_POST
+def create_token(request: HttpRequest) -> HttpResponse:
+    """Issue an API token and show it this once (it is stored only as a digest)."""
+    issued = services.issue_token(user=request.user)
+    return _settings_page(request, new_token=issued.token, new_token_expiry=issued.record.expiry)
+
+
+@login_required
+@require_POST
+def revoke_token(request: HttpRequest, token_key: str) -> HttpResponse:
+    if not services.revoke_token(user=request.user, token_key=token_key):
+        raise Http404("Token not found.")
+    messages.success(request, "The token was revoked.")
+    return redirect("account-settings")
+
+
+@login_required
+@require_GET
+def export_data(request: HttpRequest) -> HttpResponse:
+    """All of the user's conversations as a JSON download."""
+    data = services.export_user_data(request.user)
+    filename = f"chatbot-export-{timezone.now():%Y-%m-%d}.json"
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+def delete_account(request: HttpRequest) -> HttpResponse:
+    """Delete the account and all its conversations, confirmed with the password."""
+    form = DeleteAccountForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _settings_page(request, status=400, delete_form=form)
+    user = request.user
+    logout(request)
+    services.delete_account(user=user)
+    messages.success(request, "Your account and all its conversations were deleted.")
+    return redirect("account_login")
