@@ -16,12 +16,16 @@ MODERATOR_PERMISSIONS = [
 
 def create_moderators(apps, schema_editor):
     # Permissions are normally created after all migrations ran (post_migrate); on a fresh
-    # database they do not exist yet, so create them now from the historical models.
+    # database they do not exist yet, so create them now. Historical app configs have no
+    # models module, which create_permissions takes as "nothing to do": lend them one.
     for label in ("conversations", "accounts"):
         app_config = apps.get_app_config(label)
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     group, _ = Group.objects.get_or_create(name=MODERATORS)

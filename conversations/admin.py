@@ -1,0 +1,201 @@
+"""Moderation in Django admin: read conversations and messages, hide and flag, export.
+
+Admin only reads here; every change goes through ``conversations.moderation`` so it is
+logged. Content is never editable, not even by superusers: a moderator's tool must not be
+able to put words in a user's mouth.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.utils.text import Truncator
+
+from conversations import moderation
+from conversations.models import ChatSession, Message
+
+EXCERPT_CHARS = 120
+
+
+def _excerpt(message: Message) -> str:
+    return Truncator(message.content).chars(EXCERPT_CHARS)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+class MessageInline(admin.TabularInline):
+    """The conversation's messages in order, read-only."""
+
+    model = Message
+    fields = (
+        "sequence",
+        "role",
+        "status",
+        "excerpt",
+        "flagged",
+        "flag_categories",
+        "moderation_failed",
+        "hidden",
+        "created_at",
+    )
+    readonly_fields = fields
+    ordering = ("sequence",)
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="content")
+    def excerpt(self, message: Message) -> str:
+        return _excerpt(message)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class OwnerActiveFilter(admin.SimpleListFilter):
+    title = "owner active"
+    parameter_name = "owner_active"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(user__is_active=self.value() == "yes")
+        return queryset
+
+
+@admin.register(ChatSession)
+class ChatSessionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "user", "message_count", "created_at", "updated_at", "flagged")
+    list_filter = ("flagged", "created_at", "updated_at", OwnerActiveFilter)
+    list_select_related = ("user",)
+    search_fields = ("title", "user__username", "user__email", "messages__content")
+    ordering = ("-created_at", "-id")
+    fields = (
+        "title",
+        "user",
+        "model",
+        "instructions",
+        "flagged",
+        "message_count",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = [MessageInline]
+    actions = ["export_json"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ChatSession]:
+        # One aggregate in the list's query instead of one count per row.
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
+
+    @admin.display(description="messages", ordering="message_count")
+    def message_count(self, session: ChatSession) -> int:
+        return session.message_count
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Export selected conversations as JSON", permissions=["view"])
+    def export_json(self, request: HttpRequest, queryset: QuerySet[ChatSession]) -> JsonResponse:
+        exported_at = timezone.now()
+        sessions = moderation.export_sessions(moderator=request.user, sessions=queryset)
+        response = JsonResponse(
+            {"exportedAt": exported_at.isoformat(), "conversations": sessions},
+            json_dumps_params={"indent": 2},
+        )
+        stamp = exported_at.strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="conversations-{stamp}.json"'
+        return response
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "session",
+        "session__user",
+        "role",
+        "status",
+        "excerpt",
+        "flagged",
+        "hidden",
+        "created_at",
+    )
+    list_filter = ("role", "status", "flagged", "hidden", "moderation_failed")
+    list_select_related = ("session", "session__user")
+    search_fields = ("content", "session__title", "session__user__username")
+    ordering = ("-created_at", "-id")
+    fields = (
+        "session",
+        "sequence",
+        "role",
+        "status",
+        "content",
+        "flagged",
+        "flag_categories",
+        "moderation_failed",
+        "hidden",
+        "model",
+        "token_count",
+        "prompt_tokens",
+        "completion_tokens",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    actions = ["hide", "unhide", "flag", "unflag"]
+
+    @admin.display(description="content")
+    def excerpt(self, message: Message) -> str:
+        return _excerpt(message)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Deleting would break the conversation's sequence; hiding is the moderator's tool.
+        return False
+
+    def has_hide_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("conversations.hide_message")
+
+    def has_flag_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("conversations.flag_message")
+
+    @admin.action(description="Hide selected messages", permissions=["hide"])
+    def hide(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        changed = moderation.hide_messages(moderator=request.user, messages=queryset)
+        self.message_user(request, f"{_count(changed, 'message')} hidden.")
+
+    @admin.action(description="Unhide selected messages", permissions=["hide"])
+    def unhide(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        changed = moderation.unhide_messages(moderator=request.user, messages=queryset)
+        self.message_user(request, f"{_count(changed, 'message')} shown again.")
+
+    @admin.action(description="Flag selected messages for review", permissions=["flag"])
+    def flag(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        changed = moderation.flag_messages(moderator=request.user, messages=queryset)
+        self.message_user(request, f"{_count(changed, 'message')} flagged.")
+
+    @admin.action(description="Clear the flag of selected messages", permissions=["flag"])
+    def unflag(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        changed = moderation.unflag_messages(moderator=request.user, messages=queryset)
+        self.message_user(request, f"{_count(changed, 'message')} unflagged.")

@@ -1,0 +1,152 @@
+"""Moderators' actions: hide and flag messages, suspend users, export conversations.
+
+Each action writes in one transaction and records one entry per changed object in
+Django's admin log, so it shows on that object's History page in admin. Objects already
+in the requested state are left alone and not logged; the return value counts the
+objects that changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.utils import timezone
+
+from conversations.models import ChatSession, Message
+
+HID = "Hid the message."
+UNHID = "Unhid the message."
+FLAGGED = "Flagged the message for review."
+UNFLAGGED = "Cleared the message's flag."
+SUSPENDED = "Suspended chat access."
+RESTORED = "Restored chat access."
+EXPORTED = "Exported as JSON."
+
+
+def _ids(objects: Iterable):
+    """Primary keys of ``objects``: a subquery for a queryset, else a list."""
+    if isinstance(objects, QuerySet):
+        return objects.order_by().values("pk")
+    return [obj.pk for obj in objects]
+
+
+def _log(moderator, objects: list, message: str) -> None:
+    if objects:
+        LogEntry.objects.log_actions(moderator.pk, objects, CHANGE, message)
+
+
+def _set_messages(*, moderator, messages: Iterable[Message], note: str, **fields) -> list:
+    """Set ``fields`` on the messages not already so, log each; the changed messages."""
+    with transaction.atomic():
+        targets = list(
+            Message.objects.select_for_update()
+            .filter(pk__in=_ids(messages))
+            .exclude(**fields)
+            .order_by("session_id", "sequence")
+        )
+        Message.objects.filter(pk__in=_ids(targets)).update(**fields, updated_at=timezone.now())
+        _log(moderator, targets, note)
+    return targets
+
+
+def hide_messages(*, moderator, messages: Iterable[Message]) -> int:
+    """Hide messages: their owner sees them as removed and the model no longer gets them."""
+    return len(_set_messages(moderator=moderator, messages=messages, note=HID, hidden=True))
+
+
+def unhide_messages(*, moderator, messages: Iterable[Message]) -> int:
+    """Show hidden messages again, to their owner and in the model's context."""
+    return len(_set_messages(moderator=moderator, messages=messages, note=UNHID, hidden=False))
+
+
+def flag_messages(*, moderator, messages: Iterable[Message]) -> int:
+    """Mark messages for review; their conversations are flagged too."""
+    with transaction.atomic():
+        changed = _set_messages(moderator=moderator, messages=messages, note=FLAGGED, flagged=True)
+        ChatSession.objects.filter(pk__in={m.session_id for m in changed}).update(flagged=True)
+    return len(changed)
+
+
+def unflag_messages(*, moderator, messages: Iterable[Message]) -> int:
+    """Clear the flag of reviewed messages; a conversation stays flagged while any of its
+    messages still is."""
+    with transaction.atomic():
+        changed = _set_messages(
+            moderator=moderator, messages=messages, note=UNFLAGGED, flagged=False
+        )
+        still_flagged = Message.objects.filter(session=OuterRef("pk"), flagged=True)
+        ChatSession.objects.filter(pk__in={m.session_id for m in changed}).exclude(
+            Exists(still_flagged)
+        ).update(flagged=False)
+    return len(changed)
+
+
+def _set_suspended(*, moderator, users: Iterable, suspended: bool, note: str) -> int:
+    User = get_user_model()
+    with transaction.atomic():
+        targets = list(
+            User.objects.select_for_update()
+            .filter(pk__in=_ids(users))
+            .exclude(chat_suspended=suspended)
+            .order_by("pk")
+        )
+        User.objects.filter(pk__in=_ids(targets)).update(chat_suspended=suspended)
+        _log(moderator, targets, note)
+    return len(targets)
+
+
+def suspend_users(*, moderator, users: Iterable) -> int:
+    """Stop users from sending messages; they can still log in and read."""
+    return _set_suspended(moderator=moderator, users=users, suspended=True, note=SUSPENDED)
+
+
+def restore_users(*, moderator, users: Iterable) -> int:
+    """Give suspended users their chat access back."""
+    return _set_suspended(moderator=moderator, users=users, suspended=False, note=RESTORED)
+
+
+def _message_export(message: Message) -> dict:
+    return {
+        "messageId": str(message.id),
+        "sequence": message.sequence,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "model": message.model,
+        "flagged": message.flagged,
+        "flagCategories": message.flag_categories,
+        "moderationFailed": message.moderation_failed,
+        "hidden": message.hidden,
+        "createdAt": message.created_at.isoformat(),
+    }
+
+
+def _session_export(session: ChatSession) -> dict:
+    return {
+        "sessionId": str(session.id),
+        "title": session.title,
+        "owner": {"id": session.user_id, "username": session.user.username},
+        "model": session.model,
+        "instructions": session.instructions,
+        "flagged": session.flagged,
+        "createdAt": session.created_at.isoformat(),
+        "updatedAt": session.updated_at.isoformat(),
+        "messages": [_message_export(message) for message in session.messages.all()],
+    }
+
+
+def export_sessions(*, moderator, sessions: QuerySet[ChatSession]) -> list[dict]:
+    """The conversations with all their messages (hidden ones included, marked), as
+    JSON-ready dicts; the export is logged on each conversation."""
+    exported = list(
+        ChatSession.objects.filter(pk__in=sessions.values("pk"))
+        .select_related("user")
+        .prefetch_related(Prefetch("messages", Message.objects.order_by("sequence")))
+        .order_by("-created_at", "-id")
+    )
+    _log(moderator, exported, EXPORTED)
+    return [_session_export(session) for session in exported]
