@@ -38,6 +38,7 @@ class Behaviour:
     token_gap: float = 0.0
     drop_after: int | None = None  # cut the connection after this many pieces
     malformed_after: int | None = None  # send broken SSE after this many pieces
+    stall_after: int | None = None  # go silent (no bytes) after this many pieces
     no_finish: bool = False  # end the stream without a finish reason
     hang: bool = False  # never answer
     usage: bool = True
@@ -278,6 +279,8 @@ class FakeUpstream:
                 await write(b"data: {this is not json\n\n")
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
+            if behaviour.stall_after is not None and index >= behaviour.stall_after:
+                await asyncio.sleep(3600)
             if index and behaviour.token_gap:
                 await asyncio.sleep(behaviour.token_gap)
             await write(chunk({"content": piece}))
