@@ -1,0 +1,129 @@
+"""Request and response shapes of the conversation API (camelCase, as in DESIGN.md).
+
+Request fields are strict about JSON types: ``"message": 5`` or ``"stream": "yes"`` is a
+client mistake to report, not something to coerce.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from rest_framework import serializers
+
+from conversations import replies, services
+from conversations.errors import InvalidInput
+from conversations.models import ChatSession, Message
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictUUIDField(serializers.UUIDField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str | uuid.UUID):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+def _domain_check(clean, value):
+    try:
+        return clean(value)
+    except InvalidInput as exc:
+        raise serializers.ValidationError(exc.detail) from None
+
+
+class StreamOptionSerializer(serializers.Serializer):
+    stream = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="Answer as Server-Sent Events (text/event-stream) instead of JSON.",
+    )
+
+
+class ChatRequestSerializer(StreamOptionSerializer):
+    message = StrictCharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text="The user's message: not blank, at most CHATBOT_MAX_MESSAGE_CHARS characters.",
+    )
+    sessionId = StrictUUIDField(
+        required=False,
+        allow_null=True,
+        help_text="Continue this conversation; leave out to start a new one.",
+    )
+
+    def validate_message(self, value: str) -> str:
+        return _domain_check(services.clean_message, value)
+
+
+class RenameSerializer(serializers.Serializer):
+    title = StrictCharField(
+        trim_whitespace=False, allow_blank=True, help_text="1 to 255 characters."
+    )
+
+    def validate_title(self, value: str) -> str:
+        return _domain_check(services.clean_title, value)
+
+
+class ChatReplySerializer(serializers.Serializer):
+    message = serializers.CharField(help_text="The assistant's reply.")
+    sessionId = serializers.UUIDField()
+    messageId = serializers.UUIDField(help_text="The id of the assistant's reply.")
+    status = serializers.ChoiceField(
+        choices=[Message.Status.COMPLETE, Message.Status.CANCELLED],
+        help_text="cancelled when the reply was stopped (from the browser) before the end.",
+    )
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    sessionId = serializers.UUIDField(source="id", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+    class Meta:
+        model = ChatSession
+        fields = ["sessionId", "title", "createdAt", "updatedAt"]
+        read_only_fields = fields
+
+
+class MessageSerializer(serializers.Serializer):
+    """The same payload the browser's WebSocket receives (hidden text is blanked there)."""
+
+    messageId = serializers.UUIDField()
+    sessionId = serializers.UUIDField()
+    role = serializers.ChoiceField(choices=Message.Role.choices)
+    content = serializers.CharField(help_text="Empty when a moderator removed the message.")
+    status = serializers.ChoiceField(choices=Message.Status.choices)
+    hidden = serializers.BooleanField(help_text="True when a moderator removed the message.")
+    createdAt = serializers.DateTimeField()
+
+    def to_representation(self, instance: Message) -> dict:
+        return replies.message_payload(instance)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="A sentence for the user.")
+    code = serializers.CharField()
+    field = serializers.CharField(required=False, help_text="The request field at fault.")
+    errors = serializers.DictField(required=False, help_text="Every problem, by field.")
+    messageId = serializers.UUIDField(required=False, help_text="The failed reply, if any.")
+    sessionId = serializers.UUIDField(required=False)
+
+
+class SuccessSerializer(serializers.Serializer):
+    success = serializers.BooleanField()

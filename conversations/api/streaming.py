@@ -1,0 +1,97 @@
+"""Answering with a reply run: collected as JSON, or relayed as Server-Sent Events.
+
+Both answers read the same ``ReplyRun`` (one code path for the reply); the run lives in its
+own background task, so a client that goes away mid-stream only stops the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from django.http import StreamingHttpResponse
+from rest_framework.response import Response
+
+from conversations import replies
+from conversations.api.errors import chat_error_payload, chat_error_response
+from conversations.errors import SessionNotFound
+from conversations.services import Turn
+
+# A comment line now and then keeps proxies from closing a stream that waits for the model.
+KEEPALIVE_SECONDS = 15.0
+
+
+def sse_event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _outcome(turn: Turn, finished: replies.ReplyFinished) -> tuple[str, dict]:
+    """The final event of a run: ``done`` with the reply, or ``error`` with why."""
+    reply_id = str(turn.reply.pk)
+    if finished.error is not None:
+        return "error", {**chat_error_payload(finished.error), "messageId": reply_id}
+    if finished.message is None:
+        return "error", {**chat_error_payload(SessionNotFound()), "messageId": reply_id}
+    return "done", {
+        "message": finished.message.content,
+        "sessionId": str(turn.session.pk),
+        "messageId": reply_id,
+        "status": finished.message.status,
+    }
+
+
+async def _with_keepalive(events: AsyncIterator, interval: float) -> AsyncIterator:
+    """Yield from ``events``, and ``None`` whenever ``interval`` passes without one."""
+    iterator = aiter(events)
+    pending = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(iterator))
+            done, _ = await asyncio.wait({pending}, timeout=interval)
+            if not done:
+                yield None
+                continue
+            pending = None
+            try:
+                yield done.pop().result()
+            except StopAsyncIteration:
+                return
+    finally:
+        if pending is not None:
+            pending.cancel()
+
+
+async def _sse_stream(turn: Turn, run: replies.ReplyRun) -> AsyncIterator[str]:
+    yield sse_event(
+        "session",
+        {"sessionId": str(turn.session.pk), "userMessageId": str(turn.user_message.pk)},
+    )
+    async for event in _with_keepalive(run.events(), KEEPALIVE_SECONDS):
+        if event is None:
+            yield ": keep-alive\n\n"
+        elif isinstance(event, replies.ReplyDelta):
+            yield sse_event("delta", {"content": event.content})
+        else:
+            yield sse_event(*_outcome(turn, event))
+
+
+def _event_stream_response(turn: Turn, run: replies.ReplyRun) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_sse_stream(turn, run), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def reply_response(turn: Turn, *, stream: bool) -> Response | StreamingHttpResponse:
+    """Start generating ``turn``'s reply and answer with it, streamed or collected."""
+    run = replies.start_reply(turn)
+    if stream:
+        return _event_stream_response(turn, run)
+    finished = await run.result()
+    name, data = _outcome(turn, finished)
+    if name == "done":
+        return Response(data)
+    error = finished.error or SessionNotFound()
+    return chat_error_response(error, messageId=str(turn.reply.pk), sessionId=str(turn.session.pk))

@@ -1,0 +1,221 @@
+"""The conversation API: thin views over services and selectors.
+
+Sending and regenerating are async (adrf) so that a streamed reply holds no thread while it
+is open; reads, renames and deletes are ordinary sync DRF views.
+"""
+
+from __future__ import annotations
+
+from adrf.views import APIView as AsyncAPIView
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations import selectors, services
+from conversations.api.pagination import MessagePagination, SessionPagination
+from conversations.api.serializers import (
+    ChatReplySerializer,
+    ChatRequestSerializer,
+    ErrorSerializer,
+    MessageSerializer,
+    RenameSerializer,
+    SessionSerializer,
+    StreamOptionSerializer,
+    SuccessSerializer,
+)
+from conversations.api.streaming import reply_response
+
+SEARCH_MAX_CHARS = 200
+
+ERRORS = {
+    status: OpenApiResponse(ErrorSerializer, description=description)
+    for status, description in {
+        400: "Invalid input; `detail` names the field.",
+        401: "Missing or invalid credentials.",
+        403: "Chat suspended, or CSRF failure with session authentication.",
+        404: "Conversation not found (another user's conversation answers the same).",
+        409: "A reply is still being generated, or there is nothing to regenerate.",
+        413: "Request body too large.",
+        429: "Rate limit or daily token quota reached; see the Retry-After header.",
+        503: "The model is unavailable; the user's message is kept.",
+    }.items()
+}
+
+SSE_DESCRIPTION = (
+    "Without `stream`: the complete reply as JSON. "
+    "With `stream: true`: Server-Sent Events, one JSON object per `data:` line.\n\n"
+    "`event: session` `{sessionId, userMessageId}`, then `event: delta` `{content}` "
+    "(repeated), then `event: done` `{message, sessionId, messageId, status}` or "
+    "`event: error` `{detail, code, messageId}`. Comment lines (`: keep-alive`) may appear."
+)
+
+REPLY_RESPONSES = {
+    (200, "application/json"): OpenApiResponse(ChatReplySerializer, description=SSE_DESCRIPTION),
+    (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=SSE_DESCRIPTION),
+    **{code: ERRORS[code] for code in (400, 401, 403, 404, 409, 413, 429, 503)},
+}
+
+SESSION_ID = OpenApiParameter(
+    "session_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The conversation."
+)
+LINK_HEADER = OpenApiParameter(
+    "Link",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200],
+    description='The next page, as `<url>; rel="next"` (absent on the last page).',
+)
+
+
+def validated(serializer_class: type[serializers.Serializer], request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def validated_query(serializer_class: type[serializers.Serializer], request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ChatView(AsyncAPIView):
+    @extend_schema(
+        operation_id="chat_send",
+        summary="Send a message",
+        description="Start a conversation, or continue one with `sessionId`. "
+        "The user's message is saved before the model is called.",
+        request=ChatRequestSerializer,
+        responses=REPLY_RESPONSES,
+        tags=["chat"],
+    )
+    async def post(self, request):
+        data = validated(ChatRequestSerializer, request)
+        turn = await services.begin_turn(
+            user=request.user, text=data["message"], session_id=data.get("sessionId")
+        )
+        return await reply_response(turn, stream=data["stream"])
+
+
+class RegenerateView(AsyncAPIView):
+    @extend_schema(
+        operation_id="chat_sessions_regenerate",
+        summary="Answer the last message again",
+        description="Replaces the reply to the conversation's last user message.",
+        request=StreamOptionSerializer,
+        responses=REPLY_RESPONSES,
+        parameters=[SESSION_ID],
+        tags=["chat"],
+    )
+    async def post(self, request, session_id):
+        data = validated(StreamOptionSerializer, request)
+        turn = await services.begin_regenerate(user=request.user, session_id=session_id)
+        return await reply_response(turn, stream=data["stream"])
+
+
+class SearchSerializer(serializers.Serializer):
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=SEARCH_MAX_CHARS,
+        help_text="Search titles and message text.",
+    )
+
+    def validate_q(self, value: str) -> str:
+        if "\x00" in value:
+            raise serializers.ValidationError("The search contains characters not allowed.")
+        return value
+
+
+@extend_schema(
+    summary="List conversations",
+    description="Newest activity first. Next page in the `Link` header.",
+    parameters=[SearchSerializer, LINK_HEADER],
+    responses={200: SessionSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]},
+    tags=["sessions"],
+)
+class SessionListView(ListAPIView):
+    serializer_class = SessionSerializer
+    pagination_class = SessionPagination
+
+    def get_queryset(self):
+        query = validated_query(SearchSerializer, self.request).get("q", "")
+        return selectors.sessions_for_user(self.request.user, query=query)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(
+        summary="Get a conversation",
+        parameters=[SESSION_ID],
+        responses={200: SessionSerializer, 401: ERRORS[401], 404: ERRORS[404]},
+        tags=["sessions"],
+    )
+    def get(self, request, session_id):
+        session = selectors.get_session(user=request.user, session_id=session_id)
+        return Response(SessionSerializer(session).data)
+
+    @extend_schema(
+        operation_id="chat_sessions_rename",
+        summary="Rename a conversation",
+        parameters=[SESSION_ID],
+        request=RenameSerializer,
+        responses={
+            200: SessionSerializer,
+            **{code: ERRORS[code] for code in (400, 401, 403, 404, 413)},
+        },
+        tags=["sessions"],
+    )
+    def post(self, request, session_id):
+        data = validated(RenameSerializer, request)
+        session = services.rename_session(
+            user=request.user, session_id=session_id, title=data["title"]
+        )
+        return Response(SessionSerializer(session).data)
+
+    @extend_schema(
+        operation_id="chat_sessions_rename_patch",
+        summary="Rename a conversation (PATCH)",
+        parameters=[SESSION_ID],
+        request=RenameSerializer,
+        responses={
+            200: SessionSerializer,
+            **{code: ERRORS[code] for code in (400, 401, 403, 404, 413)},
+        },
+        tags=["sessions"],
+    )
+    def patch(self, request, session_id):
+        return self.post(request, session_id)
+
+    @extend_schema(
+        summary="Delete a conversation",
+        parameters=[SESSION_ID],
+        request=None,
+        responses={200: SuccessSerializer, 401: ERRORS[401], 403: ERRORS[403], 404: ERRORS[404]},
+        tags=["sessions"],
+    )
+    def delete(self, request, session_id):
+        services.delete_session(user=request.user, session_id=session_id)
+        return Response({"success": True})
+
+
+@extend_schema(
+    summary="A conversation's messages",
+    description="Oldest first. Next page in the `Link` header. A reply whose writer died "
+    "is reported `failed`.",
+    parameters=[SESSION_ID, LINK_HEADER],
+    responses={200: MessageSerializer(many=True), **{c: ERRORS[c] for c in (400, 401, 404)}},
+    tags=["sessions"],
+)
+class MessageListView(ListAPIView):
+    serializer_class = MessageSerializer
+    pagination_class = MessagePagination
+
+    def get_queryset(self):
+        session = selectors.get_session(
+            user=self.request.user, session_id=self.kwargs["session_id"]
+        )
+        services.fail_stale_replies(session_id=session.pk)
+        return selectors.messages_for_session(user=self.request.user, session_id=session.pk)
