@@ -82,7 +82,16 @@ def validated_query(serializer_class: type[serializers.Serializer], request) -> 
     return serializer.validated_data
 
 
-class ChatView(AsyncAPIView):
+class ReplyView(AsyncAPIView):
+    """Base of the views that answer with a reply, as JSON or as an event stream."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # Clients of the stream send "Accept: text/event-stream"; errors before the stream
+        # starts are still JSON rather than 406.
+        return super().perform_content_negotiation(request, force=True)
+
+
+class ChatView(ReplyView):
     @extend_schema(
         operation_id="chat_send",
         summary="Send a message",
@@ -100,7 +109,7 @@ class ChatView(AsyncAPIView):
         return await reply_response(turn, stream=data["stream"])
 
 
-class RegenerateView(AsyncAPIView):
+class RegenerateView(ReplyView):
     @extend_schema(
         operation_id="chat_sessions_regenerate",
         summary="Answer the last message again",
