@@ -224,7 +224,9 @@ def begin_regenerate_sync(*, user, session_id) -> Turn:
             .order_by("-sequence")
             .first()
         )
-        if last_user is None or (last_user.flagged and settings.CHATBOT_MODERATION == "block"):
+        # In block mode a refused message, flagged or never checked, must not reach the model.
+        refused = last_user is not None and (last_user.flagged or last_user.moderation_failed)
+        if last_user is None or (refused and settings.CHATBOT_MODERATION == "block"):
             raise NothingToRegenerate()
         limits.check_send_rate(user.pk)
         limits.check_token_quota(user.pk)
