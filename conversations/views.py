@@ -79,7 +79,7 @@ def chat(request: HttpRequest, session_id=None) -> HttpResponse:
     if session_id is not None:
         session = _session_or_404(request, session_id)
         messages, has_more = _latest_messages(session.messages.all())
-        context.update(session=session, messages=messages, has_more=has_more)
+        context.update(session=session, chat_messages=messages, has_more=has_more)
     return render(request, "conversations/chat.html", context)
 
 
@@ -99,7 +99,7 @@ def older_messages(request: HttpRequest, session_id) -> JsonResponse:
         )
     messages, has_more = _latest_messages(messages_qs, before=before)
     html = render_to_string(
-        "conversations/_messages.html", {"messages": messages}, request=request
+        "conversations/_messages.html", {"chat_messages": messages}, request=request
     )
     return JsonResponse(
         {

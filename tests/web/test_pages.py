@@ -60,6 +60,7 @@ def test_open_conversation_shows_its_messages(client_for, user):
     html = response.content.decode()
     assert "question 1" in html and "answer 1" in html
     assert 'aria-current="page"' in html
+    assert html.count("question 1") == 1 and "user #1" not in html
 
 
 def test_another_users_conversation_is_a_404_like_a_missing_one(client_for, user, other_user):
