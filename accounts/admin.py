@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from conversations import moderation
@@ -26,8 +27,8 @@ VIEW_ONLY_FIELDSETS = (
 )
 
 
-def _count(number: int) -> str:
-    return f"{number} user{'' if number == 1 else 's'}"
+def _users(number: int) -> str:
+    return ngettext("%d user", "%d users", number) % number
 
 
 @admin.register(User)
@@ -51,9 +52,9 @@ class UserAdmin(DjangoUserAdmin):
     @admin.action(description="Suspend chat access of selected users", permissions=["suspend"])
     def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         changed = moderation.suspend_users(moderator=request.user, users=queryset)
-        self.message_user(request, f"{_count(changed)} suspended; they can still log in and read.")
+        self.message_user(request, f"{_users(changed)} suspended; they can still log in and read.")
 
     @admin.action(description="Restore chat access of selected users", permissions=["suspend"])
     def restore(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         changed = moderation.restore_users(moderator=request.user, users=queryset)
-        self.message_user(request, f"{_count(changed)} restored.")
+        self.message_user(request, f"{_users(changed)} restored.")

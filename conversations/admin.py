@@ -12,6 +12,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.text import Truncator
+from django.utils.translation import ngettext
 
 from conversations import moderation
 from conversations.models import ChatSession, Message
@@ -23,8 +24,8 @@ def _excerpt(message: Message) -> str:
     return Truncator(message.content).chars(EXCERPT_CHARS)
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+def _messages(number: int) -> str:
+    return ngettext("%d message", "%d messages", number) % number
 
 
 class MessageInline(admin.TabularInline):
@@ -183,19 +184,19 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.action(description="Hide selected messages", permissions=["hide"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         changed = moderation.hide_messages(moderator=request.user, messages=queryset)
-        self.message_user(request, f"{_count(changed, 'message')} hidden.")
+        self.message_user(request, f"{_messages(changed)} hidden.")
 
     @admin.action(description="Unhide selected messages", permissions=["hide"])
     def unhide(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         changed = moderation.unhide_messages(moderator=request.user, messages=queryset)
-        self.message_user(request, f"{_count(changed, 'message')} shown again.")
+        self.message_user(request, f"{_messages(changed)} shown again.")
 
     @admin.action(description="Flag selected messages for review", permissions=["flag"])
     def flag(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         changed = moderation.flag_messages(moderator=request.user, messages=queryset)
-        self.message_user(request, f"{_count(changed, 'message')} flagged.")
+        self.message_user(request, f"{_messages(changed)} flagged.")
 
     @admin.action(description="Clear the flag of selected messages", permissions=["flag"])
     def unflag(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         changed = moderation.unflag_messages(moderator=request.user, messages=queryset)
-        self.message_user(request, f"{_count(changed, 'message')} unflagged.")
+        self.message_user(request, f"{_messages(changed)} unflagged.")

@@ -297,3 +297,33 @@ def test_export_costs_the_same_queries_for_1_or_50_conversations(moderator_clien
     one = count_queries([first])
     many = count_queries([conversation(UserFactory(), turns=2) for _ in range(50)])
     assert many == one
+
+
+def test_message_list_costs_the_same_queries_for_1_or_150_messages(moderator_client):
+    def count_queries() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            response = moderator_client.get(MESSAGES)
+        return len(queries), len(listed(response))
+
+    MessageFactory()
+    one, rows = count_queries()
+    assert rows == 1
+    owners = User.objects.bulk_create(User(username=f"writer{i}") for i in range(150))
+    sessions = ChatSession.objects.bulk_create(ChatSession(user=owner) for owner in owners)
+    Message.objects.bulk_create(
+        Message(session=session, sequence=1, role="user", content="hi") for session in sessions
+    )
+    many, rows = count_queries()
+    assert rows == 100
+    assert many == one
+
+
+def test_actions_say_how_many_objects_changed(moderator_client, user):
+    def notices(url: str) -> list[str]:
+        return [str(notice) for notice in moderator_client.get(url).context["messages"]]
+
+    first, second = MessageFactory(), MessageFactory(hidden=True)
+    changelist_action(moderator_client, MESSAGES, "hide", [first, second])
+    assert notices(MESSAGES) == ["1 message hidden."]
+    changelist_action(moderator_client, USERS, "suspend", [user])
+    assert notices(USERS) == ["1 user suspended; they can still log in and read."]
