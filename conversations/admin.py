@@ -24,6 +24,10 @@ def _excerpt(message: Message) -> str:
     return Truncator(message.content).chars(EXCERPT_CHARS)
 
 
+def _categories(message: Message) -> str:
+    return ", ".join(str(category) for category in message.flag_categories or []) or "-"
+
+
 def _messages(number: int) -> str:
     return ngettext("%d message", "%d messages", number) % number
 
@@ -38,7 +42,7 @@ class MessageInline(admin.TabularInline):
         "status",
         "excerpt",
         "flagged",
-        "flag_categories",
+        "categories",
         "moderation_failed",
         "hidden",
         "created_at",
@@ -52,6 +56,10 @@ class MessageInline(admin.TabularInline):
     @admin.display(description="content")
     def excerpt(self, message: Message) -> str:
         return _excerpt(message)
+
+    @admin.display(description="flag categories")
+    def categories(self, message: Message) -> str:
+        return _categories(message)
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -148,7 +156,7 @@ class MessageAdmin(admin.ModelAdmin):
         "status",
         "content",
         "flagged",
-        "flag_categories",
+        "categories",
         "moderation_failed",
         "hidden",
         "model",
@@ -164,6 +172,10 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="content")
     def excerpt(self, message: Message) -> str:
         return _excerpt(message)
+
+    @admin.display(description="flag categories")
+    def categories(self, message: Message) -> str:
+        return _categories(message)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
