@@ -70,6 +70,7 @@ class App:
         self.port = free_port()
         self.env = dict(
             os.environ,
+            DJANGO_SETTINGS_MODULE="chatbot.settings",
             DJANGO_DEBUG="0",
             DJANGO_SECRET_KEY="bench-" + "k" * 50,
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -84,7 +85,8 @@ class App:
             CHATBOT_LLM_MAX_RETRIES="0",
             DJANGO_LOG_LEVEL="WARNING",
         )
-        self.env.pop("REDIS_URL", None)
+        for inherited in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+            self.env.pop(inherited, None)
         self.workers = workers
         self.proc: subprocess.Popen | None = None
 

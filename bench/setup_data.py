@@ -36,10 +36,11 @@ def make_users(count: int) -> list[dict]:
     users = User.objects.bulk_create(
         [User(username=f"bench{i}", email=f"bench{i}@example.com") for i in range(count)]
     )
-    client = Client()
     made = []
     for user in User.objects.filter(pk__in=[u.pk for u in users]).order_by("pk"):
         token = account_services.issue_token(user=user).token
+        # A client per user: logging a second user into one client flushes the first session.
+        client = Client()
         client.force_login(user)
         made.append({"token": token, "cookie": client.cookies["sessionid"].value})
     return made
