@@ -48,6 +48,7 @@ class Chat {
     this.chatUrl = app.dataset.chatUrl;
     this.suspended = app.dataset.suspended === "true";
     this.pending = new Map();
+    this.outbox = [];
     this.socket = null;
     this.connected = false;
     this.reconnectDelay = 500;
@@ -86,6 +87,7 @@ class Chat {
       this.reconnectDelay = 500;
       this.app.dataset.connected = "true";
       if (this.el.error.dataset.kind === "connection") this.hideError();
+      for (const queued of this.outbox.splice(0)) socket.send(JSON.stringify(queued));
       this.updateComposer();
     });
     socket.addEventListener("message", (event) => this.handle(JSON.parse(event.data)));
@@ -104,12 +106,9 @@ class Chat {
   }
 
   post(message) {
-    if (!this.connected) {
-      this.showError("Not connected yet; try again in a moment.", "connection");
-      return false;
-    }
-    this.socket.send(JSON.stringify(message));
-    return true;
+    // Typed before the socket opened (or while it reconnects): sent as soon as it is open.
+    if (this.connected) this.socket.send(JSON.stringify(message));
+    else this.outbox.push(message);
   }
 
   handle(event) {
@@ -320,7 +319,7 @@ class Chat {
     const empty = !this.el.input.value.trim();
     this.el.send.hidden = streaming;
     this.el.stop.hidden = !streaming;
-    this.el.send.disabled = empty || streaming || this.suspended || !this.connected;
+    this.el.send.disabled = empty || streaming || this.suspended;
   }
 
   submit() {
@@ -329,8 +328,8 @@ class Chat {
     const id = requestId();
     const message = { type: "send", text, requestId: id };
     if (this.sessionId) message.sessionId = this.sessionId;
-    if (!this.post(message)) return;
     this.pending.set(id, text);
+    this.post(message);
     this.el.input.value = "";
     this.autogrow();
     this.updateComposer();
