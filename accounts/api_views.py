@@ -7,7 +7,7 @@ import re
 from django.contrib.auth import authenticate
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -44,6 +44,10 @@ class TokenView(APIView):
     def get_throttles(self):
         return [ScopedRateThrottle()] if self._signing_in() else []
 
+    def get_authenticate_header(self, request) -> str:
+        # Wrong credentials are 401 even though signing in itself takes no authenticator.
+        return "Bearer"
+
     @extend_schema(
         operation_id="auth_token_create",
         summary="Get a token",
@@ -51,7 +55,8 @@ class TokenView(APIView):
         request=TokenRequestSerializer,
         responses={
             200: IssuedTokenSerializer,
-            400: _error("Missing fields, or wrong username or password."),
+            400: _error("Missing or malformed fields."),
+            401: _error("Wrong username or password."),
             429: _error("Too many attempts; see the Retry-After header."),
         },
         auth=[],
@@ -66,9 +71,7 @@ class TokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None:
-            raise ValidationError(
-                {"non_field_errors": ["The username or password is not correct."]}
-            )
+            raise AuthenticationFailed("The username or password is not correct.")
         issued = services.issue_token(user=user)
         payload = {
             "token": issued.token,

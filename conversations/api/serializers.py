@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations import replies, services
@@ -22,6 +24,27 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+# What services.clean_message and clean_title accept, for the schema: some visible text and
+# no control characters other than tab and newlines, and no lone surrogates.
+_ALLOWED = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
+_VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+TEXT_PATTERN = f"^{_ALLOWED}*{_VISIBLE}{_ALLOWED}*$"
+
+
+def text_schema(max_length: int) -> dict:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": TEXT_PATTERN}
+
+
+@extend_schema_field(text_schema(settings.CHATBOT_MAX_MESSAGE_CHARS))
+class MessageField(StrictCharField):
+    pass
+
+
+@extend_schema_field(text_schema(services.TITLE_MAX_CHARS))
+class TitleField(StrictCharField):
+    pass
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -56,9 +79,9 @@ class StreamOptionSerializer(serializers.Serializer):
 
 
 class ChatRequestSerializer(StreamOptionSerializer):
-    message = StrictCharField(
+    message = MessageField(
         trim_whitespace=False,
-        allow_blank=True,
+        error_messages={"blank": "The message cannot be empty."},
         help_text="The user's message: not blank, at most CHATBOT_MAX_MESSAGE_CHARS characters.",
     )
     sessionId = StrictUUIDField(
@@ -72,8 +95,10 @@ class ChatRequestSerializer(StreamOptionSerializer):
 
 
 class RenameSerializer(serializers.Serializer):
-    title = StrictCharField(
-        trim_whitespace=False, allow_blank=True, help_text="1 to 255 characters."
+    title = TitleField(
+        trim_whitespace=False,
+        error_messages={"blank": "The title cannot be empty."},
+        help_text="1 to 255 characters.",
     )
 
     def validate_title(self, value: str) -> str:

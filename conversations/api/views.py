@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from adrf.views import APIView as AsyncAPIView
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -52,9 +57,19 @@ SSE_DESCRIPTION = (
     "`event: error` `{detail, code, messageId}`. Comment lines (`: keep-alive`) may appear."
 )
 
+# One Server-Sent Event; ``data`` is a JSON object whose shape depends on ``event``.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["session", "delta", "done", "error"]},
+        "data": {"type": "string", "description": "One JSON object."},
+    },
+    "required": ["event", "data"],
+}
+
 REPLY_RESPONSES = {
     (200, "application/json"): OpenApiResponse(ChatReplySerializer, description=SSE_DESCRIPTION),
-    (200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description=SSE_DESCRIPTION),
+    (200, "text/event-stream"): OpenApiResponse(SSE_EVENT, description=SSE_DESCRIPTION),
     **{code: ERRORS[code] for code in (400, 401, 403, 404, 409, 413, 429, 503)},
 }
 
@@ -125,8 +140,13 @@ class RegenerateView(ReplyView):
         return await reply_response(turn, stream=data["stream"])
 
 
+@extend_schema_field({"type": "string", "maxLength": SEARCH_MAX_CHARS, "pattern": "^[^\\x00]*$"})
+class SearchField(serializers.CharField):
+    pass
+
+
 class SearchSerializer(serializers.Serializer):
-    q = serializers.CharField(
+    q = SearchField(
         required=False,
         allow_blank=True,
         max_length=SEARCH_MAX_CHARS,

@@ -39,10 +39,10 @@ def test_token_from_username_or_email_authenticates(anonymous, user, login):
     ("username", "password"),
     [("user-that-does-not-exist", PASSWORD), (None, "wrong password")],
 )
-def test_wrong_credentials_are_400_with_detail(anonymous, user, username, password):
+def test_wrong_credentials_are_401_with_detail(anonymous, user, username, password):
     response = get_token(anonymous, username or user.username, password)
 
-    assert response.status_code == 400
+    assert response.status_code == 401
     assert response.json()["detail"] == "The username or password is not correct."
     assert not AuthToken.objects.exists()
 
@@ -60,7 +60,7 @@ def test_incomplete_token_request_is_400(anonymous, body):
 def test_signing_in_is_throttled(anonymous, user):
     statuses = [get_token(anonymous, user.username, "wrong").status_code for _ in range(11)]
 
-    assert statuses[:10] == [400] * 10
+    assert statuses[:10] == [401] * 10
     assert statuses[10] == 429
     response = get_token(anonymous, user.username)
     assert response.status_code == 429 and int(response["Retry-After"]) >= 1
