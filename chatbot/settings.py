@@ -167,7 +167,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "chatbot", "capacity": 1000},
+            "CONFIG": {
+                # redis-py 8 times out reads after 5 s by default, exactly channels-redis'
+                # blocking-pop time: idle sockets would then die. Give reads more room.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": "chatbot",
+                "capacity": 1000,
+            },
         }
     }
 else:

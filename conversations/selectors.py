@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from conversations import llm
@@ -86,6 +87,12 @@ def context_history(
         )
         .exclude(content="")
     )
+    if settings.CHATBOT_MODERATION == "block":
+        # Refused messages (flagged, or unchecked while moderation was down) never reach
+        # the model, not even as history of a later turn.
+        visible = visible.exclude(role=Message.Role.USER, flagged=True).exclude(
+            role=Message.Role.USER, moderation_failed=True
+        )
     oldest = 0
     if budget is not None:
         oldest = _oldest_sequence_within(visible, budget)

@@ -101,11 +101,6 @@ async def test_block_lets_clean_messages_through(upstream, settings):
     assert finished.error is None and finished.message.content == "You said: all good here"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="selectors.context_history must leave out messages refused in block mode "
-    "(flagged or unchecked); owned by the lead, see the moderation report",
-)
 async def test_block_keeps_a_blocked_message_out_of_later_context(upstream, settings):
     settings.CHATBOT_MODERATION = "block"
     user = await sync_to_async(UserFactory)()

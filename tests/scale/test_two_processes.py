@@ -173,3 +173,19 @@ def test_a_process_stopped_mid_stream_leaves_its_reply_failed_with_its_text(clus
     assert reply["status"] == "failed"
     assert reply["content"].startswith("tok0 tok1 ")
     assert "tok399" not in reply["content"]
+
+
+def test_an_idle_socket_stays_open_on_the_redis_layer(cluster):
+    """redis-py's default read timeout once killed every socket idle for a few seconds."""
+    user = cluster.users[0]
+
+    async def scenario():
+        url = cluster.b.url.replace("http://", "ws://") + "/ws/chat/"
+        headers = {"Origin": cluster.b.url, "Cookie": f"sessionid={user['cookie']}"}
+        async with websockets.connect(url, additional_headers=headers) as socket:
+            await asyncio.sleep(12)
+            await socket.send(json.dumps({"type": "no-such-type"}))
+            return json.loads(await asyncio.wait_for(socket.recv(), 5))
+
+    answer = asyncio.run(scenario())
+    assert answer["type"] == "error" and answer["detail"] == "Unknown message type."
