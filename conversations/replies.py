@@ -253,6 +253,39 @@ def local_run(reply_id) -> ReplyRun | None:
     return _runs.get(str(reply_id))
 
 
+class StoredReply:
+    """A reply being (or already) written by another request or process, followed through
+    the database: what an Idempotency-Key retry answers with."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self, reply_id) -> None:
+        self.reply_id = str(reply_id)
+
+    async def result(self) -> ReplyFinished:
+        while True:
+            await run_db(services.fail_stale_replies, reply_id=self.reply_id)
+            message = await Message.objects.filter(pk=self.reply_id).afirst()
+            if message is None or message.status != Message.Status.STREAMING:
+                break
+            await asyncio.sleep(self.POLL_SECONDS)
+        error = None
+        if message is not None and message.status == Message.Status.FAILED:
+            error = LLMUnavailable()
+        return ReplyFinished(message=message, error=error)
+
+    async def events(self) -> AsyncIterator[ReplyEvent]:
+        finished = await self.result()
+        if finished.message is not None and finished.message.content:
+            yield ReplyDelta(finished.message.content)
+        yield finished
+
+
+def follow_reply(turn: Turn) -> ReplyRun | StoredReply:
+    """The reply of a turn stored earlier: its live run here, or its row."""
+    return local_run(turn.reply.pk) or StoredReply(turn.reply.pk)
+
+
 async def stop_reply(reply_id) -> None:
     """Stop a reply wherever it is being generated (ownership is checked by the caller)."""
     run = local_run(reply_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -28,11 +28,12 @@ from conversations.errors import (
     NothingToRegenerate,
     ReplyInProgress,
 )
-from conversations.models import ChatSession, Message
+from conversations.models import ChatSession, IdempotencyKey, Message
 
 logger = logging.getLogger(__name__)
 
 TITLE_MAX_CHARS = 255
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 FALLBACK_TITLE_WORDS = 6
 
 
@@ -44,6 +45,7 @@ class Turn:
     user_message: Message
     reply: Message | None
     created_session: bool = False
+    replayed: bool = False  # an Idempotency-Key retry: this turn was stored before
 
 
 @dataclass(frozen=True)
@@ -131,15 +133,79 @@ def _check_fits_context(*, user, session: ChatSession | None, tokens: int) -> No
     )
 
 
+def clean_idempotency_key(key) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= 255 or not key.isprintable():
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 255 printable characters.", field="Idempotency-Key"
+        )
+    return key
+
+
+def replayed_turn(*, user, key: str | None) -> Turn | None:
+    """The turn first stored under ``key`` by ``user`` in the last 24 hours, if any."""
+    if key is None:
+        return None
+    since = timezone.now() - IDEMPOTENCY_WINDOW
+    record = (
+        IdempotencyKey.objects.filter(user=user, key=key, created_at__gte=since)
+        .select_related("user_message__session")
+        .first()
+    )
+    if record is None:
+        return None
+    user_message = record.user_message
+    reply = (
+        Message.objects.filter(
+            session_id=user_message.session_id,
+            role=Message.Role.ASSISTANT,
+            sequence__gt=user_message.sequence,
+        )
+        .order_by("sequence")
+        .first()
+    )
+    if reply is None:
+        raise MessageBlocked()  # the first send was refused by moderation
+    return Turn(session=user_message.session, user_message=user_message, reply=reply, replayed=True)
+
+
 def begin_turn_sync(
-    *, user, text: str, session_id=None, moderation: Moderation = Moderation()
+    *,
+    user,
+    text: str,
+    session_id=None,
+    moderation: Moderation = Moderation(),
+    idempotency_key: str | None = None,
 ) -> Turn:
     """Commit the user's message and, unless moderation blocks it, an empty reply."""
+    try:
+        return _begin_turn_sync(
+            user=user,
+            text=text,
+            session_id=session_id,
+            moderation=moderation,
+            idempotency_key=idempotency_key,
+        )
+    except IntegrityError:
+        # Another request with the same Idempotency-Key committed first: answer with its turn.
+        replay = replayed_turn(user=user, key=idempotency_key)
+        if replay is None:
+            raise
+        return replay
+
+
+def _begin_turn_sync(
+    *, user, text: str, session_id, moderation: Moderation, idempotency_key: str | None
+) -> Turn:
     blocked = moderation.flagged and settings.CHATBOT_MODERATION == "block"
     unchecked_block = moderation.failed and settings.CHATBOT_MODERATION == "block"
     tokens = llm.count_tokens(text)
     now = timezone.now()
     with transaction.atomic():
+        replay = replayed_turn(user=user, key=idempotency_key)
+        if replay is not None:
+            return replay
         if session_id is None:
             _check_fits_context(user=user, session=None, tokens=tokens)
             session = ChatSession.objects.create(user=user, created_at=now, updated_at=now)
@@ -164,6 +230,13 @@ def begin_turn_sync(
             created_at=now,
             updated_at=now,
         )
+        if idempotency_key is not None:
+            IdempotencyKey.objects.filter(
+                user=user, key=idempotency_key, created_at__lt=now - IDEMPOTENCY_WINDOW
+            ).delete()
+            IdempotencyKey.objects.create(
+                user=user, key=idempotency_key, user_message=user_message, created_at=now
+            )
         if moderation.flagged:
             ChatSession.objects.filter(pk=session.pk).update(flagged=True)
         reply = None
@@ -199,16 +272,29 @@ async def _moderate(text: str) -> Moderation:
     return Moderation(flagged=result.flagged, categories=tuple(result.categories))
 
 
-async def begin_turn(*, user, text, session_id=None) -> Turn:
+async def begin_turn(*, user, text, session_id=None, idempotency_key=None) -> Turn:
     """Validate and commit a new user message (starting a session when ``session_id`` is
-    None) with an empty reply row, ready for ``replies.start_reply``."""
+    None) with an empty reply row, ready for ``replies.start_reply``.
+
+    With an ``idempotency_key`` already used by this user in the last 24 hours, nothing is
+    stored and the first turn comes back with ``replayed=True``.
+    """
     text = clean_message(text)
+    idempotency_key = clean_idempotency_key(idempotency_key)
     _ensure_can_send(user)
+    replay = await run_db(replayed_turn, user=user, key=idempotency_key)
+    if replay is not None:
+        return replay
     if session_id is not None:
         await run_db(selectors.get_session, user=user, session_id=session_id)
     moderation = await _moderate(text)
     return await run_db(
-        begin_turn_sync, user=user, text=text, session_id=session_id, moderation=moderation
+        begin_turn_sync,
+        user=user,
+        text=text,
+        session_id=session_id,
+        moderation=moderation,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -313,12 +399,14 @@ def finish_reply(
     return reply
 
 
-def fail_stale_replies(*, session_id=None) -> int:
+def fail_stale_replies(*, session_id=None, reply_id=None) -> int:
     """Mark replies whose writer stopped beating (a process died) as failed."""
     cutoff = timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER)
     stale = Message.objects.filter(status=Message.Status.STREAMING, updated_at__lt=cutoff)
     if session_id is not None:
         stale = stale.filter(session_id=session_id)
+    if reply_id is not None:
+        stale = stale.filter(pk=reply_id)
     return stale.update(status=Message.Status.FAILED)
 
 

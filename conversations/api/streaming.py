@@ -63,7 +63,7 @@ async def _with_keepalive(events: AsyncIterator, interval: float) -> AsyncIterat
             pending.cancel()
 
 
-async def _sse_stream(turn: Turn, run: replies.ReplyRun) -> AsyncIterator[str]:
+async def _sse_stream(turn: Turn, run) -> AsyncIterator[str]:
     yield sse_event(
         "session",
         {"sessionId": str(turn.session.pk), "userMessageId": str(turn.user_message.pk)},
@@ -77,7 +77,7 @@ async def _sse_stream(turn: Turn, run: replies.ReplyRun) -> AsyncIterator[str]:
             yield sse_event(*_outcome(turn, event))
 
 
-def _event_stream_response(turn: Turn, run: replies.ReplyRun) -> StreamingHttpResponse:
+def _event_stream_response(turn: Turn, run) -> StreamingHttpResponse:
     response = StreamingHttpResponse(_sse_stream(turn, run), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -85,13 +85,22 @@ def _event_stream_response(turn: Turn, run: replies.ReplyRun) -> StreamingHttpRe
 
 
 async def reply_response(turn: Turn, *, stream: bool) -> Response | StreamingHttpResponse:
-    """Start generating ``turn``'s reply and answer with it, streamed or collected."""
-    run = replies.start_reply(turn)
+    """Start generating ``turn``'s reply (or follow it, for an Idempotency-Key retry) and
+    answer with it, streamed or collected."""
+    run = replies.follow_reply(turn) if turn.replayed else replies.start_reply(turn)
     if stream:
-        return _event_stream_response(turn, run)
-    finished = await run.result()
-    name, data = _outcome(turn, finished)
-    if name == "done":
-        return Response(data)
-    error = finished.error or SessionNotFound()
-    return chat_error_response(error, messageId=str(turn.reply.pk), sessionId=str(turn.session.pk))
+        response = _event_stream_response(turn, run)
+    else:
+        finished = await run.result()
+        name, data = _outcome(turn, finished)
+        if name == "done":
+            response = Response(data)
+        else:
+            response = chat_error_response(
+                finished.error or SessionNotFound(),
+                messageId=str(turn.reply.pk),
+                sessionId=str(turn.session.pk),
+            )
+    if turn.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response

@@ -111,15 +111,28 @@ class ChatView(ReplyView):
         operation_id="chat_send",
         summary="Send a message",
         description="Start a conversation, or continue one with `sessionId`. "
-        "The user's message is saved before the model is called.",
+        "The user's message is saved before the model is called. A retry carrying the same "
+        "`Idempotency-Key` within 24 hours answers with the first turn (header "
+        "`Idempotent-Replayed: true`) instead of sending the message again.",
         request=ChatRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Any unique string (1-255 printable characters) per logical send.",
+            )
+        ],
         responses=REPLY_RESPONSES,
         tags=["chat"],
     )
     async def post(self, request):
         data = validated(ChatRequestSerializer, request)
         turn = await services.begin_turn(
-            user=request.user, text=data["message"], session_id=data.get("sessionId")
+            user=request.user,
+            text=data["message"],
+            session_id=data.get("sessionId"),
+            idempotency_key=request.headers.get("Idempotency-Key"),
         )
         return await reply_response(turn, stream=data["stream"])
 

@@ -323,3 +323,41 @@ async def test_concurrent_sends_to_one_conversation_get_gapless_paired_sequences
     for user_row, reply_row in zip(stored[::2], stored[1::2], strict=True):
         assert user_row[1] == "user" and reply_row[1] == "assistant"
         assert reply_row[3] == f"You said: {user_row[3]}"
+
+
+async def test_idempotency_key_returns_the_first_turn_instead_of_a_second(upstream):
+    user = await sync_to_async(UserFactory)()
+    first = await services.begin_turn(user=user, text="only once", idempotency_key="k-1")
+    await replies.start_reply(first).result()
+    again = await services.begin_turn(user=user, text="only once", idempotency_key="k-1")
+    assert again.replayed and again.reply.pk == first.reply.pk
+    assert again.reply.content == "You said: only once"
+    assert await Message.objects.filter(session__user=user).acount() == 2
+    other = await sync_to_async(UserFactory)()
+    theirs = await services.begin_turn(user=other, text="only once", idempotency_key="k-1")
+    assert not theirs.replayed
+
+
+async def test_concurrent_sends_with_one_idempotency_key_store_one_turn(upstream):
+    user = await sync_to_async(UserFactory)()
+    turns = await asyncio.gather(
+        *(services.begin_turn(user=user, text="same", idempotency_key="k-2") for _ in range(5))
+    )
+    assert len({turn.user_message.pk for turn in turns}) == 1
+    assert sum(not turn.replayed for turn in turns) == 1
+    await replies.start_reply(next(t for t in turns if not t.replayed)).result()
+    assert await Message.objects.filter(session__user=user).acount() == 2
+
+
+def test_idempotency_key_expires_after_a_day(db):
+    from conversations.models import IdempotencyKey
+
+    user = UserFactory()
+    message = MessageFactory(session__user=user)
+    IdempotencyKey.objects.create(
+        user=user, key="old", user_message=message, created_at=timezone.now() - timedelta(hours=25)
+    )
+    assert services.replayed_turn(user=user, key="old") is None
+    for bad in ["", "x" * 256, "tab\tkey", 5]:
+        with pytest.raises(InvalidInput):
+            services.clean_idempotency_key(bad)
