@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
+
 import pytest
 from asgiref.sync import SyncToAsync
 from django.db import connections
@@ -25,6 +28,15 @@ def _close_async_test_connections(django_db_setup):
     before the test database is dropped (PostgreSQL refuses to drop a database in use)."""
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(settings):
+    """Rate-limit and quota counters are keyed by user id, which repeats across test
+    databases running in parallel on one Redis; a per-test key prefix keeps them apart."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
 
 
 @pytest.fixture(scope="session")

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import copy
-import uuid
-
 import pytest
 from django.test import Client
 
 from accounts import services as account_services
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(settings):
-    """Rate-limit and quota counters are keyed by user id, which repeats across test
-    databases running in parallel on one Redis; a per-test key prefix keeps them apart."""
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
 
 
 def token_for(user) -> str:
