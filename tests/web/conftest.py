@@ -61,5 +61,7 @@ async def sockets():
 
     yield opener
     for communicator in opened:
-        if communicator.connected:
+        # Refused sockets too: their consumer waits for the disconnect, and a consumer left
+        # reading from the Redis channel layer cannot be cancelled cleanly at loop close.
+        if not communicator.future.done():
             await communicator.disconnect()
