@@ -113,3 +113,11 @@ class ModerationUnavailable(LLMError):
         "Messages cannot be checked right now, so they cannot be sent. "
         "Your message was kept; please try again in a moment."
     )
+
+
+class StorageUnavailable(ChatError):
+    """The database could not be reached; nothing half-done is reported as done."""
+
+    status_code = 503
+    code = "storage_unavailable"
+    default_detail = "The service cannot save messages right now. Please try again in a moment."

@@ -7,7 +7,10 @@ is killed is caught later by ``services.fail_stale_replies``.
 
 from __future__ import annotations
 
+import asyncio
+
 from conversations import replies
+from conversations.db import close_connections
 
 
 class LifespanMiddleware:
@@ -24,5 +27,6 @@ class LifespanMiddleware:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await replies.stop_all_local()
+                await asyncio.get_running_loop().run_in_executor(None, close_connections)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -25,7 +25,7 @@ from django.core.cache import cache
 
 from conversations import llm, services
 from conversations.db import run_db
-from conversations.errors import ChatError, LLMUnavailable
+from conversations.errors import ChatError, LLMUnavailable, StorageUnavailable
 from conversations.models import Message
 from conversations.services import Turn
 
@@ -92,6 +92,7 @@ class ReplyRun:
         self._unpublished = asyncio.Event()
         self._published = 0
         self._relay_over = False
+        self._finished_event = asyncio.Event()
         self.task: asyncio.Task | None = None
 
     @property
@@ -116,8 +117,9 @@ class ReplyRun:
             self._subscribers.discard(queue)
 
     async def result(self) -> ReplyFinished:
-        """Wait for the reply to end (without cancelling it if the waiter is cancelled)."""
-        await asyncio.shield(self.task)
+        """Wait for the reply to end (not for the title that may follow); a waiter that is
+        cancelled does not cancel the reply."""
+        await self._finished_event.wait()
         return self.finished
 
     def cancel(self) -> None:
@@ -163,7 +165,15 @@ class ReplyRun:
             self._relay_over = True
             self._unpublished.set()
         await asyncio.gather(saver, publisher, return_exceptions=True)
-        await self._finish(status, end, error)
+        try:
+            await self._finish(status, end, error)
+        finally:
+            if self.finished is None:
+                # Saving the end failed (the database is down): still release every waiter.
+                logger.error("reply %s could not be finished", self.reply_id)
+                self.finished = ReplyFinished(message=None, error=StorageUnavailable())
+                self._finished_event.set()
+                self._emit(self.finished)
 
     async def _publish_deltas(self) -> None:
         """Send new text to the user's tabs, coalescing pieces while a send is under way,
@@ -200,6 +210,7 @@ class ReplyRun:
             completion_tokens=end.completion_tokens if end else None,
         )
         self.finished = ReplyFinished(message=message, error=error)
+        self._finished_event.set()
         self._emit(self.finished)
         if message is not None:
             payload = message_payload(message)

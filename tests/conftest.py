@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import SyncToAsync
 from django.db import connections
 
+from conversations.db import close_connections as close_db_thread_connections
 from tests.factories import UserFactory
 from tests.upstream import FakeUpstream
 
@@ -28,6 +29,7 @@ def _close_async_test_connections(django_db_setup):
     before the test database is dropped (PostgreSQL refuses to drop a database in use)."""
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+    close_db_thread_connections()
 
 
 @pytest.fixture(autouse=True)
