@@ -235,6 +235,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies in front of the app that append to X-Forwarded-For; rate limits key on the
+# client address they report (0: the peer address, and the header is ignored).
+TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 256 * 1024)
 
 CONTENT_SECURITY_POLICY = {
@@ -286,6 +290,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["conversations.api.parsers.LimitedJSONParser"],
     # Only signing in for a token is throttled here; sends are limited by conversations.limits.
     "DEFAULT_THROTTLE_RATES": {"token": "10/min"},
+    # Without it DRF throttles by the whole X-Forwarded-For header, which clients forge.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "conversations.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
