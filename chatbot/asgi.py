@@ -1,6 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-Served by uvicorn or daphne as ``chatbot.asgi:application``.
+Served by uvicorn as ``chatbot.asgi:application``.
 """
 
 import os
