@@ -13,6 +13,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
+from accounts.models import User
+from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
 
 
@@ -22,6 +24,18 @@ class IssuedToken:
 
     record: AuthToken
     token: str
+
+
+def set_custom_instructions(*, user, text: str) -> None:
+    """Save the instructions added to the system prompt of every conversation of ``user``."""
+    text = text.strip()
+    limit = User._meta.get_field("custom_instructions").max_length
+    if len(text) > limit:
+        raise InvalidInput(
+            f"Custom instructions can be at most {limit} characters.", field="custom_instructions"
+        )
+    user.custom_instructions = text
+    user.save(update_fields=["custom_instructions"])
 
 
 def issue_token(*, user) -> IssuedToken:

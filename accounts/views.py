@@ -31,7 +31,9 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         form = InstructionsForm(request.POST, instance=request.user)
         if not form.is_valid():
             return _settings_page(request, status=400, instructions_form=form)
-        form.save()
+        services.set_custom_instructions(
+            user=request.user, text=form.cleaned_data["custom_instructions"]
+        )
         messages.success(request, "Your custom instructions were saved.")
         return redirect("account-settings")
     return _settings_page(request)

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.template.loader import render_to_string
 
-from conversations import rendering, replies, selectors, services
+from conversations import events, rendering, replies, selectors, services
 from conversations.db import run_db
 from conversations.errors import ChatError, InvalidInput
 from conversations.models import Message
@@ -44,7 +44,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=NOT_AUTHENTICATED)
             return
         self.user = user
-        self.group = replies.user_group(user.pk)
+        self.group = events.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -133,7 +133,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if turn.reply is not None:
             reply_payload = replies.message_payload(turn.reply)
             event["reply"] = {**reply_payload, "html": bubble_html(reply_payload)}
-        await replies.publish(self.user.pk, event)
+        await events.publish(self.user.pk, event)
         if turn.reply is not None:
             replies.start_reply(turn)
 

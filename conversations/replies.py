@@ -19,13 +19,13 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 
 from conversations import llm, services
 from conversations.db import run_db
 from conversations.errors import ChatError, LLMUnavailable, StorageUnavailable
+from conversations.events import publish
 from conversations.models import Message
 from conversations.services import Turn
 
@@ -50,19 +50,8 @@ class ReplyFinished:
 ReplyEvent = ReplyDelta | ReplyFinished
 
 
-def user_group(user_id) -> str:
-    return f"chat.user.{user_id}"
-
-
 def stop_key(reply_id) -> str:
     return f"reply-stop:{reply_id}"
-
-
-async def publish(user_id, event: dict) -> None:
-    """Send ``event`` to every open tab of the user, in any process."""
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(user_group(user_id), event)
 
 
 def message_payload(message: Message) -> dict:

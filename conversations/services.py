@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from conversations import limits, llm, selectors
+from conversations import events, limits, llm, selectors
 from conversations.db import run_db
 from conversations.errors import (
     ChatSuspended,
@@ -436,9 +436,13 @@ def rename_session(*, user, session_id, title) -> ChatSession:
     session = selectors.get_session(user=user, session_id=session_id)
     session.title = title
     session.save(update_fields=["title"])
+    events.publish_sync(
+        user.pk, {"type": "chat.title", "sessionId": str(session.pk), "title": title}
+    )
     return session
 
 
 def delete_session(*, user, session_id) -> None:
     session = selectors.get_session(user=user, session_id=session_id)
     session.delete()
+    events.publish_sync(user.pk, {"type": "chat.session_deleted", "sessionId": str(session_id)})

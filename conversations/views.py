@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -17,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
-from conversations import replies, selectors, services
+from conversations import selectors, services
 from conversations.errors import InvalidInput, SessionNotFound
 from conversations.models import ChatSession, Message
 
@@ -139,10 +138,6 @@ def rename(request: HttpRequest, session_id) -> HttpResponse:
         except InvalidInput as exc:
             error = exc.detail
         else:
-            async_to_sync(replies.publish)(
-                request.user.pk,
-                {"type": "chat.title", "sessionId": str(session.pk), "title": session.title},
-            )
             return redirect("chat-session", session_id=session.pk)
     return render(
         request,
@@ -159,8 +154,5 @@ def delete(request: HttpRequest, session_id) -> HttpResponse:
     session = _session_or_404(request, session_id)
     if request.method == "POST":
         services.delete_session(user=request.user, session_id=session.pk)
-        async_to_sync(replies.publish)(
-            request.user.pk, {"type": "chat.session_deleted", "sessionId": str(session_id)}
-        )
         return redirect("chat")
     return render(request, "conversations/delete.html", {"session": session})
