@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.shortcuts import render
+from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
+
+from conversations.errors import OUTAGES, StorageUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
@@ -40,3 +48,19 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return self.serve(static_file, request)
         return await self.get_response(request)
+
+
+class OutageMiddleware(MiddlewareMixin):
+    """A database or Redis outage answers 503 with a clear page, not a 500; the service
+    comes back by itself when they do. (Only ``process_exception``: no cost per request.)"""
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OUTAGES):
+            return None
+        logger.warning("service outage: %s", type(exception).__name__)
+        return render(
+            request,
+            "503.html",
+            {"detail": StorageUnavailable.default_detail},
+            status=503,
+        )

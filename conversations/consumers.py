@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 
 from conversations import events, rendering, replies, selectors, services
 from conversations.db import run_db
-from conversations.errors import ChatError, InvalidInput
+from conversations.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable
 from conversations.models import Message
 from conversations.services import Turn
 
@@ -80,6 +80,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await handler(content)
         except ChatError as exc:
             await self.send_error(exc, request_id=content.get("requestId"))
+        except OUTAGES:
+            await self.send_error(StorageUnavailable(), request_id=content.get("requestId"))
 
     async def send_error(self, exc: ChatError, *, request_id=None) -> None:
         """The one place a domain error becomes a WebSocket message."""

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import ParamSpec, TypeVar
@@ -28,6 +29,22 @@ THREADS = int(os.environ.get("CHATBOT_DB_THREADS", "4"))
 _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="chat-db")
 
 
+_checked = threading.local()
+HEALTH_CHECK_SECONDS = 1.0
+
+
+def _check_connections() -> None:
+    # A connection idle across a database restart is dead; test it (at most once a second
+    # per thread) before use, so the first request after a restart already succeeds.
+    now = time.monotonic()
+    if now - getattr(_checked, "at", 0.0) < HEALTH_CHECK_SECONDS:
+        return
+    _checked.at = now
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
+
+
 def _drop_broken_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if connection.connection is not None and connection.errors_occurred:
@@ -37,6 +54,7 @@ def _drop_broken_connections() -> None:
 
 
 def _call(fn: Callable[..., T], args, kwargs) -> T:
+    _check_connections()
     try:
         return fn(*args, **kwargs)
     finally:

@@ -6,6 +6,9 @@ should see; nothing from the upstream's error text ever goes into ``detail``.
 
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
+
 
 class ChatError(Exception):
     status_code = 400
@@ -116,8 +119,12 @@ class ModerationUnavailable(LLMError):
 
 
 class StorageUnavailable(ChatError):
-    """The database could not be reached; nothing half-done is reported as done."""
+    """The database or the cache could not be reached; nothing half-done is reported done."""
 
     status_code = 503
-    code = "storage_unavailable"
-    default_detail = "The service cannot save messages right now. Please try again in a moment."
+    code = "service_unavailable"
+    default_detail = "The service is temporarily unavailable. Please try again in a moment."
+
+
+# Failures of the database or of Redis (cache, channel layer) that mean "try again later".
+OUTAGES = (OperationalError, InterfaceError, RedisError)

@@ -7,6 +7,8 @@ problems under ``errors``.
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import status
@@ -14,7 +16,9 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from conversations.errors import ChatError
+from conversations.errors import OUTAGES, ChatError, StorageUnavailable
+
+logger = logging.getLogger(__name__)
 
 NON_FIELD_KEYS = {"non_field_errors", "__all__"}
 
@@ -69,6 +73,9 @@ def validation_payload(exc: ValidationError) -> dict:
 def exception_handler(exc, context):
     if isinstance(exc, ChatError):
         return chat_error_response(exc)
+    if isinstance(exc, OUTAGES):
+        logger.warning("service outage: %s", type(exc).__name__)
+        return chat_error_response(StorageUnavailable())
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     response = drf_exception_handler(exc, context)

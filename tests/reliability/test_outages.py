@@ -1,0 +1,145 @@
+"""Outages of the services the app stands on: Redis and PostgreSQL going away mid-run.
+
+Requests during an outage fail fast with a clear 503 (JSON for the API, a page for the
+browser), nothing is stored half-way, and service resumes by itself when they return.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+from django.db import connections
+from django.test import Client
+
+from accounts import services as account_services
+from conversations.models import Message
+from tests.factories import UserFactory
+from tests.upstream import free_port
+
+
+@pytest.fixture
+def api(live_app):
+    user = UserFactory()
+    token = account_services.issue_token(user=user).token
+    with httpx.Client(
+        base_url=live_app, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
+        client.user = user
+        yield client
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on a free port, that the test stops and starts."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is required (apt-get install redis-server)")
+        self.binary, self.port = binary, free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            != "PONG"
+        ):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def redis_server(settings):
+    server = PrivateRedis()
+    server.start()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": server.url,
+        }
+    }
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": server.url, "socket_timeout": 30}]},
+        }
+    }
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+
+
+def test_redis_outage_is_a_clear_503_and_service_comes_back(api, upstream, redis_server):
+    assert api.post("/api/chat", json={"message": "before"}).status_code == 200
+    redis_server.stop()
+    started = time.monotonic()
+    down = api.post("/api/chat", json={"message": "during"})
+    assert time.monotonic() - started < 10
+    assert down.status_code == 503
+    assert down.json()["detail"] == (
+        "The service is temporarily unavailable. Please try again in a moment."
+    )
+    assert not Message.objects.filter(content="during").exists()  # nothing half-stored
+    redis_server.start()
+    after = api.post("/api/chat", json={"message": "after"})
+    assert after.status_code == 200 and after.json()["message"] == "You said: after"
+
+
+def pg_cluster() -> list[str]:
+    line = subprocess.run(
+        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return line[:2]
+
+
+def pg_ctl(action: str) -> None:
+    subprocess.run(["pg_ctlcluster", *pg_cluster(), action, "-m", "fast"], check=True)
+    if action == "start":
+        deadline = time.monotonic() + 30
+        while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode != 0:
+            assert time.monotonic() < deadline, "PostgreSQL did not come back"
+            time.sleep(0.2)
+
+
+@pytest.mark.postgres_only
+def test_postgres_restart_gives_clear_503s_and_service_resumes(api, upstream, live_app):
+    assert api.post("/api/chat", json={"message": "before"}).status_code == 200
+    browser = Client()
+    browser.force_login(api.user)
+    cookies = {"sessionid": browser.cookies["sessionid"].value}
+    pg_ctl("stop")
+    try:
+        started = time.monotonic()
+        down = api.post("/api/chat", json={"message": "during"})
+        listed = api.get("/api/chat/sessions")
+        page = httpx.get(live_app + "/", cookies=cookies, timeout=30)
+        assert time.monotonic() - started < 20, "requests during the outage must not hang"
+        assert down.status_code == listed.status_code == 503
+        assert "temporarily unavailable" in down.json()["detail"]
+        assert page.status_code == 503 and "Temporarily unavailable" in page.text
+        assert "Traceback" not in page.text and "OperationalError" not in page.text
+    finally:
+        pg_ctl("start")
+    connections.close_all()  # this test's own connection died with the server
+    after = api.post("/api/chat", json={"message": "after"})
+    assert after.status_code == 200, after.text
+    assert after.json()["message"] == "You said: after"
+    assert not Message.objects.filter(content="during").exists()
