@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.auth import authenticate
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -65,11 +66,16 @@ class TokenView(APIView):
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(
-            request._request,
-            username=serializer.validated_data["username"],
-            password=serializer.validated_data["password"],
-        )
+        # allauth's adapter, not django.contrib.auth: wrong passwords sent here count towards
+        # the same lockout as the login page, and a locked account gets no token.
+        try:
+            user = get_adapter(request._request).authenticate(
+                request._request,
+                username=serializer.validated_data["username"],
+                password=serializer.validated_data["password"],
+            )
+        except DjangoValidationError as exc:
+            raise Throttled(detail=" ".join(exc.messages)) from None
         if user is None:
             raise AuthenticationFailed("The username or password is not correct.")
         issued = services.issue_token(user=user)

@@ -195,16 +195,6 @@ def test_the_policy_itself_blocks_an_injected_inline_script(live_app, page, user
     assert elsewhere and all((url, "csp") in seen["failed"] for url in elsewhere)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "/api/docs/ is blank: drf-spectacular's SpectacularSwaggerView inlines its start-up "
-        "script, which script-src 'self' blocks. Fix in chatbot/urls.py: serve "
-        "drf_spectacular.views.SpectacularSwaggerSplitView.as_view(url_name='schema') at "
-        "api/docs/ (it loads that script from a separate URL). Its small inline <style> stays "
-        "blocked by style-src 'self', which is harmless."
-    ),
-)
 def test_the_api_docs_page_works_under_the_policy(live_app, page):
     """Swagger UI is served from local files only and needs no script the CSP forbids."""
     seen = record(page)
