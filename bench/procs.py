@@ -85,6 +85,8 @@ class App:
             CHATBOT_LLM_MAX_RETRIES="0",
             DJANGO_LOG_LEVEL="WARNING",
         )
+        if self.env["DATABASE_URL"].startswith("postgres"):
+            self.env["DATABASE_POOL"] = "1"  # as docs/deployment.md recommends
         for inherited in ("REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
             self.env.pop(inherited, None)
         self.workers = workers

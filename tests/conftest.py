@@ -16,7 +16,16 @@ from tests.upstream import FakeUpstream
 
 def pytest_collection_modifyitems(config, items):
     """Run the browser tests last: Playwright's sync API leaves its event loop in the main
-    thread for the rest of the session, which async tests must not run after."""
+    thread for the rest of the session, which async tests must not run after. Tests of
+    PostgreSQL itself (restarts, several processes on one database) run in the PostgreSQL
+    pass only; on SQLite they are deselected, not skipped."""
+    from django.conf import settings
+
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        deselected = [item for item in items if item.get_closest_marker("postgres_only")]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if item not in deselected]
     items.sort(key=lambda item: "chromium" in getattr(item, "fixturenames", ()))
     for item in items:
         if "chromium" in getattr(item, "fixturenames", ()):
