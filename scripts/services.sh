@@ -24,7 +24,7 @@ if [ -z "$cluster" ]; then
   pg_createcluster 15 main >&2
   cluster="15 main"
 fi
-pg_ctlcluster $cluster start 2>/dev/null || true
+pg_ctlcluster $cluster start >&2 2>/dev/null || true
 for _ in $(seq 1 30); do
   pg_isready -q -h 127.0.0.1 -p 5432 && break
   sleep 1

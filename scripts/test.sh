@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev
-eval "$(scripts/services.sh | sed 's/^/export /')"
+# Fails here (set -e) when a service cannot be installed or started.
+services_env=$(scripts/services.sh)
+eval "$(printf '%s\n' "$services_env" | grep -E '^TEST_[A-Z_]+=' | sed 's/^/export /')"
 export CHROMIUM_PATH=${CHROMIUM_PATH:-$(command -v chromium)}
 export TEST_ARTIFACTS=${TEST_ARTIFACTS:-$PWD/test-artifacts}
 

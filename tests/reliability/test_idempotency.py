@@ -6,21 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import pytest
 
 from accounts import services as account_services
 from conversations.models import Message
 from tests.factories import UserFactory
 from tests.upstream import Behaviour
-
-
-@pytest.fixture
-def api(live_app):
-    token = account_services.issue_token(user=UserFactory()).token
-    with httpx.Client(
-        base_url=live_app, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as client:
-        yield client
 
 
 def test_a_retried_send_returns_the_first_answer(api, upstream):

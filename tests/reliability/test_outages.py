@@ -15,21 +15,8 @@ import pytest
 from django.db import connections
 from django.test import Client
 
-from accounts import services as account_services
 from conversations.models import Message
-from tests.factories import UserFactory
 from tests.upstream import free_port
-
-
-@pytest.fixture
-def api(live_app):
-    user = UserFactory()
-    token = account_services.issue_token(user=user).token
-    with httpx.Client(
-        base_url=live_app, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as client:
-        client.user = user
-        yield client
 
 
 class PrivateRedis:

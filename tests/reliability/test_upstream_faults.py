@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
-from accounts import services as account_services
 from conversations.models import Message
-from tests.factories import UserFactory
 from tests.upstream import Behaviour
 
 FAULTS = {
@@ -37,17 +34,10 @@ PARTIAL = {
 }
 
 
-@pytest.fixture
-def api(live_app, upstream, settings):
+@pytest.fixture(autouse=True)
+def _fail_fast(settings):
     settings.CHATBOT_LLM_MAX_RETRIES = 1
     settings.CHATBOT_LLM_TIMEOUT = 0.5
-    user = UserFactory()
-    token = account_services.issue_token(user=user).token
-    with httpx.Client(
-        base_url=live_app, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as client:
-        client.user = user
-        yield client
 
 
 def sse_events(text: str) -> list[tuple[str, dict]]:
