@@ -12,9 +12,11 @@ import time
 
 import httpx
 import pytest
+from asgiref.sync import SyncToAsync
 from django.db import connections
 from django.test import Client
 
+from conversations.db import close_connections
 from conversations.models import Message
 from tests.upstream import free_port
 
@@ -125,7 +127,11 @@ def test_postgres_restart_gives_clear_503s_and_service_resumes(api, upstream, li
         assert "Traceback" not in page.text and "OperationalError" not in page.text
     finally:
         pg_ctl("start")
-    connections.close_all()  # this test's own connection died with the server
+        # The suite's own connections died with the server too: this thread's, the one
+        # asgiref's shared thread gives async tests, and the app's database threads.
+        connections.close_all()
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+        close_connections()
     after = api.post("/api/chat", json={"message": "after"})
     assert after.status_code == 200, after.text
     assert after.json()["message"] == "You said: after"
