@@ -85,6 +85,18 @@ LINK_HEADER = OpenApiParameter(
 )
 
 
+# POST and PATCH rename the same way; only their operation ids differ.
+RENAME_SCHEMA = {
+    "parameters": [SESSION_ID],
+    "request": RenameSerializer,
+    "responses": {
+        200: SessionSerializer,
+        **{code: ERRORS[code] for code in (400, 401, 403, 404, 413)},
+    },
+    "tags": ["sessions"],
+}
+
+
 def validated(serializer_class: type[serializers.Serializer], request) -> dict:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
@@ -200,15 +212,7 @@ class SessionDetailView(APIView):
         return Response(SessionSerializer(session).data)
 
     @extend_schema(
-        operation_id="chat_sessions_rename",
-        summary="Rename a conversation",
-        parameters=[SESSION_ID],
-        request=RenameSerializer,
-        responses={
-            200: SessionSerializer,
-            **{code: ERRORS[code] for code in (400, 401, 403, 404, 413)},
-        },
-        tags=["sessions"],
+        operation_id="chat_sessions_rename", summary="Rename a conversation", **RENAME_SCHEMA
     )
     def post(self, request, session_id):
         data = validated(RenameSerializer, request)
@@ -220,13 +224,7 @@ class SessionDetailView(APIView):
     @extend_schema(
         operation_id="chat_sessions_rename_patch",
         summary="Rename a conversation (PATCH)",
-        parameters=[SESSION_ID],
-        request=RenameSerializer,
-        responses={
-            200: SessionSerializer,
-            **{code: ERRORS[code] for code in (400, 401, 403, 404, 413)},
-        },
-        tags=["sessions"],
+        **RENAME_SCHEMA,
     )
     def patch(self, request, session_id):
         return self.post(request, session_id)

@@ -21,17 +21,10 @@ from conversations.errors import (
 )
 from conversations.models import ChatSession, Message
 from tests.factories import MessageFactory, UserFactory, conversation
+from tests.replying import send
 from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def send(user, text, session_id=None) -> replies.ReplyFinished:
-    turn = await services.begin_turn(user=user, text=text, session_id=session_id)
-    run = replies.start_reply(turn)
-    finished = await run.result()
-    await asyncio.wait_for(asyncio.shield(run.task), 5)
-    return finished
 
 
 def rows(session_id) -> list[tuple[int, str, str, str]]:

@@ -3,25 +3,16 @@ upstream's /v1/moderations, which flags any text containing "FLAGME"."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations import replies, services
+from conversations import services
 from conversations.errors import MessageBlocked, ModerationUnavailable, NothingToRegenerate
 from conversations.models import ChatSession, Message
 from tests.factories import UserFactory
+from tests.replying import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def send(user, text, session_id=None) -> replies.ReplyFinished:
-    turn = await services.begin_turn(user=user, text=text, session_id=session_id)
-    run = replies.start_reply(turn)
-    finished = await run.result()
-    await asyncio.wait_for(asyncio.shield(run.task), 5)
-    return finished
 
 
 def moderation_requests(upstream) -> list[dict]:

@@ -11,18 +11,11 @@ from conversations import replies, services
 from conversations.models import Message
 from tests.factories import UserFactory
 from tests.moderation.admin_actions import changelist_action
+from tests.replying import send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MESSAGES = "/admin/conversations/message/"
-
-
-async def send(user, text, session_id=None) -> replies.ReplyFinished:
-    turn = await services.begin_turn(user=user, text=text, session_id=session_id)
-    run = replies.start_reply(turn)
-    finished = await run.result()
-    await asyncio.wait_for(asyncio.shield(run.task), 5)
-    return finished
 
 
 async def moderate(client, action: str, session_id, sequences: list[int]) -> None:
