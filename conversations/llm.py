@@ -97,6 +97,12 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode_ordinary(text))
 
 
+@lru_cache(maxsize=1024)
+def prompt_tokens(system_prompt: str) -> int:
+    """``count_tokens`` for system prompts, which repeat from turn to turn."""
+    return count_tokens(system_prompt)
+
+
 def build_context(*, system_prompt: str, history: Iterable[ContextMessage], budget: int) -> Context:
     """System prompt first, then as many of the newest turns as fit ``budget``, oldest first.
 
@@ -104,7 +110,7 @@ def build_context(*, system_prompt: str, history: Iterable[ContextMessage], budg
     back as the budget reaches. Its first item is the message being answered: it is always
     sent, and a message that cannot fit with the system prompt is refused.
     """
-    used = REPLY_PRIMING_TOKENS + count_tokens(system_prompt) + MESSAGE_OVERHEAD_TOKENS
+    used = REPLY_PRIMING_TOKENS + prompt_tokens(system_prompt) + MESSAGE_OVERHEAD_TOKENS
     kept: list[ContextMessage] = []
     for message in history:
         cost = message.tokens + MESSAGE_OVERHEAD_TOKENS

@@ -128,7 +128,7 @@ class ReplyRun:
         error: ChatError | None = None
         status = Message.Status.COMPLETE
         try:
-            context = await run_db(services.prepare_context, self.turn)
+            context = self.turn.context or await run_db(services.prepare_context, self.turn)
             model = self.turn.session.model or None
             async with aclosing(llm.stream(context.messages, model=model)) as stream:
                 async for event in stream:
@@ -191,7 +191,7 @@ class ReplyRun:
     async def _finish(self, status: str, end: llm.StreamEnd | None, error: ChatError | None):
         message = await run_db(
             services.finish_reply,
-            reply_id=self.reply_id,
+            reply=self.turn.reply,
             content=self.content,
             status=status,
             model=end.model if end else "",

@@ -27,6 +27,7 @@ from conversations.errors import (
     ModerationUnavailable,
     NothingToRegenerate,
     ReplyInProgress,
+    SessionNotFound,
 )
 from conversations.models import ChatSession, IdempotencyKey, Message
 
@@ -46,6 +47,8 @@ class Turn:
     reply: Message | None
     created_session: bool = False
     replayed: bool = False  # an Idempotency-Key retry: this turn was stored before
+    # What to send the model, built on the same trip to the database as the turn itself.
+    context: llm.Context | None = None
 
 
 @dataclass(frozen=True)
@@ -117,18 +120,27 @@ def _next_sequence(session: ChatSession) -> int:
 def _locked_session(*, user, session_id) -> ChatSession:
     """The user's session, locked against concurrent sends (row lock on PostgreSQL; on
     SQLite the IMMEDIATE transaction already holds the database's write lock)."""
-    session = selectors.get_session(user=user, session_id=session_id)
-    return ChatSession.objects.select_for_update().get(pk=session.pk)
+    try:
+        return ChatSession.objects.select_for_update().get(
+            id=selectors.parse_uuid(session_id), user=user
+        )
+    except ChatSession.DoesNotExist:
+        raise SessionNotFound() from None
 
 
-def _check_fits_context(*, user, session: ChatSession | None, tokens: int) -> None:
-    system = llm.system_prompt_for(
+def _system_prompt(*, user, session: ChatSession | None) -> str:
+    return llm.system_prompt_for(
         user_instructions=user.custom_instructions,
         chat_instructions=session.instructions if session else "",
     )
-    llm.build_context(
-        system_prompt=system,
-        history=[llm.ContextMessage(role="user", content="", tokens=tokens)],
+
+
+def _first_context(*, user, session: ChatSession | None, text: str, tokens: int) -> llm.Context:
+    """The context of a conversation's first message (no history to read); refuses a
+    message that cannot fit with the system prompt."""
+    return llm.build_context(
+        system_prompt=_system_prompt(user=user, session=session),
+        history=[llm.ContextMessage(role="user", content=text, tokens=tokens)],
         budget=settings.CHATBOT_CONTEXT_TOKENS,
     )
 
@@ -207,13 +219,14 @@ def _begin_turn_sync(
         if replay is not None:
             return replay
         if session_id is None:
-            _check_fits_context(user=user, session=None, tokens=tokens)
+            context = _first_context(user=user, session=None, text=text, tokens=tokens)
             session = ChatSession.objects.create(user=user, created_at=now, updated_at=now)
             created = True
             sequence = 1
         else:
             session = _locked_session(user=user, session_id=session_id)
-            _check_fits_context(user=user, session=session, tokens=tokens)
+            _first_context(user=user, session=session, text=text, tokens=tokens)
+            context = None  # read below, with the history
             created = False
             sequence = _next_sequence(session)
         limits.check_send_rate(user.pk)
@@ -253,7 +266,16 @@ def _begin_turn_sync(
         if not created:
             ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
             session.updated_at = now
-    turn = Turn(session=session, user_message=user_message, reply=reply, created_session=created)
+    session.user = user  # the same row: spares a query wherever the turn goes next
+    if reply is not None and context is None:
+        context = _history_context(user=user, session=session, before_sequence=reply.sequence)
+    turn = Turn(
+        session=session,
+        user_message=user_message,
+        reply=reply,
+        created_session=created,
+        context=context,
+    )
     if blocked:
         raise MessageBlocked()
     if unchecked_block:
@@ -282,12 +304,16 @@ async def begin_turn(*, user, text, session_id=None, idempotency_key=None) -> Tu
     text = clean_message(text)
     idempotency_key = clean_idempotency_key(idempotency_key)
     _ensure_can_send(user)
-    replay = await run_db(replayed_turn, user=user, key=idempotency_key)
-    if replay is not None:
-        return replay
-    if session_id is not None:
-        await run_db(selectors.get_session, user=user, session_id=session_id)
-    moderation = await _moderate(text)
+    if idempotency_key is not None:
+        replay = await run_db(replayed_turn, user=user, key=idempotency_key)
+        if replay is not None:
+            return replay
+    moderation = Moderation()
+    if settings.CHATBOT_MODERATION != "off":
+        if session_id is not None:
+            # A missing session answers 404 before the moderation call, not after it.
+            await run_db(selectors.get_session, user=user, session_id=session_id)
+        moderation = await _moderate(text)
     return await run_db(
         begin_turn_sync,
         user=user,
@@ -332,7 +358,9 @@ def begin_regenerate_sync(*, user, session_id) -> Turn:
         )
         ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
         session.updated_at = now
-    return Turn(session=session, user_message=last_user, reply=reply)
+    session.user = user
+    context = _history_context(user=user, session=session, before_sequence=reply.sequence)
+    return Turn(session=session, user_message=last_user, reply=reply, context=context)
 
 
 async def begin_regenerate(*, user, session_id) -> Turn:
@@ -340,20 +368,25 @@ async def begin_regenerate(*, user, session_id) -> Turn:
     return await run_db(begin_regenerate_sync, user=user, session_id=session_id)
 
 
-def prepare_context(turn: Turn) -> llm.Context:
-    """The messages to send for ``turn``: system prompt, then the newest turns that fit."""
-    system = llm.system_prompt_for(
-        user_instructions=turn.session.user.custom_instructions,
-        chat_instructions=turn.session.instructions,
-    )
+def _history_context(*, user, session: ChatSession, before_sequence: int) -> llm.Context:
+    system = _system_prompt(user=user, session=session)
     return llm.build_context(
         system_prompt=system,
         history=selectors.context_history(
-            session_id=turn.session.pk,
-            before_sequence=turn.reply.sequence,
-            budget=settings.CHATBOT_CONTEXT_TOKENS - llm.count_tokens(system),
+            session_id=session.pk,
+            before_sequence=before_sequence,
+            budget=settings.CHATBOT_CONTEXT_TOKENS - llm.prompt_tokens(system),
         ),
         budget=settings.CHATBOT_CONTEXT_TOKENS,
+    )
+
+
+def prepare_context(turn: Turn) -> llm.Context:
+    """The messages to send for ``turn``: system prompt, then the newest turns that fit."""
+    if turn.context is not None:
+        return turn.context
+    return _history_context(
+        user=turn.session.user, session=turn.session, before_sequence=turn.reply.sequence
     )
 
 
@@ -366,14 +399,15 @@ def save_reply_progress(*, reply_id, content: str) -> None:
 
 def finish_reply(
     *,
-    reply_id,
+    reply: Message,
     content: str,
     status: str,
     model: str = "",
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
 ) -> Message | None:
-    """Store the reply's final text and status; None if its session was deleted meanwhile."""
+    """Store the reply's final text and status and return the reply as stored; None if its
+    session was deleted meanwhile."""
     now = timezone.now()
     fields = {
         "content": content,
@@ -386,11 +420,15 @@ def finish_reply(
     if model:
         fields["model"] = model
     with transaction.atomic():
-        updated = Message.objects.filter(pk=reply_id).update(**fields)
+        # Moderators may hide a reply while it streams: that flag is theirs, not ours.
+        updated = Message.objects.filter(pk=reply.pk).update(**fields)
         if not updated:
             return None
-        reply = Message.objects.select_related("session").get(pk=reply_id)
         ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
+    stored = Message.objects.filter(pk=reply.pk).only("hidden").first()
+    for name, value in fields.items():
+        setattr(reply, name, value)
+    reply.hidden = bool(stored and stored.hidden)
     limits.record_tokens(
         reply.session.user_id,
         (prompt_tokens or 0) + (completion_tokens if completion_tokens is not None else 0)

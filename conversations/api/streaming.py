@@ -10,8 +10,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.http import StreamingHttpResponse
 from rest_framework.response import Response
 
@@ -89,10 +87,9 @@ def _event_stream_response(turn: Turn, run) -> StreamingHttpResponse:
 async def reply_response(turn: Turn, *, stream: bool) -> Response | StreamingHttpResponse:
     """Start generating ``turn``'s reply (or follow it, for an Idempotency-Key retry) and
     answer with it, streamed or collected."""
+    # Authentication ran on the database threads (ReplyView), so this request holds no
+    # connection of its own: an open stream holds none.
     run = replies.follow_reply(turn) if turn.replayed else replies.start_reply(turn)
-    # Authentication opened a connection in this request's thread; hand it back now rather
-    # than when the stream ends, so an open stream holds no database connection.
-    await sync_to_async(connections.close_all)()
     if stream:
         response = _event_stream_response(turn, run)
     else:
