@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conversations import replies
+from conversations import llm, replies
 from conversations.db import close_connections
 
 
@@ -27,6 +27,7 @@ class LifespanMiddleware:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await replies.stop_all_local()
+                await llm.close_clients()
                 await asyncio.get_running_loop().run_in_executor(None, close_connections)
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -18,6 +18,7 @@ import httpx2
 import openai
 from bpe_openai import get_encoding
 from django.conf import settings
+from openai.types.chat import ChatCompletion
 
 from conversations.errors import (
     InvalidInput,
@@ -179,8 +180,19 @@ def async_client() -> openai.AsyncOpenAI:
     clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
     key = _options_key()
     if key not in clients:
-        clients[key] = openai.AsyncOpenAI(**_client_options())
+        # The SDK's aiohttp transport: the default one (httpx on anyio) cost more CPU than
+        # everything else in a plain chat send, and a quarter of the relay of each token.
+        options = _client_options()
+        http_client = openai.DefaultAioHttpClient(timeout=options["timeout"])
+        clients[key] = openai.AsyncOpenAI(**options, http_client=http_client)
     return clients[key]
+
+
+async def close_clients() -> None:
+    """Close the async clients of the running event loop (their aiohttp sessions)."""
+    clients = _async_clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.close()
 
 
 # --- Errors -----------------------------------------------------------------------------
@@ -221,33 +233,52 @@ async def stream(
     model = model or settings.CHATBOT_MODEL
     prompt_tokens = completion_tokens = None
     finished = False
+    body = {
+        "model": model,
+        "messages": messages,
+        "temperature": settings.CHATBOT_TEMPERATURE,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     try:
-        response = await async_client().chat.completions.create(
-            model=model,
-            messages=messages,
-            temperature=settings.CHATBOT_TEMPERATURE,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
+        response = await _post_chat(body, stream=True)
         async with response:
             async for chunk in response:
-                if chunk.usage is not None:
-                    prompt_tokens = chunk.usage.prompt_tokens
-                    completion_tokens = chunk.usage.completion_tokens
-                if chunk.model:
-                    model = chunk.model
-                for choice in chunk.choices:
-                    if choice.delta is not None and choice.delta.content:
-                        yield TextDelta(choice.delta.content)
-                    if choice.finish_reason:
+                if not isinstance(chunk, dict):
+                    raise ValueError("a streamed chunk is not a JSON object")
+                usage = chunk.get("usage")
+                if isinstance(usage, dict):
+                    prompt_tokens = usage.get("prompt_tokens")
+                    completion_tokens = usage.get("completion_tokens")
+                model = chunk.get("model") or model
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        yield TextDelta(delta["content"])
+                    if choice.get("finish_reason"):
                         finished = True
-    except _UPSTREAM_FAILURES as exc:
+    except (*_UPSTREAM_FAILURES, AttributeError, TypeError) as exc:
         raise _domain_error(exc) from None
     if not finished:
         # The upstream closed the stream before saying the reply was over.
         logger.warning("model stream ended without a finish reason")
         raise LLMUnavailable("The reply was interrupted. Please try again.")
     yield StreamEnd(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+async def _post_chat(body: dict, *, stream: bool):
+    """POST /chat/completions through the SDK's generic ``post`` (its documented door for
+    requests it does not type): the same retries, errors, timeouts and SSE parsing as
+    ``chat.completions.create``, without walking every argument through the SDK's type
+    transforms (a fifth of the CPU of a plain send) or building a model object per
+    streamed chunk; a stream yields each chunk's JSON as a dict."""
+    return await async_client().post(
+        "/chat/completions",
+        body=body,
+        cast_to=ChatCompletion,
+        stream=stream,
+        stream_cls=openai.AsyncStream[dict],
+    )
 
 
 def complete(
@@ -272,9 +303,7 @@ async def acomplete(
     if is_demo():
         return _demo_completion(messages)
     try:
-        response = await async_client().chat.completions.create(
-            **_completion_args(messages, model, max_tokens)
-        )
+        response = await _post_chat(_completion_args(messages, model, max_tokens), stream=False)
     except _UPSTREAM_FAILURES as exc:
         raise _domain_error(exc) from None
     return _completion_from(response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 
@@ -66,6 +67,28 @@ def upstream(upstream_server, settings):
     settings.CHATBOT_MODEL = "test-model"
     yield upstream_server
     upstream_server.reset()
+
+
+class _ClosingEventLoop(asyncio.SelectorEventLoop):
+    """A test's event loop closes the model clients it opened (aiohttp sessions) before it
+    closes itself, as the app's lifespan shutdown does for the server's loop."""
+
+    def close(self) -> None:
+        if not self.is_closed() and not self.is_running():
+            from conversations import llm
+
+            self.run_until_complete(llm.close_clients())
+        super().close()
+
+
+class _ClosingEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self):
+        return _ClosingEventLoop()
+
+
+# Every loop of the suite: pytest-asyncio's, and those asgiref starts when the sync test
+# client calls an async view.
+asyncio.set_event_loop_policy(_ClosingEventLoopPolicy())
 
 
 @pytest.fixture
