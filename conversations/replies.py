@@ -76,7 +76,7 @@ class ReplyRun:
         self.user_id = turn.session.user_id
         self.pieces: list[str] = []
         self.finished: ReplyFinished | None = None
-        self._subscribers: set[asyncio.Queue] = set()
+        self._subscribers: set[asyncio.Event] = set()
         self._cancel_requested = False
         self._unpublished = asyncio.Event()
         self._published = 0
@@ -88,22 +88,40 @@ class ReplyRun:
     def content(self) -> str:
         return "".join(self.pieces)
 
-    async def events(self) -> AsyncIterator[ReplyEvent]:
-        """What has streamed so far as one delta, then each new event up to the end."""
-        queue: asyncio.Queue = asyncio.Queue()
-        if self.pieces:
-            queue.put_nowait(ReplyDelta(self.content))
-        if self.finished is not None:
-            queue.put_nowait(self.finished)
-        self._subscribers.add(queue)
+    async def events(self, keepalive: float | None = None) -> AsyncIterator[ReplyEvent | None]:
+        """What has streamed so far as one delta, then new text as it comes, then the end.
+
+        Text that arrives while the subscriber is busy sending is merged into its next
+        delta, so a slow client gets fewer, larger events instead of falling behind, and a
+        burst of tokens costs one event. With ``keepalive``, ``None`` is yielded whenever
+        that many seconds pass without news.
+        """
+        changed = asyncio.Event()
+        changed.set()
+        self._subscribers.add(changed)
+        sent = 0
         try:
             while True:
-                event = await queue.get()
-                yield event
-                if isinstance(event, ReplyFinished):
+                if not changed.is_set():
+                    try:
+                        async with asyncio.timeout(keepalive):
+                            await changed.wait()
+                    except TimeoutError:
+                        yield None
+                        continue
+                changed.clear()
+                # Read before yielding: text that arrives while the subscriber holds a
+                # delta must go out before the end does.
+                finished = self.finished
+                if len(self.pieces) > sent:
+                    text = "".join(self.pieces[sent:])
+                    sent = len(self.pieces)
+                    yield ReplyDelta(text)
+                if finished is not None:
+                    yield finished
                     return
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.discard(changed)
 
     async def result(self) -> ReplyFinished:
         """Wait for the reply to end (not for the title that may follow); a waiter that is
@@ -117,9 +135,9 @@ class ReplyRun:
             self._cancel_requested = True
             self.task.cancel()
 
-    def _emit(self, event: ReplyEvent) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(event)
+    def _notify(self) -> None:
+        for changed in self._subscribers:
+            changed.set()
 
     async def _run(self) -> None:
         saver = asyncio.create_task(self._save_periodically())
@@ -136,7 +154,7 @@ class ReplyRun:
                         raise asyncio.CancelledError
                     if isinstance(event, llm.TextDelta):
                         self.pieces.append(event.content)
-                        self._emit(ReplyDelta(event.content))
+                        self._notify()
                         self._unpublished.set()
                     else:
                         end = event
@@ -162,7 +180,7 @@ class ReplyRun:
                 logger.error("reply %s could not be finished", self.reply_id)
                 self.finished = ReplyFinished(message=None, error=StorageUnavailable())
                 self._finished_event.set()
-                self._emit(self.finished)
+                self._notify()
 
     async def _publish_deltas(self) -> None:
         """Send new text to the user's tabs, coalescing pieces while a send is under way,
@@ -200,7 +218,7 @@ class ReplyRun:
         )
         self.finished = ReplyFinished(message=message, error=error)
         self._finished_event.set()
-        self._emit(self.finished)
+        self._notify()
         if message is not None:
             payload = message_payload(message)
             if error is not None:
@@ -263,22 +281,30 @@ class StoredReply:
         self.reply_id = str(reply_id)
 
     async def result(self) -> ReplyFinished:
+        async for event in self.events():
+            if isinstance(event, ReplyFinished):
+                return event
+        raise AssertionError("events() ends with ReplyFinished")
+
+    async def events(self, keepalive: float | None = None) -> AsyncIterator[ReplyEvent | None]:
+        """The reply once it is over (polled); ``None`` every ``keepalive`` seconds until."""
+        waited = 0.0
         while True:
             await run_db(services.fail_stale_replies, reply_id=self.reply_id)
-            message = await Message.objects.filter(pk=self.reply_id).afirst()
+            message = await run_db(Message.objects.filter(pk=self.reply_id).first)
             if message is None or message.status != Message.Status.STREAMING:
                 break
             await asyncio.sleep(self.POLL_SECONDS)
+            waited += self.POLL_SECONDS
+            if keepalive is not None and waited >= keepalive:
+                waited = 0.0
+                yield None
         error = None
         if message is not None and message.status == Message.Status.FAILED:
             error = LLMUnavailable()
-        return ReplyFinished(message=message, error=error)
-
-    async def events(self) -> AsyncIterator[ReplyEvent]:
-        finished = await self.result()
-        if finished.message is not None and finished.message.content:
-            yield ReplyDelta(finished.message.content)
-        yield finished
+        if message is not None and message.content:
+            yield ReplyDelta(message.content)
+        yield ReplyFinished(message=message, error=error)
 
 
 def follow_reply(turn: Turn) -> ReplyRun | StoredReply:

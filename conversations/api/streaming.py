@@ -6,7 +6,6 @@ own background task, so a client that goes away mid-stream only stops the relay.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -41,34 +40,12 @@ def _outcome(turn: Turn, finished: replies.ReplyFinished) -> tuple[str, dict]:
     }
 
 
-async def _with_keepalive(events: AsyncIterator, interval: float) -> AsyncIterator:
-    """Yield from ``events``, and ``None`` whenever ``interval`` passes without one."""
-    iterator = aiter(events)
-    pending = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(iterator))
-            done, _ = await asyncio.wait({pending}, timeout=interval)
-            if not done:
-                yield None
-                continue
-            pending = None
-            try:
-                yield done.pop().result()
-            except StopAsyncIteration:
-                return
-    finally:
-        if pending is not None:
-            pending.cancel()
-
-
 async def _sse_stream(turn: Turn, run) -> AsyncIterator[str]:
     yield sse_event(
         "session",
         {"sessionId": str(turn.session.pk), "userMessageId": str(turn.user_message.pk)},
     )
-    async for event in _with_keepalive(run.events(), KEEPALIVE_SECONDS):
+    async for event in run.events(keepalive=KEEPALIVE_SECONDS):
         if event is None:
             yield ": keep-alive\n\n"
         elif isinstance(event, replies.ReplyDelta):

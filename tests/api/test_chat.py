@@ -277,3 +277,20 @@ def test_client_that_disconnects_after_first_delta_still_gets_the_reply_saved(li
         reply.refresh_from_db()
     assert reply.status == "complete"
     assert reply.content == "".join(f"tok{n} " for n in range(20))
+
+
+def test_a_stream_waiting_for_the_model_sends_keepalive_comments(live_app, upstream, monkeypatch):
+    from conversations.api import streaming
+
+    monkeypatch.setattr(streaming, "KEEPALIVE_SECONDS", 0.1)
+    user = UserFactory()
+    upstream.push(Behaviour(tokens=3, first_token_delay=0.8))
+
+    with httpx.Client(base_url=live_app, headers=bearer(user), timeout=20) as client:
+        response = client.post("/api/chat", json={"message": "Take your time", "stream": True})
+
+    before_first_delta = response.text.split("event: delta", 1)[0]
+    assert before_first_delta.count(": keep-alive\n\n") >= 3
+    events = sse_events(response.text)
+    assert "".join(d["content"] for name, d in events if name == "delta") == "tok0 tok1 tok2 "
+    assert events[-1][0] == "done"

@@ -191,6 +191,20 @@ async def test_stop_closes_upstream_and_keeps_partial_as_cancelled(upstream):
     assert upstream.open_streams == 0
 
 
+async def test_a_slow_subscriber_gets_merged_deltas_with_every_piece(upstream):
+    user = await sync_to_async(UserFactory)()
+    upstream.push(Behaviour(tokens=60, token_gap=0.002))
+    turn = await services.begin_turn(user=user, text="quickly")
+    run = replies.start_reply(turn)
+    deltas = []
+    async for event in run.events():
+        if isinstance(event, replies.ReplyDelta):
+            deltas.append(event.content)
+            await asyncio.sleep(0.05)  # a client slower than the model
+    assert "".join(deltas) == "".join(f"tok{i} " for i in range(60))
+    assert 1 < len(deltas) < 30
+
+
 async def test_a_subscriber_leaving_does_not_stop_the_reply(upstream):
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=30, token_gap=0.01))
