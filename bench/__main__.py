@@ -68,34 +68,51 @@ async def rounds(make, concurrency: int, count: int) -> list[clients.Stream]:
     return streams
 
 
+async def steady(make, concurrency: int, per_client: int, stream_seconds: float) -> list:
+    """``concurrency`` streams open at all times: each client reads its stream to the end
+    and starts the next, and the clients start ``stream_seconds / concurrency`` apart, so
+    starts are spread as they are under steady load rather than all in the same instant."""
+
+    async def client(i: int) -> list[clients.Stream]:
+        await asyncio.sleep(i * stream_seconds / concurrency)
+        return [await make(i) for _ in range(per_client)]
+
+    per = await asyncio.gather(*(client(i) for i in range(concurrency)))
+    return [stream for streams in per for stream in streams]
+
+
 async def ttft_scenario(
     app: App, upstream: Upstream, users: list[dict], *, websocket: bool, quick: bool
 ) -> dict:
     upstream.configure(first_token_delay=0.2, tokens=EXPECTED_PIECES, token_gap=0.01)
     expected = expected_text(EXPECTED_PIECES)
+    stream_seconds = 0.2 + EXPECTED_PIECES * 0.01
     out = {}
-    for concurrency, count in (
-        (1, 5 if quick else 15),
-        (10, 2 if quick else 3),
-        (50, 2 if quick else 3),
+    # Steady load (the target), then the same 50 streams started in one instant (a burst
+    # queues every request's own work behind the others': reported, not the target).
+    for label, concurrency, runs, burst in (
+        ("1", 1, 5 if quick else 15, False),
+        ("10", 10, 3 if quick else 5, False),
+        ("50", 50, 2 if quick else 4, False),
+        ("50 streams at once", 50, 2 if quick else 3, True),
     ):
-        async with clients.http_client(concurrency) as http:
-            direct = await rounds(
-                lambda i: clients.direct_sse(http, upstream.url, f"hello {i}"), concurrency, count
-            )
+
+        def through(i: int):
             if websocket:
-                through = await rounds(
-                    lambda i: clients.app_websocket(app.url, users[i]["cookie"], f"hello {i}"),
-                    concurrency,
-                    count,
-                )
+                return clients.app_websocket(app.url, users[i]["cookie"], f"hello {i}")
+            return clients.app_sse(http, app.url, users[i]["token"], f"hello {i}")
+
+        def direct(i: int):
+            return clients.direct_sse(http, upstream.url, f"hello {i}")
+
+        async with clients.http_client(concurrency) as http:
+            if burst:
+                direct_streams = await rounds(direct, concurrency, runs)
+                app_streams = await rounds(through, concurrency, runs)
             else:
-                through = await rounds(
-                    lambda i: clients.app_sse(http, app.url, users[i]["token"], f"hello {i}"),
-                    concurrency,
-                    count,
-                )
-        out[str(concurrency)] = compare(summarize(through, expected), summarize(direct, expected))
+                direct_streams = await steady(direct, concurrency, runs, stream_seconds)
+                app_streams = await steady(through, concurrency, runs, stream_seconds)
+        out[label] = compare(summarize(app_streams, expected), summarize(direct_streams, expected))
     return out
 
 
@@ -130,22 +147,26 @@ async def relay_scenario(app: App, upstream: Upstream, users: list[dict]) -> dic
 async def many_users_scenario(app: App, upstream: Upstream, users: list[dict], quick: bool) -> dict:
     concurrency = 100 if quick else 500
     seconds = 10 if quick else 30
+    ramp = 5.0  # users arrive over the first seconds; then all streams are open together
     gap = 0.05  # 20 tokens per second
     tokens = int(seconds / gap)
     upstream.configure(tokens=tokens, token_gap=gap)
     expected = expected_text(tokens)
     async with clients.http_client(concurrency) as http:
-        direct = await rounds(lambda i: clients.direct_sse(http, upstream.url, "x"), concurrency, 1)
+        direct = await steady(
+            lambda i: clients.direct_sse(http, upstream.url, "x"), concurrency, 1, ramp
+        )
         sampler = asyncio.create_task(sample_rss(app))
-        through = await rounds(
-            lambda i: clients.app_sse(http, app.url, users[i]["token"], "x"), concurrency, 1
+        through = await steady(
+            lambda i: clients.app_sse(http, app.url, users[i]["token"], "x"), concurrency, 1, ramp
         )
         sampler.cancel()
         sampled = await sampler
     result = compare(summarize(through, expected), summarize(direct, expected))
     result.update(
         concurrency=concurrency,
-        seconds=seconds,
+        stream_seconds=seconds,
+        ramp_seconds=ramp,
         rss_sampled_peak_mb=sampled,
         rss_peak_mb=rss_mb(app.pids(), peak=True),
     )

@@ -40,11 +40,17 @@ class Pieces:
         self.parts: list[str] = []
 
     def piece(self, text: str) -> None:
+        """One piece of text as received. The upstream's tokens are "tokN " words; the app
+        may deliver several in one delta (text that arrived while the client was busy is
+        merged), so each token counts as an arrival: a delta of k tokens adds one gap since
+        the previous piece and k - 1 gaps of zero, as k separate events read from one
+        network packet would."""
         now = time.perf_counter()
         if self.last is None:
             self.result.ttft = now - self.start
         else:
             self.result.gaps.append(now - self.last)
+        self.result.gaps.extend([0.0] * max(text.count(" ") - 1, 0))
         self.last = now
         self.parts.append(text)
 

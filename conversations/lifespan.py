@@ -8,6 +8,7 @@ is killed is caught later by ``services.fail_stale_replies``.
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from conversations import llm, replies
 from conversations.db import close_connections
@@ -24,6 +25,12 @@ class LifespanMiddleware:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # Everything loaded so far (Django, the URLconf, the tokenizer's tables)
+                # lives as long as the process: move it out of the garbage collector's
+                # reach, so its full collections stop pausing every open stream to walk it.
+                llm.count_tokens("load the vocabulary now")
+                gc.collect()
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await replies.stop_all_local()
