@@ -385,8 +385,6 @@ def _history_context(*, user, session: ChatSession, before_sequence: int) -> llm
 
 def prepare_context(turn: Turn) -> llm.Context:
     """The messages to send for ``turn``: system prompt, then the newest turns that fit."""
-    if turn.context is not None:
-        return turn.context
     return _history_context(
         user=turn.session.user, session=turn.session, before_sequence=turn.reply.sequence
     )
