@@ -39,14 +39,21 @@ def set_custom_instructions(*, user, text: str) -> None:
 
 
 def issue_token(*, user) -> IssuedToken:
+    _sweep_expired_tokens(user)
     record, token = AuthToken.objects.create(user=user)
     return IssuedToken(record=record, token=token)
 
 
 def tokens_for_user(user) -> QuerySet[AuthToken]:
     """The user's live tokens, newest first (expired ones are removed first)."""
-    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+    _sweep_expired_tokens(user)
     return AuthToken.objects.filter(user=user).order_by("-created")
+
+
+def _sweep_expired_tokens(user) -> None:
+    # Authentication checks only the token presented (accounts.api_auth); the user's
+    # other expired tokens go here.
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
 
 
 def revoke_token(*, user, token_key: str) -> bool:

@@ -180,7 +180,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "chatbot.layers.FastGroupSendLayer",
             "CONFIG": {"capacity": 1000},
         }
     }

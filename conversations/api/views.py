@@ -284,4 +284,4 @@ class MessageListView(ListAPIView):
             user=self.request.user, session_id=self.kwargs["session_id"]
         )
         services.fail_stale_replies(session_id=session.pk)
-        return selectors.messages_for_session(user=self.request.user, session_id=session.pk)
+        return session.messages.order_by("sequence")

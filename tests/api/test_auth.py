@@ -11,6 +11,8 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 from knox.models import AuthToken
 
+from accounts.api_auth import BearerTokenAuthentication
+from accounts.services import issue_token
 from tests.factories import PASSWORD, ChatSessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +135,35 @@ def test_expired_token_is_401(anonymous, user):
     client = Client(headers={"Authorization": f"Bearer {token}"})
 
     assert client.get("/api/chat/sessions").status_code == 401
+
+
+def test_an_expired_token_is_deleted_when_presented_and_others_when_tokens_are_issued(
+    anonymous, user
+):
+    first = get_token(anonymous, user.username).json()["token"]
+    second = get_token(anonymous, user.username).json()["token"]
+    AuthToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))
+
+    presented = Client(headers={"Authorization": f"Bearer {first}"})
+    assert presented.get("/api/chat/sessions").status_code == 401
+    assert AuthToken.objects.filter(user=user).count() == 1  # the presented one is gone
+
+    third = get_token(anonymous, user.username).json()["token"]
+    assert AuthToken.objects.filter(user=user).count() == 1  # the other expired one too
+    for token, expected in ((second, 401), (third, 200)):
+        client = Client(headers={"Authorization": f"Bearer {token}"})
+        assert client.get("/api/chat/sessions").status_code == expected
+
+
+def test_token_authentication_is_one_query(rf, user, django_assert_num_queries):
+    for _ in range(3):  # other tokens of the user are not loaded
+        issued = issue_token(user=user)
+    request = rf.get("/", headers={"Authorization": f"Bearer {issued.token}"})
+
+    with django_assert_num_queries(1):
+        authenticated_user, record = BearerTokenAuthentication().authenticate(request)
+
+    assert (authenticated_user, record) == (user, issued.record)
 
 
 def test_delete_token_with_session_auth_is_400(user):

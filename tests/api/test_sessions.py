@@ -111,12 +111,12 @@ def test_a_page_costs_the_same_queries_for_10_or_many_sessions(
     make_sessions(other_user, 400)
     few, many = bearer_client(user), bearer_client(other_user)
 
-    # Knox: the token with its user, then the user's tokens; and the page itself.
-    with django_assert_num_queries(3):
+    # The token with its user, and the page itself.
+    with django_assert_num_queries(2):
         assert len(few.get("/api/chat/sessions").json()) == 10
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         assert len(many.get("/api/chat/sessions").json()) == 50
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         assert len(many.get("/api/chat/sessions?limit=200").json()) == 200
 
 
@@ -129,8 +129,8 @@ def test_a_message_page_costs_the_same_queries_at_any_length(
         (bearer_client(user), short, 4),
         (bearer_client(other_user), long, 50),
     ):
-        # Knox (2), session ownership, stale-reply sweep, session again, the page.
-        with django_assert_num_queries(6):
+        # The token with its user, session ownership, stale-reply sweep, the page.
+        with django_assert_num_queries(4):
             response = client.get(f"/api/chat/sessions/{session.pk}/messages")
         assert len(response.json()) == expected
 
