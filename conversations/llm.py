@@ -13,6 +13,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import httpx2
 import openai
@@ -43,8 +44,9 @@ TITLE_PROMPT = (
 # --- Our own small types ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ContextMessage:
+class ContextMessage(NamedTuple):
+    """One message of history (a tuple: built per row of every context read)."""
+
     role: str
     content: str
     tokens: int
