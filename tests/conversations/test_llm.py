@@ -22,6 +22,38 @@ def test_count_tokens_is_exact_in_the_openai_vocabulary():
     assert llm.count_tokens("<|endoftext|>") > 1
 
 
+SAMPLES = [
+    "Plain English, with punctuation: commas, dots... and (parentheses)!",
+    "def f(x):\n    return {'a': [1, 2, 3]}  # code\n\n\tindented",
+    "Ünïcödé, 日本語のテキスト, русский текст, العربية, emoji 🎉👩‍💻",
+    "numbers 1234567890 3.14159 -42 1e10",
+    "   leading and trailing spaces   \r\n\r\nnew lines",
+    "<|endoftext|><|fim_prefix|> special-looking text",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_tiktoken_counts_like_the_bundled_bpe_openai_tokenizer(text):
+    from bpe_openai import get_encoding  # the vocabulary's source, here as a reference
+
+    assert llm.count_tokens(text) == len(get_encoding("o200k_base").encode_ordinary(text))
+
+
+def test_the_vocabulary_is_seeded_into_an_empty_tiktoken_cache(tmp_path, monkeypatch):
+    import tiktoken.registry
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delitem(tiktoken.registry.ENCODINGS, "o200k_base", raising=False)
+    llm._encoding.cache_clear()
+    try:
+        assert llm.count_tokens("hello world") == 2
+    finally:
+        llm._encoding.cache_clear()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [
+        "fb374d419588a4632f3f557e76b4b70aebbca790"  # sha1 of the vocabulary's URL
+    ]
+
+
 def test_context_puts_system_prompt_first_and_keeps_chronological_order():
     context = llm.build_context(
         system_prompt="Be brief.",
