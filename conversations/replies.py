@@ -2,9 +2,10 @@
 
 ``start_reply(turn)`` spawns the task and returns its ``ReplyRun``. The task streams from
 ``llm.stream``, hands each piece to local subscribers (an SSE response, a WebSocket) and to
-the user's channel-layer group (every open tab, in any process), writes the growing text to
-the database every ``CHATBOT_STREAM_SAVE_INTERVAL`` seconds, and ends the reply
+the user's channel-layer group (every open tab, in any process), and ends the reply
 ``complete``, ``failed`` or ``cancelled``. A subscriber that goes away changes nothing.
+One task per process writes the growing text of all its replies to the database every
+``CHATBOT_STREAM_SAVE_INTERVAL`` seconds, in one statement.
 
 Stop works from any process: the run is cancelled at once in its own process, and from
 another process through a flag in the shared cache that the run reads as it saves.
@@ -83,6 +84,9 @@ class ReplyRun:
         self._relay_over = False
         self._finished_event = asyncio.Event()
         self.task: asyncio.Task | None = None
+        # Kept by the process's saver (_save_all_periodically).
+        self.saved = ""
+        self.idle = 0.0
 
     @property
     def content(self) -> str:
@@ -140,7 +144,6 @@ class ReplyRun:
             changed.set()
 
     async def _run(self) -> None:
-        saver = asyncio.create_task(self._save_periodically())
         publisher = asyncio.create_task(self._publish_deltas())
         end: llm.StreamEnd | None = None
         error: ChatError | None = None
@@ -167,11 +170,10 @@ class ReplyRun:
                 error = LLMUnavailable("The server stopped while answering.")
                 status = Message.Status.FAILED
         finally:
-            saver.cancel()
             # Not cancelled: channels-redis can swallow a cancellation inside group_send.
             self._relay_over = True
             self._unpublished.set()
-        await asyncio.gather(saver, publisher, return_exceptions=True)
+        await asyncio.gather(publisher, return_exceptions=True)
         try:
             await self._finish(status, end, error)
         finally:
@@ -241,30 +243,61 @@ class ReplyRun:
                 {"type": "chat.title", "sessionId": str(session_id), "title": title},
             )
 
-    async def _save_periodically(self) -> None:
-        saved = ""
-        idle = 0.0
-        interval = settings.CHATBOT_STREAM_SAVE_INTERVAL
-        while True:
-            await asyncio.sleep(interval)
-            idle += interval
-            content = self.content
-            if content != saved or idle >= settings.CHATBOT_STREAM_HEARTBEAT:
-                await run_db(services.save_reply_progress, reply_id=self.reply_id, content=content)
-                saved, idle = content, 0.0
-            if settings.REDIS_URL and await run_db(cache.get, stop_key(self.reply_id)):
-                self.cancel()
-
 
 def start_reply(turn: Turn) -> ReplyRun:
     """Start generating ``turn.reply`` in the background and return its run."""
     run = ReplyRun(turn)
+    loop = asyncio.get_running_loop()
     # A fresh context: the task must not inherit the request's thread-sensitive context,
     # whose executor is shut down when the request ends.
-    run.task = asyncio.get_running_loop().create_task(run._run(), context=contextvars.Context())
+    run.task = loop.create_task(run._run(), context=contextvars.Context())
     _runs[run.reply_id] = run
     run.task.add_done_callback(lambda _task: _runs.pop(run.reply_id, None))
+    if loop not in _savers:
+        _savers[loop] = loop.create_task(
+            _save_all_periodically(loop), context=contextvars.Context()
+        )
     return run
+
+
+_savers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+async def _save_all_periodically(loop: asyncio.AbstractEventLoop) -> None:
+    """Every ``CHATBOT_STREAM_SAVE_INTERVAL``, write the grown text of every reply this loop
+    runs, all in one database call (a reply idle for ``CHATBOT_STREAM_HEARTBEAT`` is written
+    anyway: the heartbeat that tells other processes its writer is alive). With Redis, also
+    read the stop flags set by other processes. Ends when the loop has no reply left; the
+    next reply starts it again."""
+    interval = settings.CHATBOT_STREAM_SAVE_INTERVAL
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            runs = [run for run in _runs.values() if run.task.get_loop() is loop]
+            if not runs:
+                return
+            live = [run for run in runs if not run._relay_over]
+            due: dict[ReplyRun, str] = {}
+            for run in live:
+                run.idle += interval
+                content = run.content
+                if content != run.saved or run.idle >= settings.CHATBOT_STREAM_HEARTBEAT:
+                    due[run] = content
+            try:
+                if due:
+                    progress = {run.reply_id: content for run, content in due.items()}
+                    await run_db(services.save_reply_progress, progress)
+                    for run, content in due.items():
+                        run.saved, run.idle = content, 0.0
+                if settings.REDIS_URL and live:
+                    keys = {stop_key(run.reply_id): run for run in live}
+                    for key in await run_db(cache.get_many, list(keys)):
+                        keys[key].cancel()
+            except Exception:  # the database or Redis is down: the next round tries again
+                logger.warning("could not save the progress of %d replies", len(due), exc_info=True)
+    finally:
+        if _savers.get(loop) is asyncio.current_task():
+            del _savers[loop]
 
 
 def local_run(reply_id) -> ReplyRun | None:

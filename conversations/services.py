@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -390,11 +392,34 @@ def prepare_context(turn: Turn) -> llm.Context:
     )
 
 
-def save_reply_progress(*, reply_id, content: str) -> None:
-    """Write the reply as it has grown so far (also the writer's heartbeat)."""
-    Message.objects.filter(pk=reply_id, status=Message.Status.STREAMING).update(
-        content=content, updated_at=timezone.now()
+def save_reply_progress(progress: Mapping[Any, str]) -> None:
+    """Write the text of streaming replies as it has grown so far, ``{reply id: text}``
+    (also their writer's heartbeat). A reply that is no longer streaming is left alone.
+
+    Every reply of a process is saved through here every ``CHATBOT_STREAM_SAVE_INTERVAL``,
+    together: one prepared UPDATE run for all of them in one transaction. Written in SQL
+    because the ORM has no batched update with a condition per row except ``bulk_update``'s
+    CASE, whose compilation grows with the batch: 500 replies saved one ``update()`` each
+    cost 300 ms of CPU a second.
+    """
+    if not progress:
+        return
+    connection = connections[router.db_for_write(Message)]
+    quote = connection.ops.quote_name
+    field = Message._meta.get_field
+    sql = (
+        f"UPDATE {quote(Message._meta.db_table)} "
+        f"SET {quote(field('content').column)} = %s, {quote(field('updated_at').column)} = %s "
+        f"WHERE {quote(field('id').column)} = %s AND {quote(field('status').column)} = %s"
     )
+    now = field("updated_at").get_db_prep_value(timezone.now(), connection)
+    key, streaming = field("id"), Message.Status.STREAMING
+    rows = [
+        (content, now, key.get_db_prep_value(reply_id, connection), streaming)
+        for reply_id, content in progress.items()
+    ]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def finish_reply(

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations import replies, selectors, services
@@ -173,6 +175,49 @@ async def test_reply_is_saved_as_it_grows(upstream, settings):
     )
     finished = await run.result()
     assert finished.message.content == "".join(f"tok{i} " for i in range(40))
+
+
+async def test_replies_streaming_together_are_saved_together(upstream, settings):
+    settings.CHATBOT_STREAM_SAVE_INTERVAL = 0.05
+    user = await sync_to_async(UserFactory)()
+    runs = []
+    for text in ("first", "second"):
+        upstream.push(Behaviour(tokens=40, token_gap=0.02))
+        runs.append(replies.start_reply(await services.begin_turn(user=user, text=text)))
+    await asyncio.sleep(0.4)
+    assert len(replies._savers) == 1  # one saver for the process's loop, not one per reply
+
+    for run in runs:
+        partial = await Message.objects.aget(pk=run.reply_id)
+        assert partial.status == "streaming"
+        assert partial.content.startswith("tok0 tok1 ")
+    await asyncio.gather(*(run.result() for run in runs))
+    await asyncio.sleep(0.15)
+    assert replies._savers == {}  # it ends with the last reply
+
+
+def test_progress_of_many_replies_is_one_statement_and_spares_finished_ones():
+    session = conversation(UserFactory(), turns=0)
+    streaming = [
+        MessageFactory(session=session, role="assistant", status="streaming", content="")
+        for _ in range(3)
+    ]
+    done = MessageFactory(session=session, role="assistant", status="complete", content="final")
+    before = timezone.now()
+
+    with CaptureQueriesContext(connection) as captured:
+        services.save_reply_progress(
+            {**{message.pk: f"text {i}" for i, message in enumerate(streaming)}, done.pk: "late"}
+        )
+
+    updates = [query["sql"] for query in captured.captured_queries if "UPDATE" in query["sql"]]
+    assert len(updates) == 1 and updates[0].startswith("4 times:")
+    for i, message in enumerate(streaming):
+        message.refresh_from_db()
+        assert (message.content, message.status) == (f"text {i}", "streaming")
+        assert message.updated_at >= before
+    done.refresh_from_db()
+    assert (done.content, done.status) == ("final", "complete")
 
 
 async def test_stop_closes_upstream_and_keeps_partial_as_cancelled(upstream):
