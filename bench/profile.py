@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.profile json       # plain JSON sends, instant upstream
     .venv/bin/python -m bench.profile sse        # 20 streams of 1,000 tokens (scenario 3)
     .venv/bin/python -m bench.profile ttft       # 50 streams, scenario 1's upstream
+    .venv/bin/python -m bench.profile ws         # the same over the browser's WebSocket
 
 Needs ``py-spy`` (``pip install py-spy``; not a project requirement) and permission to
 trace a child process. Writes the collapsed stacks to bench/results/profile-<load>.txt
@@ -51,10 +52,14 @@ async def load(kind: str, app: App, upstream: Upstream, users: list[dict], secon
     done = bad = 0
     deadline = time.perf_counter() + seconds
     async with clients.http_client(concurrency) as http:
+
+        def one(i: int):
+            if kind == "ws":
+                return clients.app_websocket(app.url, users[i]["cookie"], "x")
+            return clients.app_sse(http, app.url, users[i]["token"], "x")
+
         while time.perf_counter() < deadline:
-            streams = await rounds(
-                lambda i: clients.app_sse(http, app.url, users[i]["token"], "x"), concurrency, 1
-            )
+            streams = await rounds(one, concurrency, 1)
             done += len(streams)
             bad += sum(1 for s in streams if s.text != expected)
     return f"{done} streams, {bad} incomplete"
@@ -82,7 +87,7 @@ def summarize(path, top: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("load", choices=["json", "sse", "ttft"])
+    parser.add_argument("load", choices=["json", "sse", "ttft", "ws"])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--database", default=None, help="a PostgreSQL URL (default SQLite)")
     parser.add_argument("--top", type=int, default=25)

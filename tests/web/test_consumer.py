@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 
 from conversations.models import ChatSession, Message
 from tests.factories import MessageFactory, UserFactory, conversation
@@ -249,3 +249,28 @@ async def test_rate_limit_errors_say_when_to_retry(upstream, sockets, settings):
     assert error[-1]["retryAfter"] >= 1
     assert "Try again in" in error[-1]["detail"]
     await settle(reply["messageId"])
+
+
+async def test_streamed_deltas_reach_a_tab_without_thread_hops(upstream, sockets, monkeypatch):
+    # Channels' stock dispatch runs close_old_connections in a thread before every message,
+    # a hop per delta; the consumer's database work has its own threads (conversations.db).
+    user = await sync_to_async(UserFactory)()
+    upstream.push(Behaviour(tokens=30, token_gap=0.005))
+    socket = await sockets(user)
+    hops: list[str] = []
+    original = SyncToAsync.__call__
+
+    def counting(self, *args, **kwargs):
+        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    await socket.send_json_to({"type": "send", "text": "Count the hops"})
+    events = await receive_until(socket, "reply")
+    monkeypatch.undo()
+
+    deltas = [event for event in events if event["type"] == "delta"]
+    assert "".join(event["content"] for event in deltas) == "".join(f"tok{i} " for i in range(30))
+    assert len(deltas) > 5
+    assert hops == []
+    await settle(events[-1]["message"]["messageId"])
