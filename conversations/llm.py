@@ -93,6 +93,8 @@ class ModerationResult:
 # --- Tokens and context -----------------------------------------------------------------
 
 
+UPSTREAM_KEEPALIVE_SECONDS = 4.0
+
 TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 
 
@@ -217,7 +219,18 @@ def async_client() -> openai.AsyncOpenAI:
         # The SDK's aiohttp transport: the default one (httpx on anyio) cost more CPU than
         # everything else in a plain chat send, and a quarter of the relay of each token.
         options = _client_options()
-        http_client = openai.DefaultAioHttpClient(timeout=options["timeout"])
+        http_client = openai.DefaultAioHttpClient(
+            timeout=options["timeout"],
+            limits=httpx2.Limits(
+                max_connections=1000,
+                max_keepalive_connections=100,
+                # An idle pooled connection is dropped before the upstream drops it. uvicorn
+                # (vLLM, the test upstream) closes idle connections after 5 s, the SDK's own
+                # expiry: a request sent on a connection just as the server closes it fails
+                # (as a timeout, after retries), and under a burst some did.
+                keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS,
+            ),
+        )
         clients[key] = openai.AsyncOpenAI(**options, http_client=http_client)
     return clients[key]
 

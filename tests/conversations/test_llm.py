@@ -188,3 +188,13 @@ def test_sync_complete_uses_the_sync_client(upstream):
     completion = llm.complete([{"role": "user", "content": "x"}])
     assert completion.content == "sync reply" and completion.model == "test-model"
     assert upstream.chat_requests()[-1].get("stream") in (None, False)
+
+
+async def test_pooled_upstream_connections_expire_before_uvicorns_keep_alive(upstream):
+    # A connection reused just as the upstream closes it fails the request; uvicorn (vLLM,
+    # the test upstream) closes idle connections after its timeout_keep_alive.
+    import uvicorn
+
+    transport = llm.async_client()._client._transport
+    assert transport.limits.keepalive_expiry < uvicorn.Config(app=None).timeout_keep_alive
+    assert transport.limits.max_connections >= 500  # scenario 4's streams, none queued
