@@ -96,10 +96,13 @@ async def ttft_scenario(
         ("50", 50, 2 if quick else 4, False),
         ("50 streams at once", 50, 2 if quick else 3, True),
     ):
+        # Over the WebSocket each client is a browser tab: one socket, kept open across its
+        # messages (the chat page does not reconnect per message).
+        tabs = [clients.Tab(app.url, users[i]["cookie"]) for i in range(concurrency)]
 
-        def through(i: int):
+        def through(i: int, tabs=tabs):
             if websocket:
-                return clients.app_websocket(app.url, users[i]["cookie"], f"hello {i}")
+                return tabs[i].send(f"hello {i}")
             return clients.app_sse(http, app.url, users[i]["token"], f"hello {i}")
 
         def direct(i: int):
@@ -112,6 +115,8 @@ async def ttft_scenario(
             else:
                 direct_streams = await steady(direct, concurrency, runs, stream_seconds)
                 app_streams = await steady(through, concurrency, runs, stream_seconds)
+        for tab in tabs:
+            await tab.close()
         out[label] = compare(summarize(app_streams, expected), summarize(direct_streams, expected))
     return out
 

@@ -113,18 +113,28 @@ async def direct_sse(client: httpx.AsyncClient, upstream: str, text: str) -> Str
     return pieces.done()
 
 
-async def app_websocket(base: str, cookie: str, text: str) -> Stream:
-    """Send over /ws/chat/ and time the pieces of the reply."""
-    pieces = Pieces()
-    url = base.replace("http://", "ws://") + "/ws/chat/"
-    headers = {"Origin": base, "Cookie": f"sessionid={cookie}"}
-    reply_id = None
-    try:
-        async with websockets.connect(url, additional_headers=headers, max_size=None) as socket:
+class Tab:
+    """A browser tab: one WebSocket to /ws/chat/, opened on first use and kept open across
+    the messages it sends, one at a time, as the chat page does."""
+
+    def __init__(self, base: str, cookie: str) -> None:
+        self.url = base.replace("http://", "ws://") + "/ws/chat/"
+        self.headers = {"Origin": base, "Cookie": f"sessionid={cookie}"}
+        self.socket = None
+
+    async def send(self, text: str) -> Stream:
+        """Send ``text`` and time the pieces of its reply."""
+        pieces = Pieces()
+        reply_id = None
+        try:
+            if self.socket is None:
+                self.socket = await websockets.connect(
+                    self.url, additional_headers=self.headers, max_size=None
+                )
             pieces.start = time.perf_counter()
-            await socket.send(json.dumps({"type": "send", "text": text}))
+            await self.socket.send(json.dumps({"type": "send", "text": text}))
             while True:
-                event = json.loads(await asyncio.wait_for(socket.recv(), 120))
+                event = json.loads(await asyncio.wait_for(self.socket.recv(), 120))
                 kind = event.get("type")
                 if kind == "turn" and reply_id is None:
                     reply_id = event.get("reply", {}).get("messageId")
@@ -137,9 +147,15 @@ async def app_websocket(base: str, cookie: str, text: str) -> Stream:
                 elif kind == "error":
                     pieces.result.error = event.get("detail", "error")
                     break
-    except (OSError, websockets.WebSocketException, TimeoutError) as exc:
-        pieces.result.error = type(exc).__name__
-    return pieces.done()
+        except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+            pieces.result.error = type(exc).__name__
+            await self.close()
+        return pieces.done()
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
+            self.socket = None
 
 
 async def app_json(client: httpx.AsyncClient, base: str, token: str, text: str) -> float:

@@ -51,17 +51,20 @@ async def load(kind: str, app: App, upstream: Upstream, users: list[dict], secon
     expected = expected_text(1000 if kind == "sse" else 100)
     done = bad = 0
     deadline = time.perf_counter() + seconds
+    tabs = [clients.Tab(app.url, users[i]["cookie"]) for i in range(concurrency)]
     async with clients.http_client(concurrency) as http:
 
         def one(i: int):
             if kind == "ws":
-                return clients.app_websocket(app.url, users[i]["cookie"], "x")
+                return tabs[i].send("x")
             return clients.app_sse(http, app.url, users[i]["token"], "x")
 
         while time.perf_counter() < deadline:
             streams = await rounds(one, concurrency, 1)
             done += len(streams)
             bad += sum(1 for s in streams if s.text != expected)
+    for tab in tabs:
+        await tab.close()
     return f"{done} streams, {bad} incomplete"
 
 
