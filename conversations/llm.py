@@ -117,9 +117,12 @@ def _encoding() -> tiktoken.Encoding:
         with gzip.open(Path(package) / "data" / f"{name}.tiktoken.gz") as vocabulary:
             data = vocabulary.read()
         cache.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(data)
-        partial.replace(cached)  # atomic: processes starting together may both write
+        # A unique partial file, renamed into place (atomic): processes or threads that
+        # start together may all write it.
+        handle, partial = tempfile.mkstemp(dir=cache, suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        Path(partial).replace(cached)
     return tiktoken.get_encoding(name)
 
 

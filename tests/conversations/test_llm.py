@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from conversations import llm
@@ -46,6 +48,10 @@ def test_the_vocabulary_is_seeded_into_an_empty_tiktoken_cache(tmp_path, monkeyp
     monkeypatch.delitem(tiktoken.registry.ENCODINGS, "o200k_base", raising=False)
     llm._encoding.cache_clear()
     try:
+        # Threads seeding at once each write their own partial file, renamed into place.
+        with ThreadPoolExecutor(4) as pool:
+            counts = list(pool.map(lambda _: llm._encoding().encode_ordinary("hi there"), range(4)))
+        assert counts == [counts[0]] * 4 and len(counts[0]) == 2
         assert llm.count_tokens("hello world") == 2
     finally:
         llm._encoding.cache_clear()
