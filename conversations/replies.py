@@ -273,7 +273,8 @@ async def _save_all_periodically(loop: asyncio.AbstractEventLoop) -> None:
     try:
         while True:
             await asyncio.sleep(interval)
-            runs = [run for run in _runs.values() if run.task.get_loop() is loop]
+            # A copy first: a server thread's loop may add runs while this one reads.
+            runs = [run for run in list(_runs.values()) if run.task.get_loop() is loop]
             if not runs:
                 return
             live = [run for run in runs if not run._relay_over]
