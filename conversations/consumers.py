@@ -105,16 +105,26 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             payload["requestId"] = request_id[:100]
         await self.send_json(payload)
 
-    async def _fresh_user(self):
+    def _refresh_user(self) -> None:
         # Suspension or new custom instructions apply to a tab that is already open.
-        await run_db(self.user.refresh_from_db, fields=["chat_suspended", "custom_instructions"])
+        self.user.refresh_from_db(fields=["chat_suspended", "custom_instructions"])
+
+    async def _fresh_user(self):
+        await run_db(self._refresh_user)
         return self.user
 
+    def _begin_turn_now(self, text, session_id) -> Turn:
+        self._refresh_user()
+        return services.begin_turn_now(user=self.user, text=text, session_id=session_id)
+
     async def handle_send(self, content: dict) -> None:
-        user = await self._fresh_user()
-        turn = await services.begin_turn(
-            user=user, text=content.get("text"), session_id=content.get("sessionId") or None
-        )
+        text, session_id = content.get("text"), content.get("sessionId") or None
+        if services.needs_moderation():
+            user = await self._fresh_user()
+            turn = await services.begin_turn(user=user, text=text, session_id=session_id)
+        else:
+            # One database trip: the user's fresh flags and the stored turn.
+            turn = await run_db(self._begin_turn_now, text, session_id)
         await self._announce(turn, request_id=content.get("requestId"))
 
     async def handle_regenerate(self, content: dict) -> None:

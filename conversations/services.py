@@ -298,6 +298,24 @@ async def _moderate(text: str) -> Moderation:
     return Moderation(flagged=result.flagged, categories=tuple(result.categories))
 
 
+def needs_moderation() -> bool:
+    """Whether a new message waits for the moderation call (an await) before it is stored."""
+    return settings.CHATBOT_MODERATION != "off"
+
+
+def begin_turn_now(*, user, text, session_id=None, key=None) -> Turn:
+    """``begin_turn`` as one synchronous step, for a caller already on a database thread
+    (a send's authentication runs there too, so the send costs one trip instead of two).
+    Only when ``needs_moderation()`` is false: the moderation call is async."""
+    if needs_moderation():
+        raise RuntimeError("begin_turn_now cannot call the moderation model; use begin_turn")
+    text = clean_message(text)
+    key = clean_idempotency_key(key)
+    _ensure_can_send(user)
+    # begin_turn_sync answers an Idempotency-Key replay from inside its transaction.
+    return begin_turn_sync(user=user, text=text, session_id=session_id, idempotency_key=key)
+
+
 async def begin_turn(*, user, text, session_id=None, idempotency_key=None) -> Turn:
     """Validate and commit a new user message (starting a session when ``session_id`` is
     None) with an empty reply row, ready for ``replies.start_reply``.
@@ -305,6 +323,10 @@ async def begin_turn(*, user, text, session_id=None, idempotency_key=None) -> Tu
     With an ``idempotency_key`` already used by this user in the last 24 hours, nothing is
     stored and the first turn comes back with ``replayed=True``.
     """
+    if not needs_moderation():
+        return await run_db(
+            begin_turn_now, user=user, text=text, session_id=session_id, key=idempotency_key
+        )
     text = clean_message(text)
     idempotency_key = clean_idempotency_key(idempotency_key)
     _ensure_can_send(user)
@@ -312,12 +334,10 @@ async def begin_turn(*, user, text, session_id=None, idempotency_key=None) -> Tu
         replay = await run_db(replayed_turn, user=user, key=idempotency_key)
         if replay is not None:
             return replay
-    moderation = Moderation()
-    if settings.CHATBOT_MODERATION != "off":
-        if session_id is not None:
-            # A missing session answers 404 before the moderation call, not after it.
-            await run_db(selectors.get_session, user=user, session_id=session_id)
-        moderation = await _moderate(text)
+    if session_id is not None:
+        # A missing session answers 404 before the moderation call, not after it.
+        await run_db(selectors.get_session, user=user, session_id=session_id)
+    moderation = await _moderate(text)
     return await run_db(
         begin_turn_sync,
         user=user,

@@ -124,7 +124,7 @@ class ReplyView(AsyncAPIView):
         self.request = request
         self.headers = self.default_response_headers
         try:
-            await run_db(self.initial, request, *args, **kwargs)
+            self.prepared = await run_db(self._initial_then_prepare, request, *args, **kwargs)
             method = request.method.lower()
             handler = self.http_method_not_allowed
             if method in self.http_method_names:
@@ -138,6 +138,17 @@ class ReplyView(AsyncAPIView):
         self.response = self.finalize_response(request, response, *args, **kwargs)
         return self.response
 
+    def _initial_then_prepare(self, request, *args, **kwargs):
+        self.initial(request, *args, **kwargs)
+        if request.method == "POST":
+            return self.prepare(request, *args, **kwargs)
+        return None
+
+    def prepare(self, request, *args, **kwargs):
+        """Synchronous work of a POST done in the same database trip as authentication,
+        right after it; its result is ``self.prepared``. None: nothing done."""
+        return None
+
     def perform_content_negotiation(self, request, force=False):
         # Clients of the stream send "Accept: text/event-stream"; errors before the stream
         # starts are still JSON rather than 406.
@@ -145,6 +156,19 @@ class ReplyView(AsyncAPIView):
 
 
 class ChatView(ReplyView):
+    def prepare(self, request):
+        # Without a moderation call to await, the turn is stored in authentication's trip.
+        data = validated(ChatRequestSerializer, request)
+        if services.needs_moderation():
+            return data, None
+        turn = services.begin_turn_now(
+            user=request.user,
+            text=data["message"],
+            session_id=data.get("sessionId"),
+            key=request.headers.get("Idempotency-Key"),
+        )
+        return data, turn
+
     @extend_schema(
         operation_id="chat_send",
         summary="Send a message",
@@ -165,13 +189,14 @@ class ChatView(ReplyView):
         tags=["chat"],
     )
     async def post(self, request):
-        data = validated(ChatRequestSerializer, request)
-        turn = await services.begin_turn(
-            user=request.user,
-            text=data["message"],
-            session_id=data.get("sessionId"),
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        )
+        data, turn = self.prepared
+        if turn is None:
+            turn = await services.begin_turn(
+                user=request.user,
+                text=data["message"],
+                session_id=data.get("sessionId"),
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
         return await reply_response(turn, stream=data["stream"])
 
 

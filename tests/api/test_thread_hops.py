@@ -60,3 +60,22 @@ async def test_djangos_own_middleware_would_hop_for_every_hook(upstream, monkeyp
     upstream.push(Behaviour(tokens=3))
     hops = await hops_for_one_send(get_asgi_application(), monkeypatch)
     assert len([hop for hop in hops if hop not in HANDLER_HOPS]) >= 10
+
+
+async def test_a_chat_send_stores_its_turn_in_authentications_database_trip(upstream, monkeypatch):
+    from chatbot.asgi import django_asgi_app
+    from conversations import db
+
+    upstream.push(Behaviour(tokens=3))
+    trips: list[str] = []
+    original = db._call
+
+    def recording(fn, args, kwargs):
+        trips.append(getattr(fn, "__qualname__", repr(fn)))
+        return original(fn, args, kwargs)
+
+    monkeypatch.setattr(db, "_call", recording)
+    await hops_for_one_send(django_asgi_app, monkeypatch)
+
+    # Authentication, validation and the stored turn: one trip; then the reply's end.
+    assert trips[:2] == ["ReplyView._initial_then_prepare", "finish_reply"]

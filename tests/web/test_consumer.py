@@ -274,3 +274,28 @@ async def test_streamed_deltas_reach_a_tab_without_thread_hops(upstream, sockets
     assert len(deltas) > 5
     assert hops == []
     await settle(events[-1]["message"]["messageId"])
+
+
+async def test_a_send_from_a_tab_stores_its_turn_in_one_database_trip(
+    upstream, sockets, monkeypatch
+):
+    from conversations import db
+
+    user = await sync_to_async(UserFactory)()
+    upstream.push(Behaviour(tokens=3))
+    socket = await sockets(user)
+    trips: list[str] = []
+    original = db._call
+
+    def recording(fn, args, kwargs):
+        trips.append(getattr(fn, "__qualname__", repr(fn)))
+        return original(fn, args, kwargs)
+
+    monkeypatch.setattr(db, "_call", recording)
+    await socket.send_json_to({"type": "send", "text": "One trip"})
+    events = await receive_until(socket, "reply")
+    await settle(events[-1]["message"]["messageId"])
+    monkeypatch.undo()
+
+    # The user's fresh flags and the stored turn together; then the reply's end.
+    assert trips[:2] == ["ChatConsumer._begin_turn_now", "finish_reply"]
