@@ -10,7 +10,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,15 @@ async def publish(user_id, event: dict) -> None:
         await layer.group_send(user_group(user_id), event)
     except (RedisError, OSError, ChannelFull) as exc:
         logger.warning("could not publish %s: %s", event.get("type"), type(exc).__name__)
+
+
+def may_have_listeners(user_id) -> bool:
+    """False only when no tab of the user can be listening: the in-memory layer (one
+    process) knows its groups; with Redis a tab may be open in another process."""
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return bool(layer.groups.get(user_group(user_id)))
+    return layer is not None
 
 
 def publish_sync(user_id, event: dict) -> None:

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from conversations import llm, services
+from conversations import events, llm, services
 from conversations.db import run_db
 from conversations.errors import ChatError, LLMUnavailable, StorageUnavailable
-from conversations.events import publish
 from conversations.models import Message
 from conversations.services import Turn
 
@@ -158,7 +157,12 @@ class ReplyRun:
                     if isinstance(event, llm.TextDelta):
                         self.pieces.append(event.content)
                         self._notify()
-                        self._unpublished.set()
+                        if events.may_have_listeners(self.user_id):
+                            self._unpublished.set()
+                        else:
+                            # No tab to tell (an API client): skip waking the publisher.
+                            # A tab that opens later gets the text from then on.
+                            self._published = len(self.pieces)
                     else:
                         end = event
         except ChatError as exc:
@@ -198,7 +202,7 @@ class ReplyRun:
         if not pending:
             return
         self._published += len(pending)
-        await publish(
+        await events.publish(
             self.user_id,
             {
                 "type": "chat.delta",
@@ -225,7 +229,7 @@ class ReplyRun:
             payload = message_payload(message)
             if error is not None:
                 payload["error"] = error.detail
-            await publish(self.user_id, {"type": "chat.reply", "message": payload})
+            await events.publish(self.user_id, {"type": "chat.reply", "message": payload})
             if status == Message.Status.COMPLETE and not self.turn.session.title:
                 await self._give_title()
 
@@ -238,7 +242,7 @@ class ReplyRun:
         title = title or services.fallback_title(first_message)
         session_id = self.turn.session.pk
         if await run_db(services.set_generated_title, session_id=session_id, title=title):
-            await publish(
+            await events.publish(
                 self.user_id,
                 {"type": "chat.title", "sessionId": str(session_id), "title": title},
             )

@@ -55,3 +55,23 @@ async def test_expired_messages_and_memberships_are_still_cleaned(monkeypatch):
 
     assert stale not in layer.channels
     assert not layer.groups.get("tabs")
+
+
+async def test_listeners_are_known_exactly_only_with_the_in_memory_layer():
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    from conversations.events import may_have_listeners, user_group
+
+    layer = get_channel_layer()
+    if not isinstance(layer, InMemoryChannelLayer):
+        # Redis: a tab may be open in another process, so every reply is published.
+        assert may_have_listeners(12345)
+        return
+    assert not may_have_listeners(12345)
+    channel = await layer.new_channel()
+    await layer.group_add(user_group(12345), channel)
+    try:
+        assert may_have_listeners(12345)
+        assert not may_have_listeners(54321)
+    finally:
+        await layer.group_discard(user_group(12345), channel)
