@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 
 from accounts import services as account_services
 from tests.factories import UserFactory
+from tests.recording import record_db_trips, record_thread_hops
 from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,14 +26,7 @@ HANDLER_HOPS = {SIGNAL_HOP, "SimpleTemplateResponse.render", "HttpResponseBase.c
 async def hops_for_one_send(app, monkeypatch) -> list[str]:
     user = await sync_to_async(UserFactory)()
     token = (await sync_to_async(account_services.issue_token)(user=user)).token
-    hops: list[str] = []
-    original = SyncToAsync.__call__
-
-    def counting(self, *args, **kwargs):
-        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    hops = record_thread_hops(monkeypatch)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         response = await client.post(
@@ -64,17 +58,9 @@ async def test_djangos_own_middleware_would_hop_for_every_hook(upstream, monkeyp
 
 async def test_a_chat_send_stores_its_turn_in_authentications_database_trip(upstream, monkeypatch):
     from chatbot.asgi import django_asgi_app
-    from conversations import db
 
     upstream.push(Behaviour(tokens=3))
-    trips: list[str] = []
-    original = db._call
-
-    def recording(fn, args, kwargs):
-        trips.append(getattr(fn, "__qualname__", repr(fn)))
-        return original(fn, args, kwargs)
-
-    monkeypatch.setattr(db, "_call", recording)
+    trips = record_db_trips(monkeypatch)
     await hops_for_one_send(django_asgi_app, monkeypatch)
 
     # Authentication, validation and the stored turn: one trip; then the reply's end.

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import sync_to_async
 
 from conversations.models import ChatSession, Message
 from tests.factories import MessageFactory, UserFactory, conversation
+from tests.recording import record_db_trips, record_thread_hops
 from tests.upstream import Behaviour
 from tests.web.conftest import receive_until, settle
 
@@ -257,14 +258,7 @@ async def test_streamed_deltas_reach_a_tab_without_thread_hops(upstream, sockets
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=30, token_gap=0.005))
     socket = await sockets(user)
-    hops: list[str] = []
-    original = SyncToAsync.__call__
-
-    def counting(self, *args, **kwargs):
-        hops.append(getattr(self.func, "__qualname__", repr(self.func)))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncToAsync, "__call__", counting)
+    hops = record_thread_hops(monkeypatch)
     await socket.send_json_to({"type": "send", "text": "Count the hops"})
     events = await receive_until(socket, "reply")
     monkeypatch.undo()
@@ -279,19 +273,10 @@ async def test_streamed_deltas_reach_a_tab_without_thread_hops(upstream, sockets
 async def test_a_send_from_a_tab_stores_its_turn_in_one_database_trip(
     upstream, sockets, monkeypatch
 ):
-    from conversations import db
-
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=3))
     socket = await sockets(user)
-    trips: list[str] = []
-    original = db._call
-
-    def recording(fn, args, kwargs):
-        trips.append(getattr(fn, "__qualname__", repr(fn)))
-        return original(fn, args, kwargs)
-
-    monkeypatch.setattr(db, "_call", recording)
+    trips = record_db_trips(monkeypatch)
     await socket.send_json_to({"type": "send", "text": "One trip"})
     events = await receive_until(socket, "reply")
     await settle(events[-1]["message"]["messageId"])
