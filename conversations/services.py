@@ -469,8 +469,9 @@ def finish_reply(
         if not updated:
             return None
         ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
-    # The row as written, without reading it back. (A moderator's hide during the stream
-    # is not reflected here; the streamed text had reached the user's tabs already.)
+        # Only the moderator's flag is read back: a reply hidden while it streamed must not
+        # come back in full in the final event.
+        reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
     for name, value in fields.items():
         setattr(reply, name, value)
     limits.record_tokens(

@@ -33,7 +33,7 @@ def _outcome(turn: Turn, finished: replies.ReplyFinished) -> tuple[str, dict]:
     if finished.message is None:
         return "error", {**chat_error_payload(SessionNotFound()), "messageId": reply_id}
     return "done", {
-        "message": finished.message.content,
+        "message": replies.message_payload(finished.message)["content"],
         "sessionId": str(turn.session.pk),
         "messageId": reply_id,
         "status": finished.message.status,

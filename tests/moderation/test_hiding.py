@@ -12,6 +12,7 @@ from conversations.models import Message
 from tests.factories import UserFactory
 from tests.moderation.admin_actions import changelist_action
 from tests.replying import send
+from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,3 +65,29 @@ async def test_regenerate_skips_a_hidden_last_question(upstream, moderator_clien
     await asyncio.wait_for(asyncio.shield(run.task), 5)
     assert finished.message.content == "You said: first question"
     assert "second question" not in context_sent(upstream)
+
+
+async def test_a_reply_hidden_while_it_streams_ends_without_its_text(upstream, moderator_client):
+    from conversations.api.streaming import _outcome
+
+    user = await sync_to_async(UserFactory)()
+    upstream.push(Behaviour(tokens=40, token_gap=0.01))
+    turn = await services.begin_turn(user=user, text="say something")
+    run = replies.start_reply(turn)
+    await asyncio.sleep(0.1)
+    await moderate(moderator_client, "hide", turn.session.pk, [2])
+
+    finished = await run.result()
+
+    assert finished.message.hidden
+    assert replies.message_payload(finished.message)["content"] == ""
+    assert _outcome(turn, finished) == (
+        "done",
+        {
+            "message": "",
+            "sessionId": str(turn.session.pk),
+            "messageId": str(turn.reply.pk),
+            "status": "complete",
+        },
+    )
+    await asyncio.wait_for(asyncio.shield(run.task), 5)
