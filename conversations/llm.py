@@ -93,8 +93,6 @@ class ModerationResult:
 # --- Tokens and context -----------------------------------------------------------------
 
 
-UPSTREAM_KEEPALIVE_SECONDS = 4.0
-
 TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 
 
@@ -213,6 +211,11 @@ def sync_client() -> openai.OpenAI:
     if key not in _sync_clients:
         _sync_clients[key] = openai.OpenAI(**_client_options())
     return _sync_clients[key]
+
+
+# Below the 5 s after which uvicorn-based upstreams (vLLM, the test upstream) close idle
+# connections; see async_client.
+UPSTREAM_KEEPALIVE_SECONDS = 4.0
 
 
 def async_client() -> openai.AsyncOpenAI:

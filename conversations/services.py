@@ -298,6 +298,14 @@ async def _moderate(text: str) -> Moderation:
     return Moderation(flagged=result.flagged, categories=tuple(result.categories))
 
 
+def _checked_send(*, user, text, key) -> tuple[str, str | None]:
+    """The message and Idempotency-Key as stored, once the user may send at all."""
+    text = clean_message(text)
+    key = clean_idempotency_key(key)
+    _ensure_can_send(user)
+    return text, key
+
+
 def needs_moderation() -> bool:
     """Whether a new message waits for the moderation call (an await) before it is stored."""
     return settings.CHATBOT_MODERATION != "off"
@@ -309,9 +317,7 @@ def begin_turn_now(*, user, text, session_id=None, key=None) -> Turn:
     Only when ``needs_moderation()`` is false: the moderation call is async."""
     if needs_moderation():
         raise RuntimeError("begin_turn_now cannot call the moderation model; use begin_turn")
-    text = clean_message(text)
-    key = clean_idempotency_key(key)
-    _ensure_can_send(user)
+    text, key = _checked_send(user=user, text=text, key=key)
     # begin_turn_sync answers an Idempotency-Key replay from inside its transaction.
     return begin_turn_sync(user=user, text=text, session_id=session_id, idempotency_key=key)
 
@@ -327,9 +333,7 @@ async def begin_turn(*, user, text, session_id=None, idempotency_key=None) -> Tu
         return await run_db(
             begin_turn_now, user=user, text=text, session_id=session_id, key=idempotency_key
         )
-    text = clean_message(text)
-    idempotency_key = clean_idempotency_key(idempotency_key)
-    _ensure_can_send(user)
+    text, idempotency_key = _checked_send(user=user, text=text, key=idempotency_key)
     if idempotency_key is not None:
         replay = await run_db(replayed_turn, user=user, key=idempotency_key)
         if replay is not None:

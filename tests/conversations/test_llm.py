@@ -84,6 +84,8 @@ def test_context_keeps_newest_turns_within_budget():
     assert context.messages[-1]["content"] == turns[0].content
     kept = len(context.messages) - 1
     assert 1 < kept < 50
+    # As many as fit: the next older message would not have.
+    assert context.prompt_tokens + turns[kept].tokens + llm.MESSAGE_OVERHEAD_TOKENS > 300
     # The kept messages are exactly the newest ones, contiguous.
     assert [m["content"] for m in context.messages[1:]] == [
         t.content for t in reversed(turns[:kept])
