@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 import uuid
 
 import pytest
@@ -11,7 +12,7 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from conversations.db import close_connections as close_db_thread_connections
-from tests.factories import UserFactory
+from tests.factories import UserFactory, bystander_conversation
 from tests.upstream import FakeUpstream
 
 
@@ -49,6 +50,28 @@ def _private_cache(settings):
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
+
+
+class FrozenClock:
+    """``time.time`` that moves only when a test says so."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """The wall clock (``time.time``) stopped at a UTC midnight, the start of every rate
+    window (s, min, hour, day); also drives the local-memory cache's expiry."""
+    clock = FrozenClock(float(20_000 * 86_400))
+    monkeypatch.setattr(time, "time", clock)
+    return clock
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +124,13 @@ def other_user(db):
     return UserFactory()
 
 
+@pytest.fixture
+def bystanders(db):
+    """A second user's conversation in the database (old messages, a hidden one and a stale
+    streaming reply), so that tests of reads and writes can assert what must not appear."""
+    return bystander_conversation()
+
+
 # --- A live ASGI server and a real Chromium, for browser and black-box tests -----------
 
 
@@ -122,6 +152,8 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",
+            # As docs/deployment.md runs it: only DJANGO_TRUSTED_PROXY_COUNT reads X-Forwarded-For.
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

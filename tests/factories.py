@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 
@@ -59,3 +62,59 @@ def conversation(user=None, turns: int = 2, **session_fields) -> ChatSession:
         MessageFactory(session=session, role=Message.Role.USER, content=f"question {turn}")
         MessageFactory(session=session, role=Message.Role.ASSISTANT, content=f"answer {turn}")
     return session
+
+
+@dataclass
+class Bystanders:
+    """Another user's conversation that a test of the first user must never see or change."""
+
+    user: User
+    session: ChatSession
+    messages: list[Message]
+    hidden: Message
+    stale_reply: Message
+    words: tuple[str, ...] = ("bystander", "holiday")
+    _before: list[tuple] = field(default_factory=list)
+
+    def rows(self) -> list[tuple]:
+        session = ChatSession.objects.values_list("title", "updated_at").get(pk=self.session.pk)
+        messages = Message.objects.filter(session=self.session).order_by("sequence")
+        return [session, *messages.values_list("content", "status", "hidden", "updated_at")]
+
+    def unchanged(self) -> bool:
+        return self.rows() == self._before
+
+
+def bystander_conversation(*, age: timedelta = timedelta(days=1)) -> Bystanders:
+    """A second user with an untitled conversation, created ``age`` ago: a question and an
+    answer (complete), a message hidden by a moderator and a reply left streaming by a
+    writer that died. Their text contains ``Bystanders.words``."""
+    long_ago = timezone.now() - age
+    user = UserFactory()
+    session = ChatSessionFactory(user=user, title="", created_at=long_ago, updated_at=long_ago)
+
+    def message(role, content, **fields):
+        return MessageFactory(
+            session=session,
+            role=role,
+            content=content,
+            created_at=long_ago,
+            updated_at=long_ago,
+            **fields,
+        )
+
+    question = message(Message.Role.USER, "bystander question about holiday plans")
+    answer = message(Message.Role.ASSISTANT, "bystander answer about holiday plans")
+    hidden = message(Message.Role.USER, "bystander hidden holiday text", hidden=True)
+    stale = message(
+        Message.Role.ASSISTANT, "bystander half holiday reply", status=Message.Status.STREAMING
+    )
+    bystanders = Bystanders(
+        user=user,
+        session=session,
+        messages=[question, answer, hidden, stale],
+        hidden=hidden,
+        stale_reply=stale,
+    )
+    bystanders._before = bystanders.rows()
+    return bystanders

@@ -1,13 +1,19 @@
-"""Reads: the context selector reads only as far back as the token budget reaches."""
+"""Reads: scoped to their user and conversation, without hidden text, and only as far back
+as the token budget reaches."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from conversations import llm, selectors
-from conversations.models import Message
-from tests.factories import ChatSessionFactory, MessageFactory
+from conversations.errors import MessageNotFound, SessionNotFound
+from conversations.models import ChatSession, Message
+from tests.factories import ChatSessionFactory, MessageFactory, UserFactory, conversation
 
 
 def long_session(turns: int):
@@ -82,3 +88,147 @@ def test_context_leaves_out_hidden_streaming_failed_and_empty_messages():
     MessageFactory(session=session, role="user", content="latest")
     history = selectors.context_history(session_id=session.pk, before_sequence=8, budget=1000)
     assert [m.content for m in history] == ["latest", "stopped early", "kept question"]
+
+
+# --- Scoping: another conversation, another user, hidden text ------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _bystanders(bystanders):
+    """Every read here runs with a second user's conversation in the database."""
+    return bystanders
+
+
+def history_of(session, *, before_sequence: int = 1000, budget: int | None = None):
+    return [
+        (m.role, m.content)
+        for m in selectors.context_history(
+            session_id=session.pk, before_sequence=before_sequence, budget=budget
+        )
+    ]
+
+
+@pytest.mark.django_db
+def test_context_history_reads_only_its_own_conversation(bystanders):
+    session = conversation(bystanders.user, turns=1)
+    assert history_of(session) == [("assistant", "answer 0"), ("user", "question 0")]
+    assert history_of(bystanders.session) == [
+        ("assistant", "bystander answer about holiday plans"),
+        ("user", "bystander question about holiday plans"),
+    ]
+
+
+@pytest.mark.django_db
+def test_context_history_stops_before_the_message_being_answered():
+    session = conversation(turns=2)
+    assert history_of(session, before_sequence=3) == [
+        ("assistant", "answer 0"),
+        ("user", "question 0"),
+    ]
+    assert history_of(session, before_sequence=1) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("off", ["clean", "flagged answer", "unchecked", "flagged question", "first"]),
+        ("flag", ["clean", "flagged answer", "unchecked", "flagged question", "first"]),
+        ("block", ["clean", "flagged answer", "first"]),
+    ],
+)
+def test_block_mode_keeps_refused_and_unchecked_questions_out_of_history(settings, mode, expected):
+    settings.CHATBOT_MODERATION = mode
+    session = ChatSessionFactory()
+    MessageFactory(session=session, role="user", content="first")
+    MessageFactory(session=session, role="user", content="flagged question", flagged=True)
+    MessageFactory(session=session, role="user", content="unchecked", moderation_failed=True)
+    MessageFactory(session=session, role="assistant", content="flagged answer", flagged=True)
+    MessageFactory(session=session, role="user", content="clean")
+    assert [content for _, content in history_of(session)] == expected
+
+
+@pytest.mark.django_db
+def test_budget_reads_up_to_the_first_message_past_it():
+    session = ChatSessionFactory()
+    for n in range(6):
+        MessageFactory(session=session, role="user", content="word " * 10, token_count=10 + n)
+    per_message = [10 + n + llm.MESSAGE_OVERHEAD_TOKENS for n in range(6)]
+    newest_two = per_message[5] + per_message[4]
+    kept = list(
+        selectors.context_history(session_id=session.pk, before_sequence=7, budget=newest_two)
+    )
+    # SQLite yields the first message past the budget and stops; PostgreSQL reads only
+    # the messages that fit. Either way nothing older is read.
+    fitting = [15, 14] if connection.vendor != "sqlite" else [15, 14, 13]
+    assert [m.tokens for m in kept] == fitting
+    everything = list(selectors.context_history(session_id=session.pk, before_sequence=7))
+    assert [m.tokens for m in everything] == [15, 14, 13, 12, 11, 10]
+
+
+@pytest.mark.django_db
+def test_search_never_matches_hidden_text_or_other_users(bystanders):
+    user = bystanders.user
+    visible = conversation(user, turns=0, title="Plain")
+    MessageFactory(session=visible, content="Visible Needle here")
+    hidden_only = conversation(user, turns=0, title="Other")
+    MessageFactory(session=hidden_only, content="hidden needle", hidden=True)
+    titled = conversation(user, turns=0, title="NEEDLE in the title")
+    assert set(selectors.sessions_for_user(user, query="  needle ")) == {visible, titled}
+    assert list(selectors.sessions_for_user(user, query="hidden")) == []
+    stranger = UserFactory()
+    for word in ("needle", *bystanders.words):
+        assert list(selectors.sessions_for_user(stranger, query=word)) == []
+
+
+@pytest.mark.django_db
+def test_sessions_are_newest_first_and_a_blank_query_lists_all(bystanders):
+    user = UserFactory()
+    now = timezone.now()
+    older, newer = conversation(user, turns=0), conversation(user, turns=0)
+    ChatSession.objects.filter(pk=older.pk).update(updated_at=now - timedelta(minutes=1))
+    ChatSession.objects.filter(pk=newer.pk).update(updated_at=now)
+    assert list(selectors.sessions_for_user(user)) == [newer, older]
+    assert list(selectors.sessions_for_user(user, query="   ")) == [newer, older]
+    tied = sorted([older, newer], key=lambda session: session.pk, reverse=True)
+    ChatSession.objects.filter(user=user).update(updated_at=now)
+    assert list(selectors.sessions_for_user(user)) == tied
+
+
+@pytest.mark.django_db
+def test_one_session_and_its_messages_only_for_their_owner(bystanders):
+    session = conversation(turns=2)
+    owner = session.user
+    assert selectors.get_session(user=owner, session_id=str(session.pk)) == session
+    assert selectors.get_session(user=owner, session_id=session.pk) == session
+    messages = selectors.messages_for_session(user=owner, session_id=session.pk)
+    assert [m.content for m in messages] == ["question 0", "answer 0", "question 1", "answer 1"]
+    for session_id in (bystanders.session.pk, uuid.uuid4(), "nope", None, 12):
+        with pytest.raises(SessionNotFound):
+            selectors.get_session(user=owner, session_id=session_id)
+        with pytest.raises(SessionNotFound):
+            selectors.messages_for_session(user=owner, session_id=session_id)
+
+
+@pytest.mark.django_db
+def test_one_message_only_for_its_owner(bystanders, django_assert_num_queries):
+    session = conversation(turns=1)
+    message = session.messages.get(sequence=2)
+    with django_assert_num_queries(1):
+        found = selectors.get_message(user=session.user, message_id=str(message.pk))
+        assert found.session.user_id == session.user.pk
+    assert found == message
+    for message_id in (bystanders.hidden.pk, uuid.uuid4(), "nope", None):
+        with pytest.raises(MessageNotFound):
+            selectors.get_message(user=session.user, message_id=message_id)
+
+
+def test_parse_uuid_accepts_uuids_and_their_text_only():
+    value = uuid.uuid4()
+    assert selectors.parse_uuid(value) is value
+    assert selectors.parse_uuid(str(value).upper()) == value
+    for bad in ("", "x", None, 3.5, object()):
+        with pytest.raises(SessionNotFound):
+            selectors.parse_uuid(bad)
+        with pytest.raises(MessageNotFound):
+            selectors.parse_uuid(bad, not_found=MessageNotFound)

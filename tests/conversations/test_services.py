@@ -4,6 +4,7 @@ against the loopback upstream."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conversations import replies, selectors, services
+from conversations import limits, replies, selectors, services
 from conversations.errors import (
     ChatSuspended,
     InvalidInput,
@@ -37,7 +38,7 @@ def rows(session_id) -> list[tuple[int, str, str, str]]:
     )
 
 
-async def test_start_conversation_stores_both_messages_and_a_title(upstream):
+async def test_start_conversation_stores_both_messages_and_a_title(upstream, bystanders):
     user = await sync_to_async(UserFactory)()
     finished = await send(user, "Hello, who are you?")
     reply = finished.message
@@ -55,17 +56,22 @@ async def test_start_conversation_stores_both_messages_and_a_title(upstream):
     # The title comes from the model (the echo server echoes the title prompt's message).
     assert session.title == "You said: Hello, who are you?"
     assert upstream.chat_requests()[-1]["messages"][0]["content"].startswith("Write a short title")
+    # The other user's untitled conversation keeps no title and no new message.
+    assert await sync_to_async(bystanders.unchanged)()
 
 
-async def test_continue_conversation_sends_earlier_turns_to_model(upstream):
+async def test_continue_conversation_sends_earlier_turns_to_model(upstream, bystanders):
     user = await sync_to_async(UserFactory)()
+    await sync_to_async(conversation)(user, turns=2)
     first = await send(user, "My name is Ada")
     await send(user, "What is my name?", session_id=first.message.session_id)
     sent = upstream.reply_requests()[-1]["messages"]
-    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
-    assert sent[1]["content"] == "My name is Ada"
-    assert sent[2]["content"] == "You said: My name is Ada"
-    assert sent[3]["content"] == "What is my name?"
+    assert [(m["role"], m["content"]) for m in sent[1:]] == [
+        ("user", "My name is Ada"),
+        ("assistant", "You said: My name is Ada"),
+        ("user", "What is my name?"),
+    ]
+    assert sent[0]["role"] == "system"
 
 
 async def test_system_prompt_includes_user_and_chat_instructions(upstream, settings):
@@ -97,11 +103,13 @@ def test_get_conversation_history_and_list_are_scoped_to_the_user(db):
         selectors.get_session(user=owner, session_id="not-a-uuid")
 
 
-def test_search_finds_titles_and_message_text(db):
+def test_search_finds_titles_and_message_text(db, bystanders):
     user = UserFactory()
     by_title = conversation(user, turns=0, title="Holiday plans")
     by_text = conversation(user, turns=0, title="Other")
     MessageFactory(session=by_text, content="a question about HOLIDAY flights")
+    hidden = conversation(user, turns=0, title="Hidden")
+    MessageFactory(session=hidden, content="secret holiday", hidden=True)
     conversation(user, turns=1, title="Unrelated")
     assert set(selectors.sessions_for_user(user, query="holiday")) == {by_title, by_text}
 
@@ -291,13 +299,16 @@ async def test_regenerate_refused_while_streaming_and_without_a_user_message(ups
         await services.begin_regenerate(user=user, session_id=empty.pk)
 
 
-async def test_title_falls_back_to_first_words_when_the_title_call_fails(upstream, settings):
+async def test_title_falls_back_to_first_words_when_the_title_call_fails(
+    upstream, settings, bystanders
+):
     settings.CHATBOT_LLM_MAX_RETRIES = 0
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(content="ok"), Behaviour(status=500))
     finished = await send(user, "Plan a trip to Lisbon in spring with kids please")
     session = await ChatSession.objects.aget(pk=finished.message.session_id)
     assert session.title == "Plan a trip to Lisbon in…"
+    assert await sync_to_async(bystanders.unchanged)()
 
 
 async def test_title_is_never_overwritten_after_a_rename(upstream):
@@ -326,8 +337,11 @@ async def test_suspended_user_cannot_send(upstream):
     assert await Message.objects.acount() == 0
 
 
-async def test_rate_limit_refuses_and_stores_nothing(upstream, settings):
+async def test_rate_limit_refuses_and_stores_nothing(upstream, settings, monkeypatch):
     settings.CHATBOT_RATE_LIMIT = "2/min"
+    # The limiter's clock stands 20.25 s into a minute: every send falls in one window.
+    window_start = (int(time.time()) // 60 + 1) * 60
+    monkeypatch.setattr(limits.time, "time", lambda: window_start + 20.25)
     user = await sync_to_async(UserFactory)()
     session = await sync_to_async(conversation)(user, turns=0)
     for _ in range(2):
@@ -335,7 +349,7 @@ async def test_rate_limit_refuses_and_stores_nothing(upstream, settings):
         await replies.start_reply(turn).result()
     with pytest.raises(RateLimited) as error:
         await services.begin_turn(user=user, text="one more", session_id=session.pk)
-    assert 1 <= error.value.retry_after <= 61
+    assert error.value.retry_after == 40
     assert await Message.objects.filter(session=session).acount() == 4
 
 
@@ -349,18 +363,55 @@ async def test_another_users_session_is_not_found(upstream):
     assert await Message.objects.filter(session=session).acount() == 2
 
 
-def test_stale_streaming_replies_are_marked_failed(db, settings):
+def test_stale_streaming_replies_are_marked_failed(db, settings, bystanders):
     session = conversation(turns=1)
     stale = MessageFactory(session=session, role="assistant", status="streaming", content="half")
     fresh = MessageFactory(session=session, role="assistant", status="streaming", content="live")
-    Message.objects.filter(pk=stale.pk).update(
-        updated_at=timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER + 1)
-    )
-    assert services.fail_stale_replies() == 1
+    long_ago = timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER + 1)
+    Message.objects.filter(session=session).exclude(pk=fresh.pk).update(updated_at=long_ago)
+    assert services.fail_stale_replies(session_id=session.pk) == 1
+    assert bystanders.unchanged()
+    assert services.fail_stale_replies(reply_id=bystanders.stale_reply.pk) == 1
+    assert services.fail_stale_replies() == 0
+    statuses = Message.objects.order_by("sequence").values_list("status", flat=True)
+    assert list(statuses.filter(session=session)) == ["complete", "complete", "failed", "streaming"]
+    assert list(statuses.filter(session=bystanders.session)) == [
+        "complete",
+        "complete",
+        "complete",
+        "failed",
+    ]
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert (stale.status, stale.content) == ("failed", "half")
     assert fresh.status == "streaming"
+
+
+def test_stale_replies_are_failed_only_once_the_writer_is_quiet_long_enough(db, settings):
+    settings.CHATBOT_STREAM_STALE_AFTER = 30
+    session = conversation(turns=0)
+    now = timezone.now()
+    quiet = {
+        seconds: MessageFactory(
+            session=session,
+            role="assistant",
+            status="streaming",
+            updated_at=now - timedelta(seconds=seconds),
+        )
+        for seconds in (29, 31, 3600)
+    }
+    assert services.fail_stale_replies(session_id=session.pk) == 2
+    statuses = {s: Message.objects.get(pk=m.pk).status for s, m in quiet.items()}
+    assert statuses == {29: "streaming", 31: "failed", 3600: "failed"}
+
+
+def test_a_generated_title_goes_to_its_own_untitled_session_only(db, bystanders):
+    session = conversation(turns=1, title="")
+    assert services.set_generated_title(session_id=session.pk, title="Trip ideas")
+    assert not services.set_generated_title(session_id=session.pk, title="Second try")
+    session.refresh_from_db()
+    assert session.title == "Trip ideas"
+    assert bystanders.unchanged()
 
 
 async def test_concurrent_sends_to_one_conversation_get_gapless_paired_sequences(upstream):
