@@ -3,6 +3,7 @@
 Served by uvicorn as ``chatbot.asgi:application``.
 """
 
+import io
 import os
 
 import django
@@ -14,18 +15,93 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
+from django.http import HttpResponse  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
+from chatbot.errors import is_api_path, json_error  # noqa: E402
 from chatbot.middleware import inline_middleware  # noqa: E402
+
+
+class BodyTooLarge(Exception):
+    """A request body without a Content-Length grew past the limit while it was read."""
+
+
+def declared_length(scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def capped(receive, limit: int):
+    """``receive`` that raises ``BodyTooLarge`` once the body passes ``limit`` bytes."""
+    received = 0
+
+    async def receive_within_limit():
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise BodyTooLarge()
+        return message
+
+    return receive_within_limit
+
+
+def too_large(scope, limit: int) -> HttpResponse:
+    detail = f"The request body is larger than the limit of {limit} bytes."
+    if is_api_path(scope["path"]):
+        response = json_error(detail, code="too_large", status=413)
+    else:
+        response = HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
+    response["Content-Length"] = str(len(response.content))
+    # The rest of the body is never read: the connection cannot carry another request.
+    response["Connection"] = "close"
+    return response
 
 
 class InlineMiddlewareASGIHandler(ASGIHandler):
     """Django's ASGI handler, with its built-in middleware swapped for the variants in
-    chatbot.middleware that run their hooks on the event loop instead of in a thread."""
+    chatbot.middleware that run their hooks on the event loop instead of in a thread.
+
+    It also bounds request bodies by ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django's handler reads
+    a body of any size to the end before any view or check runs): a declared
+    ``Content-Length`` over the limit is refused before a byte of the body is read, and a
+    chunked body is refused as soon as it passes the limit. Both answer 413.
+    """
 
     def load_middleware(self, is_async=False):
         with override_settings(MIDDLEWARE=inline_middleware(settings.MIDDLEWARE)):
             super().load_middleware(is_async=is_async)
+
+    async def handle(self, scope, receive, send):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is None:
+            await super().handle(scope, receive, send)
+            return
+        declared = declared_length(scope)
+        if declared is not None and declared > limit:
+            await self.send_response(too_large(scope, limit), send)
+            return
+        try:
+            await super().handle(scope, capped(receive, limit), send)
+        except BodyTooLarge:
+            # Raised only while Django's read_body reads the body, before any answer.
+            await self.send_response(too_large(scope, limit), send)
+
+    def create_request(self, scope, body_file):
+        request, error_response = super().create_request(scope, body_file)
+        if request is not None and "CONTENT_LENGTH" not in request.META:
+            # A chunked body has no Content-Length, and DRF reads a request without one as
+            # empty. The body has been read in full by now, so its length is known.
+            size = body_file.seek(0, io.SEEK_END)
+            body_file.seek(0)
+            if size:
+                request.META["CONTENT_LENGTH"] = str(size)
+        return request, error_response
 
 
 django_asgi_app = InlineMiddlewareASGIHandler()

@@ -141,3 +141,88 @@ def test_nesting_at_the_limit_is_parsed(live_app, db):
 
     assert parsed.status_code == 401  # parsed, then the credentials were checked
     assert refused.status_code == 400 and refused.json()["code"] == "too_deep"
+
+
+# --- Chunked bodies and the size limit ---------------------------------------------------
+
+
+def test_chunked_body_is_read(live_app, upstream, token):
+    body = json.dumps({"message": "hello in chunks"}).encode()
+    head = (
+        "POST /api/chat HTTP/1.1\n"
+        "Host: 127.0.0.1\n"
+        f"Authorization: Bearer {token}\n"
+        "Content-Type: application/json\n"
+        "Transfer-Encoding: chunked\n"
+        "Connection: close\n"
+    )
+
+    status, _, answer = parse_answer(raw_exchange(live_app, head, chunked(body[:10], body[10:])))
+
+    assert status == 200, answer
+    assert Message.objects.get(role="user").content == "hello in chunks"
+    assert upstream.reply_requests()[-1]["messages"][-1]["content"] == "hello in chunks"
+
+
+def test_chunked_body_over_the_limit_is_413(live_app, settings, token):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    pieces = [json.dumps({"message": "x" * 600}).encode()[:600]] * 5
+    head = (
+        "POST /api/chat HTTP/1.1\n"
+        "Host: 127.0.0.1\n"
+        f"Authorization: Bearer {token}\n"
+        "Content-Type: application/json\n"
+        "Transfer-Encoding: chunked\n"
+    )
+
+    status, headers, answer = parse_answer(raw_exchange(live_app, head, chunked(*pieces)))
+
+    assert status == 413
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer) == {
+        "detail": "The request body is larger than the limit of 1000 bytes.",
+        "code": "too_large",
+    }
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/auth/token", "/api/chat"])
+def test_declared_body_over_the_limit_is_refused_before_it_is_read(live_app, db, path):
+    # 200 MB announced and none of it sent: the answer must not wait for the body.
+    head = (
+        f"POST {path} HTTP/1.1\n"
+        "Host: 127.0.0.1\n"
+        "Content-Type: application/json\n"
+        "Content-Length: 200000000\n"
+    )
+
+    status, headers, answer = parse_answer(raw_exchange(live_app, head))
+
+    assert status == 413
+    assert headers["connection"] == "close"
+    assert json.loads(answer)["code"] == "too_large"
+    assert "larger than the limit" in json.loads(answer)["detail"]
+
+
+def test_body_over_the_limit_outside_the_api_is_413_text(live_app, db):
+    head = "POST /accounts/login/ HTTP/1.1\nHost: 127.0.0.1\nContent-Length: 200000000\n"
+
+    status, headers, answer = parse_answer(raw_exchange(live_app, head))
+
+    assert status == 413
+    assert headers["content-type"].startswith("text/plain")
+    assert b"larger than the limit" in answer
+
+
+def test_body_at_the_limit_is_accepted(live_app, settings, upstream, token):
+    body = json.dumps({"message": "y"}).encode()
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body)
+
+    response = httpx.post(
+        f"{live_app}/api/chat",
+        content=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 200
+    assert Message.objects.get(role="user").content == "y"
