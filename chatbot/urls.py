@@ -14,3 +14,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("", include("conversations.urls")),
 ]
+
+# Django answers these itself (no matching URL, or a view that raised); under /api/ as JSON.
+handler400 = "chatbot.errors.bad_request"
+handler403 = "chatbot.errors.permission_denied"
+handler404 = "chatbot.errors.page_not_found"
+handler500 = "chatbot.errors.server_error"

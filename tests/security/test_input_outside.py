@@ -226,3 +226,46 @@ def test_body_at_the_limit_is_accepted(live_app, settings, upstream, token):
 
     assert response.status_code == 200
     assert Message.objects.get(role="user").content == "y"
+
+
+# --- Every answer under /api/ is JSON -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/nope", "/api/chat/sessions/a%2Fb", "/api/chat/sessions/a/b/c", "/api/chat/", "/api"],
+)
+def test_unknown_api_path_is_json_404(live_app, token, path):
+    response = httpx.get(live_app + path, headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"]
+
+
+def test_unknown_page_outside_the_api_is_still_html(live_app, db):
+    response = httpx.get(f"{live_app}/no/such/page/")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_wrong_method_under_the_api_is_json_405(live_app, token):
+    response = httpx.put(f"{live_app}/api/chat", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 405
+    assert response.json()["detail"] == 'Method "PUT" not allowed.'
+
+
+def test_server_error_under_the_api_is_json_500(live_app, settings):
+    settings.ROOT_URLCONF = "tests.security.api_crash_urls"
+
+    response = httpx.get(f"{live_app}/api/broken")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "detail": "Something went wrong on our side; please try again.",
+        "code": "server_error",
+    }
+    assert "internal detail" not in response.text

@@ -1,0 +1,45 @@
+"""Error pages that Django itself answers (no view, or a view that crashed): JSON under
+``/api/``, where clients parse every answer, and Django's own pages elsewhere."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+
+API_PREFIX = "/api/"
+
+
+def is_api_path(path: str) -> bool:
+    return path == API_PREFIX.rstrip("/") or path.startswith(API_PREFIX)
+
+
+def json_error(detail: str, *, code: str, status: int) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_path(request.path):
+        return json_error("The request is malformed.", code="bad_request", status=400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_path(request.path):
+        return json_error(
+            "You do not have permission to do this.", code="permission_denied", status=403
+        )
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_path(request.path):
+        return json_error("There is no such API endpoint.", code="not_found", status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if is_api_path(request.path):
+        return json_error(
+            "Something went wrong on our side; please try again.", code="server_error", status=500
+        )
+    return defaults.server_error(request)
