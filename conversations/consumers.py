@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from conversations import events, rendering, replies, selectors, services
 from conversations.db import run_db
 from conversations.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable
+from conversations.json_depth import TooDeep, check_depth
 from conversations.models import Message
 from conversations.services import Turn
 
@@ -69,7 +70,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         try:
+            if text_data is not None:
+                # Python's parser recurses per level: a deep frame would raise RecursionError.
+                check_depth(text_data)
             content = json.loads(text_data) if text_data is not None else None
+        except TooDeep as exc:
+            await self.send_error(InvalidInput(str(exc)))
+            return
         except ValueError:
             content = None
         if not isinstance(content, dict):
