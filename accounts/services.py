@@ -14,6 +14,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.models import User
+from conversations import services as conversation_services
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
 
@@ -104,4 +105,5 @@ def export_user_data(user) -> dict:
 def delete_account(*, user) -> None:
     """Delete the user and, by cascade, all their conversations, messages and tokens."""
     with transaction.atomic():
+        conversation_services.delete_all_sessions(user=user)
         user.delete()

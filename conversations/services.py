@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from conversations import events, limits, llm, selectors
@@ -438,9 +438,10 @@ def save_reply_progress(progress: Mapping[Any, str]) -> None:
     )
     now = field("updated_at").get_db_prep_value(timezone.now(), connection)
     key, streaming = field("id"), Message.Status.STREAMING
+    # In id order: the order delete_session locks them in, so the two never deadlock.
     rows = [
         (content, now, key.get_db_prep_value(reply_id, connection), streaming)
-        for reply_id, content in progress.items()
+        for reply_id, content in sorted(progress.items(), key=lambda item: str(item[0]))
     ]
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
@@ -469,10 +470,12 @@ def finish_reply(
     if model:
         fields["model"] = model
     with transaction.atomic():
+        # The session row first, as delete_session and sends lock it: the same order
+        # everywhere, so a delete and the end of its reply never deadlock.
+        ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
         updated = Message.objects.filter(pk=reply.pk).update(**fields)
         if not updated:
             return None
-        ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
         # Only the moderator's flag is read back: a reply hidden while it streamed must not
         # come back in full in the final event.
         reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
@@ -530,6 +533,25 @@ def rename_session(*, user, session_id, title) -> ChatSession:
 
 
 def delete_session(*, user, session_id) -> None:
-    session = selectors.get_session(user=user, session_id=session_id)
-    session.delete()
+    """Delete a conversation and its messages; a send or regenerate racing it waits for it
+    (and then finds no conversation) or goes first (and its rows go too)."""
+    with transaction.atomic():
+        session = _locked_session(user=user, session_id=session_id)
+        _delete_sessions(ChatSession.objects.filter(pk=session.pk))
     events.publish_sync(user.pk, {"type": "chat.session_deleted", "sessionId": str(session_id)})
+
+
+def delete_all_sessions(*, user) -> None:
+    """Delete every conversation of ``user`` as ``delete_session`` does (account deletion);
+    call it inside the caller's transaction."""
+    _delete_sessions(ChatSession.objects.filter(user=user))
+
+
+def _delete_sessions(sessions: QuerySet[ChatSession]) -> None:
+    # Sessions first (sends and regenerates lock them too, so none adds a message until
+    # this commits), then their messages in id order (save_reply_progress's order): the
+    # collector below then reads every row there is, and no lock order is ever reversed.
+    list(sessions.select_for_update().order_by("pk").values_list("pk", flat=True))
+    messages = Message.objects.filter(session__in=sessions).select_for_update(of=("self",))
+    list(messages.order_by("pk").values_list("pk", flat=True))
+    sessions.delete()

@@ -151,8 +151,12 @@ def rename(request: HttpRequest, session_id) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, session_id) -> HttpResponse:
     """Delete a conversation after a confirm step (a page, or the in-page dialog)."""
-    session = _session_or_404(request, session_id)
     if request.method == "POST":
-        services.delete_session(user=request.user, session_id=session.pk)
+        try:
+            services.delete_session(user=request.user, session_id=session_id)
+        except SessionNotFound:
+            # Deleted meanwhile (another tab): a 404 like any missing conversation.
+            raise Http404("Conversation not found.") from None
         return redirect("chat")
+    session = _session_or_404(request, session_id)
     return render(request, "conversations/delete.html", {"session": session})
