@@ -16,6 +16,10 @@ from tests.upstream import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+# What docs/deployment.md adds to uvicorn's command line: the client address is the peer's,
+# or what DJANGO_TRUSTED_PROXY_COUNT proxies report, never what uvicorn's proxy-header
+# handling (on by default, trusting 127.0.0.1) takes from X-Forwarded-For.
+UVICORN_FLAGS = ("--no-proxy-headers",)
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
@@ -63,7 +67,7 @@ class Upstream:
 
 
 class App:
-    """The app as a deployer runs it: migrate, collectstatic, uvicorn, debug off."""
+    """The app as a deployer runs it: migrate, collectstatic, the documented uvicorn command."""
 
     def __init__(self, *, upstream: Upstream, database_url: str | None, workers: int = 1):
         self.tmp = tempfile.mkdtemp(prefix="bench-")
@@ -131,7 +135,7 @@ class App:
                 str(self.port),
                 "--workers",
                 str(self.workers),
-                "--no-access-log",
+                *UVICORN_FLAGS,
             ],
             cwd=ROOT,
             env=self.env,

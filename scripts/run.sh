@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh runtime
 export DJANGO_DEBUG=${DJANGO_DEBUG:-1}
 .venv/bin/python manage.py migrate --noinput
-exec .venv/bin/python -m uvicorn chatbot.asgi:application --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
+# The command docs/deployment.md gives, minus --workers: uvicorn's proxy-header handling off,
+# so only DJANGO_TRUSTED_PROXY_COUNT decides whether X-Forwarded-For names the client.
+exec .venv/bin/python -m uvicorn chatbot.asgi:application --host "${HOST:-127.0.0.1}" \
+  --port "${PORT:-8000}" --no-proxy-headers
