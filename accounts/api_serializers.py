@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversations.api.serializers import StrictCharField
 
+# DRF refuses NUL in any text field; the schema says so.
+NO_NUL = "^[^\\x00]*$"
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 254, "pattern": NO_NUL})
+class UsernameField(StrictCharField):
+    pass
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 4096, "pattern": NO_NUL})
+class PasswordField(StrictCharField):
+    pass
+
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = StrictCharField(max_length=254, help_text="Your username or email address.")
-    password = StrictCharField(max_length=4096, trim_whitespace=False)
+    # Untrimmed, so that what the schema calls valid is what the server checks (a padded
+    # name is a wrong name: 401).
+    username = UsernameField(
+        max_length=254, trim_whitespace=False, help_text="Your username or email address."
+    )
+    password = PasswordField(max_length=4096, trim_whitespace=False)
 
 
 class IssuedTokenSerializer(serializers.Serializer):

@@ -27,9 +27,11 @@ class StrictCharField(serializers.CharField):
 
 
 # What services.clean_message and clean_title accept, for the schema: some visible text and
-# no control characters other than tab and newlines, and no lone surrogates.
-_ALLOWED = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
-_VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+# no control characters other than tab and newlines. (Lone surrogates, also refused, are not
+# Unicode characters, so no JSON Schema string holds one; naming them in the pattern made
+# generators ignore it.)
+_ALLOWED = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+_VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f]"
 TEXT_PATTERN = f"^{_ALLOWED}*{_VISIBLE}{_ALLOWED}*$"
 
 
@@ -97,7 +99,11 @@ class ChatRequestSerializer(StreamOptionSerializer):
 class RenameSerializer(serializers.Serializer):
     title = TitleField(
         trim_whitespace=False,
-        error_messages={"blank": "The title cannot be empty."},
+        max_length=services.TITLE_MAX_CHARS,
+        error_messages={
+            "blank": "The title cannot be empty.",
+            "max_length": f"The title can be at most {services.TITLE_MAX_CHARS} characters.",
+        },
         help_text="1 to 255 characters.",
     )
 

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 from adrf.views import APIView as AsyncAPIView
 from asgiref.sync import iscoroutinefunction
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_field,
-)
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -85,6 +81,47 @@ LINK_HEADER = OpenApiParameter(
     response=[200],
     description='The next page, as `<url>; rel="next"` (absent on the last page).',
 )
+
+# The rules of services.clean_idempotency_key, for the headers HTTP can carry (latin-1, and
+# without surrounding spaces, which HTTP strips).
+_KEY_CHAR = r"!-~\xa1-\xac\xae-\xff"
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": f"^[{_KEY_CHAR}](?:[ {_KEY_CHAR}]*[{_KEY_CHAR}])?$",
+    },
+    OpenApiParameter.HEADER,
+    description="Any unique string (1-255 printable characters) per logical send. A retry "
+    "with the same key within 24 hours answers with the first turn instead of sending again.",
+)
+SEARCH = OpenApiParameter(
+    "q",
+    {"type": "string", "maxLength": SEARCH_MAX_CHARS, "pattern": "^[^\\x00]*$"},
+    OpenApiParameter.QUERY,
+    description="Search titles and message text (empty: no search).",
+)
+CURSOR = OpenApiParameter(
+    "cursor",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    description="Where the page starts: copy the whole URL from the previous page's `Link` "
+    "header. A cursor the server did not issue (or one altered) answers 400.",
+)
+
+
+class WholeBodySchema(AutoSchema):
+    """PATCH here takes the whole body, as POST does (drf-spectacular describes every PATCH
+    body as partial, with no field required)."""
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        method, self.method = self.method, "POST"
+        try:
+            return super()._get_request_for_media_type(serializer, direction)
+        finally:
+            self.method = method
 
 
 # POST and PATCH rename the same way; only their operation ids differ.
@@ -177,14 +214,7 @@ class ChatView(ReplyView):
         "`Idempotency-Key` within 24 hours answers with the first turn (header "
         "`Idempotent-Replayed: true`) instead of sending the message again.",
         request=ChatRequestSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Any unique string (1-255 printable characters) per logical send.",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY],
         responses=REPLY_RESPONSES,
         tags=["chat"],
     )
@@ -216,13 +246,8 @@ class RegenerateView(ReplyView):
         return await reply_response(turn, stream=data["stream"])
 
 
-@extend_schema_field({"type": "string", "maxLength": SEARCH_MAX_CHARS, "pattern": "^[^\\x00]*$"})
-class SearchField(serializers.CharField):
-    pass
-
-
 class SearchSerializer(serializers.Serializer):
-    q = SearchField(
+    q = serializers.CharField(
         required=False,
         allow_blank=True,
         max_length=SEARCH_MAX_CHARS,
@@ -238,7 +263,7 @@ class SearchSerializer(serializers.Serializer):
 @extend_schema(
     summary="List conversations",
     description="Newest activity first. Next page in the `Link` header.",
-    parameters=[SearchSerializer, LINK_HEADER],
+    parameters=[SEARCH, CURSOR, LINK_HEADER],
     responses={200: SessionSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]},
     tags=["sessions"],
 )
@@ -252,6 +277,8 @@ class SessionListView(ListAPIView):
 
 
 class SessionDetailView(APIView):
+    schema = WholeBodySchema()
+
     @extend_schema(
         summary="Get a conversation",
         parameters=[SESSION_ID],
@@ -296,7 +323,7 @@ class SessionDetailView(APIView):
     summary="A conversation's messages",
     description="Oldest first. Next page in the `Link` header. A reply whose writer died "
     "is reported `failed`.",
-    parameters=[SESSION_ID, LINK_HEADER],
+    parameters=[SESSION_ID, CURSOR, LINK_HEADER],
     responses={200: MessageSerializer(many=True), **{c: ERRORS[c] for c in (400, 401, 404)}},
     tags=["sessions"],
 )

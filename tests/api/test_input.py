@@ -23,6 +23,7 @@ BAD_BODIES = [
     pytest.param(raw({}), 400, "message", id="no message"),
     pytest.param(raw({"message": ""}), 400, "message", id="empty"),
     pytest.param(raw({"message": " \n\t "}), 400, "message", id="blank after trim"),
+    pytest.param(raw({"message": "\u3000\xa0\u2003"}), 400, "message", id="unicode spaces"),
     pytest.param(raw({"message": "x" * (LIMIT + 1)}), 400, "message", id="too long"),
     pytest.param(raw({"message": "a\x00b"}), 400, "message", id="NUL"),
     pytest.param(b'{"message": "lone \\ud800 surrogate"}', 400, "message", id="surrogate"),
@@ -80,6 +81,32 @@ def test_form_encoded_body_is_415(api):
 
     assert response.status_code == 415
     assert response.json()["detail"]
+
+
+def test_null_session_id_starts_a_new_conversation(api, upstream):
+    response = api.post("/api/chat", {"message": "hi", "sessionId": None}, "application/json")
+
+    assert response.status_code == 200
+    assert str(ChatSession.objects.get().pk) == response.json()["sessionId"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({}, "title"), ({"title": "   "}, "title"), ({"title": "t" * 256}, "title")],
+    ids=["no title", "blank title", "title over 255"],
+)
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_rename_without_a_valid_title_is_400(api, user, method, body, field):
+    session = ChatSession.objects.create(user=user, title="kept")
+
+    response = getattr(api, method)(
+        f"/api/chat/sessions/{session.pk}", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    session.refresh_from_db()
+    assert session.title == "kept"
 
 
 def test_unknown_session_id_is_404(api):

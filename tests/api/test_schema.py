@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 
 from accounts import services as account_services
 from tests.factories import UserFactory, conversation
@@ -79,38 +81,148 @@ def test_swagger_ui_uses_only_local_static_files(anonymous):
     assert "cdn" not in html.lower()
 
 
-def test_api_conforms_to_its_schema(live_app, upstream):
-    """Generated requests for every operation: no 5xx, and every answer (status, headers,
-    content type, body) is one the schema describes."""
-    user = UserFactory()
-    conversation(user, turns=1)
-    headers = {"Authorization": f"Bearer {account_services.issue_token(user=user).token}"}
-    schema = schemathesis.openapi.from_url(f"{live_app}/api/schema/?format=json")
+def run_schemathesis(base_url: str, headers: dict, *, examples: int) -> tuple[list, dict]:
+    """Every operation but the token-revoking ones, in positive and negative modes, with
+    every check (as ``schemathesis run --checks all --mode all``)."""
+    schema = schemathesis.openapi.from_url(f"{base_url}/api/schema/?format=json")
     # Revoking the token in use would leave the rest of the run unauthenticated.
-    schema = schema.exclude(path="/api/auth/token", method="DELETE")
-    failures, checked = {}, []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        checked.append(operation.label)
+    schema = schema.exclude(path="/api/auth/token", method="DELETE").exclude(
+        path="/api/auth/tokens/{token_key}", method="DELETE"
+    )
+    operations = [result.ok() for result in schema.get_all_operations()]
 
-        @given(case=operation.as_strategy())
+    def fuzz(operation, mode: GenerationMode) -> Exception | None:
+        @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
-            max_examples=12,
+            max_examples=examples,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
         )
         def check(case):
-            # A schema pattern cannot hold every rule of services.clean_message (the
-            # generator does not honour it exactly), so a schema-valid body may still be
-            # refused with 400; every other check applies.
-            case.call_and_validate(
-                headers=headers, excluded_checks=[schemathesis.checks.positive_data_acceptance]
-            )
+            if mode is GenerationMode.POSITIVE:
+                # A cursor is only valid as the server issued it (tested on its own).
+                case.query = {k: v for k, v in (case.query or {}).items() if k != "cursor"}
+            case.call_and_validate(headers=headers)
 
         try:
             check()
-        except Exception as exc:  # noqa: BLE001 - collected and reported below
-            failures[operation.label] = exc
-    assert len(checked) == len(EXPECTED_OPERATIONS) - 1
+        except Exception as exc:  # noqa: BLE001 - collected and reported by the caller
+            return exc
+        return None
+
+    # One worker: two threads fuzzing at once raced inside Hypothesis's caches (SystemError,
+    # then "inconsistent results from replaying a test case").
+    failures = {}
+    for operation in operations:
+        for mode in GenerationMode:
+            exc = fuzz(operation, mode)
+            if exc is not None:
+                failures[f"{operation.label} ({mode.value})"] = exc
+    return [operation.label for operation in operations], failures
+
+
+def test_api_conforms_to_its_schema(live_app, upstream):
+    """Generated requests for every operation, valid and invalid: no 5xx, valid data
+    accepted, invalid data refused, and every answer (status, headers, content type, body)
+    one the schema describes."""
+    user = UserFactory()
+    conversation(user, turns=1)
+    headers = {"Authorization": f"Bearer {account_services.issue_token(user=user).token}"}
+
+    checked, failures = run_schemathesis(live_app, headers, examples=25)
+
+    assert len(checked) == len(EXPECTED_OPERATIONS) - 2
     assert not failures, "\n\n".join(f"{label}: {exc}" for label, exc in failures.items())
+
+
+# Written out, not imported: a change to a rule must change this test too.
+TEXT = (
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f]"
+    r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+)
+KEY_CHAR = r"!-~\xa1-\xac\xae-\xff"
+
+
+@pytest.mark.django_db
+def test_schema_states_every_input_rule(openapi):
+    schemas = openapi["components"]["schemas"]
+    chat = schemas["ChatRequestRequest"]
+    assert chat["required"] == ["message"]
+    assert {k: v for k, v in chat["properties"]["message"].items() if k != "description"} == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 10_000,
+        "pattern": TEXT,
+    }
+    assert chat["properties"]["sessionId"]["nullable"] is True
+    assert chat["properties"]["sessionId"]["format"] == "uuid"
+    assert chat["properties"]["stream"]["type"] == "boolean"
+    rename = schemas["RenameRequest"]
+    assert rename["required"] == ["title"]
+    assert rename["properties"]["title"]["maxLength"] == 255
+    assert rename["properties"]["title"]["pattern"] == TEXT
+    session = openapi["paths"]["/api/chat/sessions/{session_id}"]
+    for method in ("post", "patch"):
+        assert session[method]["requestBody"] == {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/RenameRequest"}}
+            },
+            "required": True,
+        }
+    token = schemas["TokenRequestRequest"]["properties"]
+    assert (token["username"]["maxLength"], token["password"]["maxLength"]) == (254, 4096)
+    assert token["username"]["pattern"] == token["password"]["pattern"] == r"^[^\x00]*$"
+    assert schemas["MessageStatusEnum"]["enum"] == ["complete", "streaming", "failed", "cancelled"]
+    assert schemas["RoleEnum"]["enum"] == ["system", "user", "assistant"]
+    assert schemas["ChatReplyStatusEnum"]["enum"] == ["complete", "cancelled"]
+
+
+@pytest.mark.django_db
+def test_schema_states_query_and_header_rules(openapi):
+    def parameters(path, method="get"):
+        return {p["name"]: p for p in openapi["paths"][path][method]["parameters"]}
+
+    sessions = parameters("/api/chat/sessions")
+    assert sessions["q"]["schema"] == {"type": "string", "maxLength": 200, "pattern": r"^[^\x00]*$"}
+    for listing in (sessions, parameters("/api/chat/sessions/{session_id}/messages")):
+        assert listing["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200}
+        assert listing["cursor"]["schema"] == {"type": "string"}
+        assert "answers 400" in listing["cursor"]["description"]
+    key = parameters("/api/chat", "post")["Idempotency-Key"]
+    assert key["in"] == "header" and not key.get("required")
+    assert key["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": f"^[{KEY_CHAR}](?:[ {KEY_CHAR}]*[{KEY_CHAR}])?$",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("", True), ("x" * 200, True), ("x" * 201, False), ("a\x00b", False)],
+    ids=["empty", "at the limit", "over the limit", "NUL"],
+)
+@pytest.mark.django_db
+def test_search_query_is_accepted_exactly_as_the_schema_says(api, value, accepted):
+    response = api.get("/api/chat/sessions", {"q": value})
+
+    assert response.status_code == (200 if accepted else 400)
+
+
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [("k", True), ("a b~", True), ("é" * 255, True), ("x" * 256, False), ("a\x7fb", False)],
+    ids=["one char", "inner space", "latin-1 at the limit", "over the limit", "DEL"],
+)
+def test_idempotency_key_is_accepted_exactly_as_the_schema_says(live_app, upstream, key, accepted):
+    user = UserFactory()
+    token = account_services.issue_token(user=user).token
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key.encode("latin-1")}
+
+    response = httpx.post(f"{live_app}/api/chat", json={"message": "hi"}, headers=headers)
+
+    assert response.status_code == (200 if accepted else 400), response.text
+    pattern = f"^[{KEY_CHAR}](?:[ {KEY_CHAR}]*[{KEY_CHAR}])?$"
+    assert (re.fullmatch(pattern, key) is not None and len(key) <= 255) is accepted
