@@ -325,6 +325,8 @@ CHATBOT_CONTEXT_TOKENS = env_int("CHATBOT_CONTEXT_TOKENS", 16000)
 CHATBOT_MAX_MESSAGE_CHARS = env_int("CHATBOT_MAX_MESSAGE_CHARS", 10000)
 CHATBOT_LLM_TIMEOUT = env_float("CHATBOT_LLM_TIMEOUT", 60.0)
 CHATBOT_LLM_MAX_RETRIES = env_int("CHATBOT_LLM_MAX_RETRIES", 2)
+# The longest reply (max_tokens sent to the model); also what a send holds against the quota.
+CHATBOT_MAX_REPLY_TOKENS = env_int("CHATBOT_MAX_REPLY_TOKENS", 4096)
 CHATBOT_RATE_LIMIT = env_str("CHATBOT_RATE_LIMIT", "20/min")
 CHATBOT_DAILY_TOKEN_QUOTA = env_int("CHATBOT_DAILY_TOKEN_QUOTA", 0)
 CHATBOT_MODERATION = env_str("CHATBOT_MODERATION", "off")
@@ -338,6 +340,8 @@ CHATBOT_DEMO_DELAY = env_float("CHATBOT_DEMO_DELAY", 0.03)
 
 if CHATBOT_MODERATION not in {"off", "flag", "block"}:
     raise ImproperlyConfigured("CHATBOT_MODERATION must be off, flag or block.")
+if CHATBOT_MAX_REPLY_TOKENS < 1:
+    raise ImproperlyConfigured("CHATBOT_MAX_REPLY_TOKENS must be at least 1.")
 
 # --- Logging ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ through and only works for DRF views; the browser's WebSocket needs the same rul
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -71,23 +72,48 @@ def _seconds_to_midnight() -> int:
     return int((tomorrow - now).total_seconds()) + 1
 
 
-def check_token_quota(user_id: int) -> None:
-    """Raise ``QuotaExceeded`` once today's tokens reach ``CHATBOT_DAILY_TOKEN_QUOTA``."""
+@dataclass(frozen=True)
+class Reservation:
+    """Tokens held against one day's quota for a reply until it ends."""
+
+    key: str
+    tokens: int
+
+
+def reserve_tokens(user_id: int, *, prompt_tokens: int) -> Reservation | None:
+    """Hold a reply's worst case (its prompt plus ``CHATBOT_MAX_REPLY_TOKENS``) against
+    today's ``CHATBOT_DAILY_TOKEN_QUOTA``, or raise ``QuotaExceeded``.
+
+    One atomic ``incr`` both reserves and reads what others hold, so parallel sends in any
+    process queue on it. A send is refused when its prompt no longer fits in what is left;
+    its reply may then run past the quota by at most its cap.
+    """
     quota = settings.CHATBOT_DAILY_TOKEN_QUOTA
     if quota <= 0:
-        return
-    used = cache.get(_quota_key(user_id, datetime.now(UTC).date().isoformat()), 0)
-    if used >= quota:
+        return None
+    cap = settings.CHATBOT_MAX_REPLY_TOKENS
+    reservation = Reservation(
+        key=_quota_key(user_id, datetime.now(UTC).date().isoformat()),
+        tokens=prompt_tokens + cap,
+    )
+    held = _add(reservation.key, reservation.tokens)
+    if held - cap > quota:
+        _add(reservation.key, -reservation.tokens)
         raise QuotaExceeded(retry_after=_seconds_to_midnight())
+    return reservation
 
 
-def record_tokens(user_id: int, tokens: int) -> None:
-    """Add ``tokens`` to today's count for ``user_id`` (kept a little over a day)."""
-    if settings.CHATBOT_DAILY_TOKEN_QUOTA <= 0 or tokens <= 0:
-        return
-    key = _quota_key(user_id, datetime.now(UTC).date().isoformat())
+def settle_tokens(reservation: Reservation | None, *, spent: int) -> None:
+    """Replace a reservation by the tokens its reply really ``spent`` (0 releases it)."""
+    if reservation is not None and spent != reservation.tokens:
+        _add(reservation.key, spent - reservation.tokens)
+
+
+def _add(key: str, tokens: int) -> int:
+    """Add ``tokens`` (may be negative) to a day's count, kept a little over a day."""
     cache.add(key, 0, timeout=2 * 86400)
     try:
-        cache.incr(key, tokens)
-    except ValueError:
+        return cache.incr(key, tokens)
+    except ValueError:  # expired between add and incr
         cache.add(key, tokens, timeout=2 * 86400)
+        return tokens

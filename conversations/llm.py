@@ -290,6 +290,8 @@ async def stream(
         "model": model,
         "messages": messages,
         "temperature": settings.CHATBOT_TEMPERATURE,
+        # The cap the quota reserves for (limits.reserve_tokens).
+        "max_tokens": settings.CHATBOT_MAX_REPLY_TOKENS,
         "stream": True,
         "stream_options": {"include_usage": True},
     }

@@ -221,6 +221,7 @@ class ReplyRun:
             model=end.model if end else "",
             prompt_tokens=end.prompt_tokens if end else None,
             completion_tokens=end.completion_tokens if end else None,
+            reservation=self.turn.reservation,
         )
         self.finished = ReplyFinished(message=message, error=error)
         self._finished_event.set()

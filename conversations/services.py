@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -51,6 +52,8 @@ class Turn:
     replayed: bool = False  # an Idempotency-Key retry: this turn was stored before
     # What to send the model, built on the same trip to the database as the turn itself.
     context: llm.Context | None = None
+    # The reply's worst case held against the daily token quota until the reply ends.
+    reservation: limits.Reservation | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,17 @@ def _ensure_can_send(user) -> None:
 def _next_sequence(session: ChatSession) -> int:
     last = session.messages.aggregate(last=Max("sequence"))["last"]
     return (last or 0) + 1
+
+
+@contextmanager
+def _released_on_error(reservation: Callable[[], limits.Reservation | None]):
+    """Give back a quota reservation made in a transaction that then failed (even at
+    COMMIT): nothing was stored, so nothing will be spent."""
+    try:
+        yield
+    except BaseException:
+        limits.settle_tokens(reservation(), spent=0)
+        raise
 
 
 def _locked_session(*, user, session_id) -> ChatSession:
@@ -216,7 +230,8 @@ def _begin_turn_sync(
     unchecked_block = moderation.failed and settings.CHATBOT_MODERATION == "block"
     tokens = llm.count_tokens(text)
     now = timezone.now()
-    with transaction.atomic():
+    reservation = None
+    with _released_on_error(lambda: reservation), transaction.atomic():
         replay = replayed_turn(user=user, key=idempotency_key)
         if replay is not None:
             return replay
@@ -232,7 +247,6 @@ def _begin_turn_sync(
             created = False
             sequence = _next_sequence(session)
         limits.check_send_rate(user.pk)
-        limits.check_token_quota(user.pk)
         user_message = Message(
             session=session,
             sequence=sequence,
@@ -270,15 +284,22 @@ def _begin_turn_sync(
         if not created:
             ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
             session.updated_at = now
+        if reply is not None:
+            if context is None:
+                # Read inside the transaction: the quota reservation needs its size, and a
+                # refusal must leave nothing stored.
+                context = _history_context(
+                    user=user, session=session, before_sequence=reply.sequence
+                )
+            reservation = limits.reserve_tokens(user.pk, prompt_tokens=context.prompt_tokens)
     session.user = user  # the same row: spares a query wherever the turn goes next
-    if reply is not None and context is None:
-        context = _history_context(user=user, session=session, before_sequence=reply.sequence)
     turn = Turn(
         session=session,
         user_message=user_message,
         reply=reply,
         created_session=created,
         context=context,
+        reservation=reservation,
     )
     if blocked:
         raise MessageBlocked()
@@ -354,7 +375,8 @@ async def begin_turn(*, user, text, session_id=None, idempotency_key=None) -> Tu
 
 def begin_regenerate_sync(*, user, session_id) -> Turn:
     """Replace the answer to the last user message with a new, empty reply row."""
-    with transaction.atomic():
+    reservation = None
+    with _released_on_error(lambda: reservation), transaction.atomic():
         session = _locked_session(user=user, session_id=session_id)
         fail_stale_replies(session_id=session.pk)
         if session.messages.filter(status=Message.Status.STREAMING).exists():
@@ -369,7 +391,6 @@ def begin_regenerate_sync(*, user, session_id) -> Turn:
         if last_user is None or (refused and settings.CHATBOT_MODERATION == "block"):
             raise NothingToRegenerate()
         limits.check_send_rate(user.pk)
-        limits.check_token_quota(user.pk)
         # The old answer goes; the new one takes its place so sequences stay gapless.
         session.messages.filter(
             role=Message.Role.ASSISTANT, sequence__gt=last_user.sequence
@@ -386,9 +407,16 @@ def begin_regenerate_sync(*, user, session_id) -> Turn:
         )
         ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
         session.updated_at = now
+        context = _history_context(user=user, session=session, before_sequence=reply.sequence)
+        reservation = limits.reserve_tokens(user.pk, prompt_tokens=context.prompt_tokens)
     session.user = user
-    context = _history_context(user=user, session=session, before_sequence=reply.sequence)
-    return Turn(session=session, user_message=last_user, reply=reply, context=context)
+    return Turn(
+        session=session,
+        user_message=last_user,
+        reply=reply,
+        context=context,
+        reservation=reservation,
+    )
 
 
 async def begin_regenerate(*, user, session_id) -> Turn:
@@ -455,9 +483,10 @@ def finish_reply(
     model: str = "",
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
+    reservation: limits.Reservation | None = None,
 ) -> Message | None:
-    """Store the reply's final text and status and return the reply as stored; None if its
-    session was deleted meanwhile."""
+    """Store the reply's final text and status, settle its quota reservation, and return
+    the reply as stored; None if its session was deleted meanwhile."""
     now = timezone.now()
     fields = {
         "content": content,
@@ -474,18 +503,16 @@ def finish_reply(
         # everywhere, so a delete and the end of its reply never deadlock.
         ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
         updated = Message.objects.filter(pk=reply.pk).update(**fields)
-        if not updated:
-            return None
         # Only the moderator's flag is read back: a reply hidden while it streamed must not
         # come back in full in the final event.
-        reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
+        if updated:
+            reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
+    spent = (prompt_tokens or 0) + (completion_tokens or 0) or fields["token_count"]
+    limits.settle_tokens(reservation, spent=spent)
+    if not updated:
+        return None
     for name, value in fields.items():
         setattr(reply, name, value)
-    limits.record_tokens(
-        reply.session.user_id,
-        (prompt_tokens or 0) + (completion_tokens if completion_tokens is not None else 0)
-        or reply.token_count,
-    )
     return reply
 
 
