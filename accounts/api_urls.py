@@ -1,11 +1,19 @@
-"""Token API routes (mounted at ``api/auth/``)."""
+"""Token API routes (mounted at ``api/auth/``); paths have no trailing slash."""
 
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-from accounts import api_views
+from accounts.api_views import TokenViewSet
+
+router = SimpleRouter(trailing_slash=False)
+router.register("tokens", TokenViewSet, basename="api-token")
 
 urlpatterns = [
-    path("token", api_views.TokenView.as_view(), name="api-token"),
-    path("tokens", api_views.TokenListView.as_view(), name="api-tokens"),
-    path("tokens/<str:token_key>", api_views.TokenDetailView.as_view(), name="api-token-detail"),
+    # The token making a request is one resource of its own: sign in for it, revoke it.
+    path(
+        "token",
+        TokenViewSet.as_view({"post": "sign_in", "delete": "revoke_current"}),
+        name="api-token-current",
+    ),
+    *router.urls,
 ]

@@ -12,7 +12,7 @@ from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled,
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
+from rest_framework.viewsets import ViewSet
 
 from accounts import services
 from accounts.api_serializers import (
@@ -20,6 +20,7 @@ from accounts.api_serializers import (
     TokenRequestSerializer,
     TokenSerializer,
 )
+from chatbot.schema import OperationSchema
 from conversations.api.serializers import ErrorSerializer, SuccessSerializer
 
 TOKEN_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,25}")
@@ -29,11 +30,17 @@ def _error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=description)
 
 
-class TokenView(APIView):
+class TokenViewSet(ViewSet):
+    """Your tokens: sign in for one, list them, revoke the one in use or any other."""
+
+    schema = OperationSchema()
+    lookup_url_kwarg = "token_key"
+    # As ``<str:token_key>``: any key reaches the view, which answers 404 for a bad one.
+    lookup_value_regex = "[^/]+"
     throttle_scope = "token"
 
     def _signing_in(self) -> bool:
-        return getattr(self.request, "method", None) == "POST"
+        return getattr(self, "action", None) == "sign_in"
 
     def get_authenticators(self):
         # Signing in needs no credentials, and no CSRF token from a stale session cookie.
@@ -63,7 +70,7 @@ class TokenView(APIView):
         auth=[],
         tags=["auth"],
     )
-    def post(self, request):
+    def sign_in(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         # allauth's adapter, not django.contrib.auth: wrong passwords sent here count towards
@@ -96,14 +103,12 @@ class TokenView(APIView):
         },
         tags=["auth"],
     )
-    def delete(self, request):
+    def revoke_current(self, request):
         if request.auth is None:
             raise ValidationError({"non_field_errors": ["This request was not made with a token."]})
         services.revoke_token_record(request.auth)
         return Response({"success": True})
 
-
-class TokenListView(APIView):
     @extend_schema(
         operation_id="auth_tokens_list",
         summary="List your tokens",
@@ -111,13 +116,11 @@ class TokenListView(APIView):
         responses={200: TokenSerializer(many=True), 401: _error("Missing credentials.")},
         tags=["auth"],
     )
-    def get(self, request):
+    def list(self, request):
         tokens = services.tokens_for_user(request.user)
         context = {"current": request.auth}
         return Response(TokenSerializer(tokens, many=True, context=context).data)
 
-
-class TokenDetailView(APIView):
     @extend_schema(
         operation_id="auth_tokens_revoke",
         summary="Revoke one of your tokens",
@@ -130,7 +133,7 @@ class TokenDetailView(APIView):
         },
         tags=["auth"],
     )
-    def delete(self, request, token_key):
+    def destroy(self, request, token_key):
         if not TOKEN_KEY_SHAPE.fullmatch(token_key) or not services.revoke_token(
             user=request.user, token_key=token_key
         ):

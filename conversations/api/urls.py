@@ -1,25 +1,26 @@
 """Conversation API routes (mounted at ``api/``); paths have no trailing slash."""
 
 from django.urls import path
+from rest_framework.routers import Route, SimpleRouter
 
 from conversations.api import views
 
+
+class ChatRouter(SimpleRouter):
+    """DRF's router, where POST on a conversation renames it as PATCH does (the contract)."""
+
+    routes = [
+        route._replace(mapping={**route.mapping, "post": "rename"})
+        if isinstance(route, Route) and route.detail
+        else route
+        for route in SimpleRouter.routes
+    ]
+
+
+router = ChatRouter(trailing_slash=False)
+router.register("chat/sessions", views.ChatSessionViewSet, basename="api-session")
+
 urlpatterns = [
     path("chat", views.ChatView.as_view(), name="api-chat"),
-    path("chat/sessions", views.SessionListView.as_view(), name="api-sessions"),
-    path(
-        "chat/sessions/<str:session_id>",
-        views.SessionDetailView.as_view(),
-        name="api-session",
-    ),
-    path(
-        "chat/sessions/<str:session_id>/messages",
-        views.MessageListView.as_view(),
-        name="api-session-messages",
-    ),
-    path(
-        "chat/sessions/<str:session_id>/regenerate",
-        views.RegenerateView.as_view(),
-        name="api-session-regenerate",
-    ),
+    *router.urls,
 ]

@@ -1,21 +1,20 @@
 """The conversation API: thin views over services and selectors.
 
 Sending and regenerating are async (adrf) so that a streamed reply holds no thread while it
-is open; reads, renames and deletes are ordinary sync DRF views.
+is open; reads, renames and deletes are ordinary sync DRF actions.
 """
 
 from __future__ import annotations
 
-from adrf.views import APIView as AsyncAPIView
-from asgiref.sync import iscoroutinefunction
-from drf_spectacular.openapi import AutoSchema
+from adrf.viewsets import GenericViewSet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.generics import ListAPIView
+from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from chatbot.forks.adrf import PerRouteAsyncViewSetMixin, SyncWorkDispatch
+from chatbot.schema import OperationSchema
 from conversations import selectors, services
 from conversations.api.pagination import MessagePagination, SessionPagination
 from conversations.api.serializers import (
@@ -112,7 +111,7 @@ CURSOR = OpenApiParameter(
 )
 
 
-class WholeBodySchema(AutoSchema):
+class SessionSchema(OperationSchema):
     """PATCH here takes the whole body, as POST does (drf-spectacular describes every PATCH
     body as partial, with no field required)."""
 
@@ -148,52 +147,30 @@ def validated_query(serializer_class: type[serializers.Serializer], request) -> 
     return serializer.validated_data
 
 
-class ReplyView(AsyncAPIView):
-    """Base of the views that answer with a reply, as JSON or as an event stream."""
+class OnDatabaseThreads(SyncWorkDispatch):
+    """Async views whose authentication, permissions and throttles run on the database
+    threads (conversations.db), whose connections persist between requests."""
 
-    async def async_dispatch(self, request, *args, **kwargs):
-        # adrf's own dispatch, except that authentication, permissions and throttles run
-        # on the database threads (conversations.db), whose connections persist, instead
-        # of a thread started for this request that opens and closes a connection of its
-        # own: that was a third of the CPU of a chat send.
-        self.args, self.kwargs = args, kwargs
-        request = self.initialize_request(request, *args, **kwargs)
-        self.request = request
-        self.headers = self.default_response_headers
-        try:
-            self.prepared = await run_db(self._initial_then_prepare, request, *args, **kwargs)
-            method = request.method.lower()
-            handler = self.http_method_not_allowed
-            if method in self.http_method_names:
-                handler = getattr(self, method, self.http_method_not_allowed)
-            if iscoroutinefunction(handler):
-                response = await handler(request, *args, **kwargs)
-            else:  # OPTIONS, or a method not allowed
-                response = await run_db(handler, request, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - DRF turns it into the error response
-            response = self.handle_exception(exc)
-        self.response = self.finalize_response(request, response, *args, **kwargs)
-        return self.response
+    async def run_sync(self, fn, *args, **kwargs):
+        return await run_db(fn, *args, **kwargs)
 
-    def _initial_then_prepare(self, request, *args, **kwargs):
-        self.initial(request, *args, **kwargs)
-        if request.method == "POST":
-            return self.prepare(request, *args, **kwargs)
-        return None
-
-    def prepare(self, request, *args, **kwargs):
-        """Synchronous work of a POST done in the same database trip as authentication,
-        right after it; its result is ``self.prepared``. None: nothing done."""
-        return None
+    def streams(self) -> bool:
+        """Whether this request may answer with an event stream."""
+        return True
 
     def perform_content_negotiation(self, request, force=False):
         # Clients of the stream send "Accept: text/event-stream"; errors before the stream
         # starts are still JSON rather than 406.
-        return super().perform_content_negotiation(request, force=True)
+        return super().perform_content_negotiation(request, force=force or self.streams())
 
 
-class ChatView(ReplyView):
+class ChatView(OnDatabaseThreads):
+    def sync_initial(self, request, *args, **kwargs) -> None:
+        super().sync_initial(request, *args, **kwargs)
+        self.prepared = self.prepare(request) if request.method == "POST" else None
+
     def prepare(self, request):
+        """The send's synchronous work, in the same database trip as authentication."""
         # Without a moderation call to await, the turn is stored in authentication's trip.
         data = validated(ChatRequestSerializer, request)
         if services.needs_moderation():
@@ -230,22 +207,6 @@ class ChatView(ReplyView):
         return await reply_response(turn, stream=data["stream"])
 
 
-class RegenerateView(ReplyView):
-    @extend_schema(
-        operation_id="chat_sessions_regenerate",
-        summary="Answer the last message again",
-        description="Replaces the reply to the conversation's last user message.",
-        request=StreamOptionSerializer,
-        responses=REPLY_RESPONSES,
-        parameters=[SESSION_ID],
-        tags=["chat"],
-    )
-    async def post(self, request, session_id):
-        data = validated(StreamOptionSerializer, request)
-        turn = await services.begin_regenerate(user=request.user, session_id=session_id)
-        return await reply_response(turn, stream=data["stream"])
-
-
 class SearchSerializer(serializers.Serializer):
     q = serializers.CharField(
         required=False,
@@ -260,24 +221,30 @@ class SearchSerializer(serializers.Serializer):
         return value
 
 
-@extend_schema(
-    summary="List conversations",
-    description="Newest activity first. Next page in the `Link` header.",
-    parameters=[SEARCH, CURSOR, LINK_HEADER],
-    responses={200: SessionSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]},
-    tags=["sessions"],
-)
-class SessionListView(ListAPIView):
+class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericViewSet):
+    """A user's conversations. Regenerating is async (its route alone); the rest is sync."""
+
     serializer_class = SessionSerializer
     pagination_class = SessionPagination
+    lookup_url_kwarg = "session_id"
+    # As ``<str:session_id>``: any id reaches the view, which answers 404 for a bad one.
+    lookup_value_regex = "[^/]+"
+    schema = SessionSchema()
 
-    def get_queryset(self):
-        query = validated_query(SearchSerializer, self.request).get("q", "")
-        return selectors.sessions_for_user(self.request.user, query=query)
+    def streams(self) -> bool:
+        return self.action == "regenerate"
 
-
-class SessionDetailView(APIView):
-    schema = WholeBodySchema()
+    @extend_schema(
+        summary="List conversations",
+        description="Newest activity first. Next page in the `Link` header.",
+        parameters=[SEARCH, CURSOR, LINK_HEADER],
+        responses={200: SessionSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]},
+        tags=["sessions"],
+    )
+    def list(self, request):
+        query = validated_query(SearchSerializer, request).get("q", "")
+        page = self.paginate_queryset(selectors.sessions_for_user(request.user, query=query))
+        return self.get_paginated_response(SessionSerializer(page, many=True).data)
 
     @extend_schema(
         summary="Get a conversation",
@@ -285,14 +252,14 @@ class SessionDetailView(APIView):
         responses={200: SessionSerializer, 401: ERRORS[401], 404: ERRORS[404]},
         tags=["sessions"],
     )
-    def get(self, request, session_id):
+    def retrieve(self, request, session_id):
         session = selectors.get_session(user=request.user, session_id=session_id)
         return Response(SessionSerializer(session).data)
 
     @extend_schema(
         operation_id="chat_sessions_rename", summary="Rename a conversation", **RENAME_SCHEMA
     )
-    def post(self, request, session_id):
+    def rename(self, request, session_id):
         data = validated(RenameSerializer, request)
         session = services.rename_session(
             user=request.user, session_id=session_id, title=data["title"]
@@ -304,8 +271,8 @@ class SessionDetailView(APIView):
         summary="Rename a conversation (PATCH)",
         **RENAME_SCHEMA,
     )
-    def patch(self, request, session_id):
-        return self.post(request, session_id)
+    def partial_update(self, request, session_id):
+        return self.rename(request, session_id)
 
     @extend_schema(
         summary="Delete a conversation",
@@ -314,26 +281,37 @@ class SessionDetailView(APIView):
         responses={200: SuccessSerializer, 401: ERRORS[401], 403: ERRORS[403], 404: ERRORS[404]},
         tags=["sessions"],
     )
-    def delete(self, request, session_id):
+    def destroy(self, request, session_id):
         services.delete_session(user=request.user, session_id=session_id)
         return Response({"success": True})
 
-
-@extend_schema(
-    summary="A conversation's messages",
-    description="Oldest first. Next page in the `Link` header. A reply whose writer died "
-    "is reported `failed`.",
-    parameters=[SESSION_ID, CURSOR, LINK_HEADER],
-    responses={200: MessageSerializer(many=True), **{c: ERRORS[c] for c in (400, 401, 404)}},
-    tags=["sessions"],
-)
-class MessageListView(ListAPIView):
-    serializer_class = MessageSerializer
-    pagination_class = MessagePagination
-
-    def get_queryset(self):
-        session = selectors.get_session(
-            user=self.request.user, session_id=self.kwargs["session_id"]
-        )
+    @extend_schema(
+        operation_id="chat_sessions_messages_list",
+        summary="A conversation's messages",
+        description="Oldest first. Next page in the `Link` header. A reply whose writer died "
+        "is reported `failed`.",
+        parameters=[SESSION_ID, CURSOR, LINK_HEADER],
+        responses={200: MessageSerializer(many=True), **{c: ERRORS[c] for c in (400, 401, 404)}},
+        tags=["sessions"],
+    )
+    @action(detail=True, pagination_class=MessagePagination)
+    def messages(self, request, session_id):
+        session = selectors.get_session(user=request.user, session_id=session_id)
         services.fail_stale_replies(session_id=session.pk)
-        return session.messages.order_by("sequence")
+        page = self.paginate_queryset(session.messages.order_by("sequence"))
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="chat_sessions_regenerate",
+        summary="Answer the last message again",
+        description="Replaces the reply to the conversation's last user message.",
+        request=StreamOptionSerializer,
+        responses=REPLY_RESPONSES,
+        parameters=[SESSION_ID],
+        tags=["chat"],
+    )
+    @action(detail=True, methods=["post"])
+    async def regenerate(self, request, session_id):
+        data = validated(StreamOptionSerializer, request)
+        turn = await services.begin_regenerate(user=request.user, session_id=session_id)
+        return await reply_response(turn, stream=data["stream"])

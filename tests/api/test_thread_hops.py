@@ -64,4 +64,4 @@ async def test_a_chat_send_stores_its_turn_in_authentications_database_trip(upst
     await hops_for_one_send(django_asgi_app, monkeypatch)
 
     # Authentication, validation and the stored turn: one trip; then the reply's end.
-    assert trips[:2] == ["ReplyView._initial_then_prepare", "finish_reply"]
+    assert trips[:2] == ["ChatView.sync_initial", "finish_reply"]
