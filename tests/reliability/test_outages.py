@@ -6,6 +6,8 @@ browser), nothing is stored half-way, and service resumes by itself when they re
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -92,18 +94,23 @@ def test_redis_outage_is_a_clear_503_and_service_comes_back(api, upstream, redis
     assert after.status_code == 200 and after.json()["message"] == "You said: after"
 
 
-def pg_cluster() -> list[str]:
-    line = subprocess.run(
-        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    return line[:2]
-
-
 def pg_ctl(action: str) -> None:
-    subprocess.run(["pg_ctlcluster", *pg_cluster(), action, "-m", "fast"], check=True)
+    """Stop or start the suite's PostgreSQL: the run's own (TEST_PG_CTL, from
+    scripts/services.sh), else the machine's first cluster."""
+    command = os.environ.get("TEST_PG_CTL")
+    if command:
+        base = shlex.split(command)
+    else:
+        cluster = subprocess.run(
+            ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
+        ).stdout.split()[:2]
+        base = ["pg_ctlcluster", *cluster]
+    subprocess.run([*base, action, "-m", "fast"], check=True)
     if action == "start":
+        database = connections["default"].settings_dict
+        ready = ["pg_isready", "-q", "-h", database["HOST"], "-p", str(database["PORT"] or 5432)]
         deadline = time.monotonic() + 30
-        while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"]).returncode != 0:
+        while subprocess.run(ready).returncode != 0:
             assert time.monotonic() < deadline, "PostgreSQL did not come back"
             time.sleep(0.2)
 
