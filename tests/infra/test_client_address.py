@@ -17,12 +17,14 @@ def documented_commands() -> dict[str, str]:
     deployment = (ROOT / "docs" / "deployment.md").read_text()
     service = (ROOT / "deploy" / "chatbot.service").read_text()
     run = (ROOT / "scripts" / "run.sh").read_text().replace("\\\n", " ")
+    readme = (ROOT / "README.md").read_text().replace("\\\n", " ")
     return {
         "docs/deployment.md": re.search(r"`(uvicorn chatbot\.asgi:application[^`]*)`", deployment)[
             1
         ],
         "deploy/chatbot.service": re.search(r"^ExecStart=(.*)$", service, re.MULTILINE)[1],
         "scripts/run.sh": re.search(r"^exec .*uvicorn .*$", run, re.MULTILINE)[0],
+        "README.md": re.search(r"uvicorn chatbot\.asgi:application.*", readme)[0],
     }
 
 
