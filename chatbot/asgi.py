@@ -16,10 +16,9 @@ django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
-from django.test.utils import override_settings  # noqa: E402
 
 from chatbot.errors import is_api_path, json_error  # noqa: E402
-from chatbot.middleware import inline_middleware  # noqa: E402
+from chatbot.forks.handler import InlineMiddlewareLoading  # noqa: E402
 
 
 class BodyTooLarge(Exception):
@@ -63,19 +62,14 @@ def too_large(scope, limit: int) -> HttpResponse:
     return response
 
 
-class InlineMiddlewareASGIHandler(ASGIHandler):
-    """Django's ASGI handler, with its built-in middleware swapped for the variants in
-    chatbot.middleware that run their hooks on the event loop instead of in a thread.
+class BoundedBodyASGIHandler(InlineMiddlewareLoading, ASGIHandler):
+    """Django's ASGI handler (with the inline middleware of chatbot.forks), bounding request
+    bodies by ``DATA_UPLOAD_MAX_MEMORY_SIZE``.
 
-    It also bounds request bodies by ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django's handler reads
-    a body of any size to the end before any view or check runs): a declared
-    ``Content-Length`` over the limit is refused before a byte of the body is read, and a
-    chunked body is refused as soon as it passes the limit. Both answer 413.
+    Django's handler reads a body of any size to the end before any view or check runs: here
+    a declared ``Content-Length`` over the limit is refused before a byte of the body is
+    read, and a chunked body is refused as soon as it passes the limit. Both answer 413.
     """
-
-    def load_middleware(self, is_async=False):
-        with override_settings(MIDDLEWARE=inline_middleware(settings.MIDDLEWARE)):
-            super().load_middleware(is_async=is_async)
 
     async def handle(self, scope, receive, send):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -104,7 +98,7 @@ class InlineMiddlewareASGIHandler(ASGIHandler):
         return request, error_response
 
 
-django_asgi_app = InlineMiddlewareASGIHandler()
+django_asgi_app = BoundedBodyASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

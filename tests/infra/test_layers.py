@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from chatbot import layers
-from chatbot.layers import FastGroupSendLayer
+from chatbot.forks import layers
+from chatbot.forks.layers import FastGroupSendLayer
 
 
 async def test_members_get_the_message_and_others_do_not():
