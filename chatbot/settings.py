@@ -80,7 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "chatbot.forks.whitenoise.AsyncWhiteNoiseMiddleware",
+    "chatbot.middleware.AsyncWhiteNoiseMiddleware",
     "chatbot.middleware.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,7 +180,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "chatbot.forks.layers.FastGroupSendLayer",
+            "BACKEND": "chatbot.layers.FastGroupSendLayer",
             "CONFIG": {"capacity": 1000},
         }
     }
@@ -325,6 +325,9 @@ CHATBOT_CONTEXT_TOKENS = env_int("CHATBOT_CONTEXT_TOKENS", 16000)
 CHATBOT_MAX_MESSAGE_CHARS = env_int("CHATBOT_MAX_MESSAGE_CHARS", 10000)
 CHATBOT_LLM_TIMEOUT = env_float("CHATBOT_LLM_TIMEOUT", 60.0)
 CHATBOT_LLM_MAX_RETRIES = env_int("CHATBOT_LLM_MAX_RETRIES", 2)
+# A reply's whole time with the model, across the SDK's retries and the stream: below common
+# proxy timeouts, so a hanging upstream ends in a clear error instead of a cut connection.
+CHATBOT_LLM_DEADLINE = env_float("CHATBOT_LLM_DEADLINE", 90.0)
 # The longest reply (max_tokens sent to the model); also what a send holds against the quota.
 CHATBOT_MAX_REPLY_TOKENS = env_int("CHATBOT_MAX_REPLY_TOKENS", 4096)
 CHATBOT_RATE_LIMIT = env_str("CHATBOT_RATE_LIMIT", "20/min")
@@ -340,6 +343,8 @@ CHATBOT_DEMO_DELAY = env_float("CHATBOT_DEMO_DELAY", 0.03)
 
 if CHATBOT_MODERATION not in {"off", "flag", "block"}:
     raise ImproperlyConfigured("CHATBOT_MODERATION must be off, flag or block.")
+if CHATBOT_LLM_DEADLINE <= 0:
+    raise ImproperlyConfigured("CHATBOT_LLM_DEADLINE must be a positive number of seconds.")
 if CHATBOT_MAX_REPLY_TOKENS < 1:
     raise ImproperlyConfigured("CHATBOT_MAX_REPLY_TOKENS must be at least 1.")
 

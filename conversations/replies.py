@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 _runs: dict[str, ReplyRun] = {}
 
+DEADLINE_DETAIL = "The assistant took too long to answer. Please try again."
+
 
 @dataclass(frozen=True)
 class ReplyDelta:
@@ -150,7 +152,13 @@ class ReplyRun:
         try:
             context = self.turn.context or await run_db(services.prepare_context, self.turn)
             model = self.turn.session.model or None
-            async with aclosing(llm.stream(context.messages, model=model)) as stream:
+            # One deadline for the whole call: the SDK's timeout applies per attempt and
+            # per silent gap, so a hanging upstream would otherwise hold the client for
+            # minutes.
+            async with (
+                asyncio.timeout(settings.CHATBOT_LLM_DEADLINE),
+                aclosing(llm.stream(context.messages, model=model)) as stream,
+            ):
                 async for event in stream:
                     if self._cancel_requested:
                         raise asyncio.CancelledError
@@ -165,6 +173,13 @@ class ReplyRun:
                             self._published = len(self.pieces)
                     else:
                         end = event
+        except TimeoutError:
+            logger.warning(
+                "reply %s passed CHATBOT_LLM_DEADLINE (%ss)",
+                self.reply_id,
+                settings.CHATBOT_LLM_DEADLINE,
+            )
+            error, status = LLMUnavailable(DEADLINE_DETAIL), Message.Status.FAILED
         except ChatError as exc:
             error, status = exc, Message.Status.FAILED
         except asyncio.CancelledError:
