@@ -90,5 +90,9 @@ def test_async_whitenoise_matches_whitenoise_6_12():
     assert_unchanged({"whitenoise.middleware:WhiteNoiseMiddleware.__call__": "538b06958308b801"})
 
 
+def test_one_query_token_check_matches_knox_5_1():
+    assert_unchanged({"knox.auth:TokenAuthentication.authenticate_credentials": "9ee8f829395d3547"})
+
+
 def test_a_changed_upstream_function_is_reported():
     assert changed({"chatbot.forks.layers:FastGroupSendLayer.group_send": "0" * 16})
