@@ -80,7 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "chatbot.middleware.AsyncWhiteNoiseMiddleware",
+    "chatbot.forks.whitenoise.AsyncWhiteNoiseMiddleware",
     "chatbot.middleware.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,7 +180,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "chatbot.layers.FastGroupSendLayer",
+            "BACKEND": "chatbot.forks.layers.FastGroupSendLayer",
             "CONFIG": {"capacity": 1000},
         }
     }
