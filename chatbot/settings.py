@@ -340,6 +340,8 @@ CHATBOT_STREAM_SAVE_INTERVAL = env_float("CHATBOT_STREAM_SAVE_INTERVAL", 0.5)
 CHATBOT_STREAM_HEARTBEAT = env_float("CHATBOT_STREAM_HEARTBEAT", 10.0)
 CHATBOT_STREAM_STALE_AFTER = env_float("CHATBOT_STREAM_STALE_AFTER", 45.0)
 CHATBOT_DEMO_DELAY = env_float("CHATBOT_DEMO_DELAY", 0.03)
+# How long the final save of a finished reply is retried while the database is down.
+CHATBOT_FINAL_SAVE_RETRY = env_float("CHATBOT_FINAL_SAVE_RETRY", 10.0)
 
 if CHATBOT_MODERATION not in {"off", "flag", "block"}:
     raise ImproperlyConfigured("CHATBOT_MODERATION must be off, flag or block.")
@@ -347,6 +349,8 @@ if CHATBOT_LLM_DEADLINE <= 0:
     raise ImproperlyConfigured("CHATBOT_LLM_DEADLINE must be a positive number of seconds.")
 if CHATBOT_MAX_REPLY_TOKENS < 1:
     raise ImproperlyConfigured("CHATBOT_MAX_REPLY_TOKENS must be at least 1.")
+if CHATBOT_FINAL_SAVE_RETRY < 0:
+    raise ImproperlyConfigured("CHATBOT_FINAL_SAVE_RETRY must be 0 or more seconds.")
 
 # --- Logging ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from django.core.cache import cache
 
 from conversations import events, llm, services
 from conversations.db import run_db
-from conversations.errors import ChatError, LLMUnavailable, StorageUnavailable
+from conversations.errors import OUTAGES, ChatError, LLMUnavailable, StorageUnavailable
 from conversations.models import Message
 from conversations.services import Turn
 
@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 _runs: dict[str, ReplyRun] = {}
 
 DEADLINE_DETAIL = "The assistant took too long to answer. Please try again."
+# Backoff of the final save while the database is down (see ReplyRun._save_final).
+FINAL_SAVE_FIRST_PAUSE = 0.1
+FINAL_SAVE_MAX_PAUSE = 2.0
 
 
 @dataclass(frozen=True)
@@ -228,8 +231,7 @@ class ReplyRun:
         )
 
     async def _finish(self, status: str, end: llm.StreamEnd | None, error: ChatError | None):
-        message = await run_db(
-            services.finish_reply,
+        message = await self._save_final(
             reply=self.turn.reply,
             content=self.content,
             status=status,
@@ -248,6 +250,35 @@ class ReplyRun:
             await events.publish(self.user_id, {"type": "chat.reply", "message": payload})
             if status == Message.Status.COMPLETE and not self.turn.session.title:
                 await self._give_title()
+
+    async def _save_final(self, **fields) -> Message | None:
+        """``finish_reply``, retried with backoff for ``CHATBOT_FINAL_SAVE_RETRY`` seconds
+        while the database is unreachable: the whole text is in memory, and a restart of
+        the database must not leave a finished reply ``streaming`` and empty."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + settings.CHATBOT_FINAL_SAVE_RETRY
+        pause = FINAL_SAVE_FIRST_PAUSE
+        while True:
+            try:
+                return await run_db(services.finish_reply, **fields)
+            except OUTAGES:
+                if loop.time() + pause > give_up_at:
+                    logger.exception(
+                        "reply %s: the final save failed for %ss (database unreachable): "
+                        "it keeps the text saved before the outage, the stale sweep marks "
+                        "it failed, and the %d characters held in memory are lost",
+                        self.reply_id,
+                        settings.CHATBOT_FINAL_SAVE_RETRY,
+                        len(fields["content"]),
+                    )
+                    raise
+                logger.warning(
+                    "reply %s: the database is unreachable; retrying the final save in %.1fs",
+                    self.reply_id,
+                    pause,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, FINAL_SAVE_MAX_PAUSE)
 
     async def _give_title(self) -> None:
         first_message = self.turn.user_message.content

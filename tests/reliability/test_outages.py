@@ -6,10 +6,12 @@ browser), nothing is stored half-way, and service resumes by itself when they re
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 
 import httpx
@@ -20,7 +22,7 @@ from django.test import Client
 
 from conversations.db import close_connections
 from conversations.models import Message
-from tests.upstream import free_port
+from tests.upstream import Behaviour, free_port
 
 
 class PrivateRedis:
@@ -143,3 +145,42 @@ def test_postgres_restart_gives_clear_503s_and_service_resumes(api, upstream, li
     assert after.status_code == 200, after.text
     assert after.json()["message"] == "You said: after"
     assert not Message.objects.filter(content="during").exists()
+
+
+@pytest.mark.postgres_only
+def test_a_reply_finished_while_postgres_restarts_is_saved_complete(api, upstream, live_app):
+    """The final save is retried (CHATBOT_FINAL_SAVE_RETRY) while the database is away."""
+    upstream.push(Behaviour(tokens=20, token_gap=0.1))
+    events: list[tuple[str, dict]] = []
+    first_delta = threading.Event()
+
+    def stream() -> None:
+        name = None
+        with api.stream("POST", "/api/chat", json={"message": "long", "stream": True}) as reply:
+            for line in reply.iter_lines():
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    events.append((name, json.loads(line[5:])))
+                    first_delta.set()
+
+    client = threading.Thread(target=stream)
+    client.start()
+    assert first_delta.wait(10)
+    pg_ctl("stop")
+    try:
+        time.sleep(3)  # the stream (2 s) ends while the database is down
+    finally:
+        pg_ctl("start")
+        connections.close_all()
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+    client.join(30)
+    assert not client.is_alive()
+
+    expected = "".join(f"tok{i} " for i in range(20))
+    name, done = events[-1]
+    assert name == "done", events[-1]
+    assert done["message"] == expected and done["status"] == "complete"
+    reply = Message.objects.get(pk=done["messageId"])
+    assert reply.status == Message.Status.COMPLETE
+    assert reply.content == expected
