@@ -132,9 +132,15 @@ def test_context_history_stops_before_the_message_being_answered():
 @pytest.mark.parametrize(
     ("mode", "expected"),
     [
-        ("off", ["clean", "flagged answer", "unchecked", "flagged question", "first"]),
-        ("flag", ["clean", "flagged answer", "unchecked", "flagged question", "first"]),
-        ("block", ["clean", "flagged answer", "first"]),
+        (
+            "off",
+            ["clean", "odd answer", "flagged answer", "unchecked", "flagged question", "first"],
+        ),
+        (
+            "flag",
+            ["clean", "odd answer", "flagged answer", "unchecked", "flagged question", "first"],
+        ),
+        ("block", ["clean", "odd answer", "flagged answer", "first"]),
     ],
 )
 def test_block_mode_keeps_refused_and_unchecked_questions_out_of_history(settings, mode, expected):
@@ -144,6 +150,8 @@ def test_block_mode_keeps_refused_and_unchecked_questions_out_of_history(setting
     MessageFactory(session=session, role="user", content="flagged question", flagged=True)
     MessageFactory(session=session, role="user", content="unchecked", moderation_failed=True)
     MessageFactory(session=session, role="assistant", content="flagged answer", flagged=True)
+    # Only questions are refused: a reply marked unchecked still counts as history.
+    MessageFactory(session=session, role="assistant", content="odd answer", moderation_failed=True)
     MessageFactory(session=session, role="user", content="clean")
     assert [content for _, content in history_of(session)] == expected
 

@@ -187,3 +187,9 @@ def test_the_sanitizer_keeps_only_allowed_attributes_and_drops_comments(source, 
 def test_code_in_a_language_named_in_capitals_is_highlighted():
     html = render_markdown("```PYTHON\nreturn 1\n```")
     assert '<code class="language-PYTHON"><span class="k">return</span>' in html
+
+
+def test_code_without_a_language_is_escaped_as_it_is():
+    assert (
+        render_markdown("```\n<b>x</b>\n```") == "<pre><code>&lt;b&gt;x&lt;/b&gt;\n</code></pre>\n"
+    )
