@@ -5,6 +5,11 @@ Client messages (JSON): ``send`` {text, sessionId?, requestId?}, ``stop`` {messa
 announces each new turn to the user's group so every tab shows it, and starts the reply in
 the background, where it keeps going if this tab closes. The reply's deltas, its final
 row and the generated title reach every tab through the group events ``replies`` sends.
+
+A socket lives only as long as its browser session and its account: each send and
+regenerate checks both in the database trip it makes anyway, and sign-out, a password
+change, deactivation and suspension close the user's sockets at once through the group
+(``events.close_sockets``), with a close code the page understands.
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ from types import SimpleNamespace
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
+from django.db.models import Exists
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from conversations import events, rendering, replies, selectors, services
 from conversations.db import run_db
@@ -23,7 +32,14 @@ from conversations.json_depth import TooDeep, check_depth
 from conversations.models import Message
 from conversations.services import Turn
 
-NOT_AUTHENTICATED = 4401
+
+class AccessEnded(Exception):
+    """The socket's session or account no longer allows chatting: close it with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
 
 
 def bubble_html(payload: dict) -> str:
@@ -54,9 +70,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=NOT_AUTHENTICATED)
+            await self.close(code=events.SIGNED_OUT)
             return
         self.user = user
+        # What the session was verified against just now (Channels' get_user): a send
+        # whose user has another password hash comes from before a password change.
+        self.password_hash = user.password
+        self.session_key = self.scope["session"].session_key
+        self.session_tag = events.session_tag(self.session_key)
         self.group = events.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -97,6 +118,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await handler(content)
+        except AccessEnded as exc:
+            await self.close(code=exc.code, reason=exc.reason)
         except ChatError as exc:
             await self.send_error(exc, request_id=content.get("requestId"))
         except OUTAGES:
@@ -113,8 +136,27 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(payload)
 
     def _refresh_user(self) -> None:
-        # Suspension or new custom instructions apply to a tab that is already open.
-        self.user.refresh_from_db(fields=["chat_suspended", "custom_instructions"])
+        """Re-read the user and check the socket's session, in one query; ``AccessEnded``
+        when the session was signed out, expired or predates a password change, or the
+        account was deactivated or deleted. Suspension and new custom instructions apply
+        to an open tab too (the services check suspension)."""
+        live_session = Session.objects.filter(
+            session_key=self.session_key, expire_date__gt=timezone.now()
+        )
+        row = (
+            get_user_model()
+            .objects.filter(pk=self.user.pk)
+            .annotate(signed_in=Exists(live_session))
+            .values_list(
+                "password", "signed_in", "is_active", "chat_suspended", "custom_instructions"
+            )
+            .first()
+        )
+        if row is None or not row[1] or row[0] != self.password_hash:
+            raise AccessEnded(events.SIGNED_OUT, "signed out")
+        if not row[2]:
+            raise AccessEnded(events.ACCESS_ENDED, "deactivated")
+        self.user.chat_suspended, self.user.custom_instructions = row[3], row[4]
 
     async def _fresh_user(self):
         await run_db(self._refresh_user)
@@ -194,3 +236,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_session_deleted(self, event: dict) -> None:
         await self.send_json({**event, "type": "sessionDeleted"})
+
+    async def chat_close(self, event: dict) -> None:
+        if event["session"] in (None, self.session_tag):
+            await self.close(code=event["code"], reason=event["reason"])

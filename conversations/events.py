@@ -6,14 +6,21 @@ write that caused the event stands; tabs catch up on their next load.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from functools import partial
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import transaction
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
+
+# Close codes of /ws/chat/ that the page understands (static/js/chat.js).
+SIGNED_OUT = 4401  # the browser session ended: sign-out, expiry, a password change
+ACCESS_ENDED = 4403  # the account was deactivated or its chat access suspended
 
 
 def user_group(user_id) -> str:
@@ -43,3 +50,23 @@ def may_have_listeners(user_id) -> bool:
 def publish_sync(user_id, event: dict) -> None:
     """``publish`` from synchronous code (views, services)."""
     async_to_sync(publish)(user_id, event)
+
+
+def session_tag(session_key: str) -> str:
+    """A name for a browser session that does not reveal its key to the channel layer."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def close_sockets(user_id, *, code: int, reason: str, session_key: str | None = None) -> None:
+    """Close the user's open sockets in any process: all of them, or with ``session_key``
+    only those of that browser session."""
+    session = session_tag(session_key) if session_key else None
+    publish_sync(
+        user_id, {"type": "chat.close", "code": code, "reason": reason, "session": session}
+    )
+
+
+def close_sockets_on_commit(user_id, *, code: int, reason: str) -> None:
+    """``close_sockets`` for all of the user's sockets once the current transaction commits
+    (at once outside one), so a rolled-back change closes nothing."""
+    transaction.on_commit(partial(close_sockets, user_id, code=code, reason=reason))

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
+from conversations import events
 from conversations.models import ChatSession, Message
 
 HID = "Hid the message."
@@ -96,6 +97,11 @@ def _set_suspended(*, moderator, users: Iterable, suspended: bool, note: str) ->
         )
         User.objects.filter(pk__in=_ids(targets)).update(chat_suspended=suspended)
         _log(moderator, targets, note)
+        if suspended:
+            for user in targets:
+                events.close_sockets_on_commit(
+                    user.pk, code=events.ACCESS_ENDED, reason="suspended"
+                )
     return len(targets)
 
 

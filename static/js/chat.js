@@ -5,6 +5,10 @@
 const WS_PATH = "/ws/chat/";
 const NEAR_BOTTOM_PX = 120;
 const NEAR_TOP_PX = 80;
+// Close codes of the server (conversations/events.py).
+const SIGNED_OUT = 4401;
+const ACCESS_ENDED = 4403;
+const SESSION_CHECK_DELAY_MS = 1000;
 
 function fragment(html) {
   const template = document.createElement("template");
@@ -47,6 +51,9 @@ class Chat {
     this.sessionId = app.dataset.sessionId || null;
     this.chatUrl = app.dataset.chatUrl;
     this.suspended = app.dataset.suspended === "true";
+    this.loginUrl = app.dataset.loginUrl;
+    this.ended = false;
+    this.checkingSession = false;
     this.pending = new Map();
     this.outbox = [];
     this.socket = null;
@@ -82,7 +89,10 @@ class Chat {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}${WS_PATH}`);
     this.socket = socket;
+    let opened = false;
     socket.addEventListener("open", () => {
+      opened = true;
+      this.checkingSession = false;
       this.connected = true;
       this.reconnectDelay = 500;
       this.app.dataset.connected = "true";
@@ -95,14 +105,55 @@ class Chat {
       this.connected = false;
       this.app.dataset.connected = "false";
       this.updateComposer();
-      if (event.code === 4401) {
-        this.showError("You are logged out. Log in again to keep chatting.", "connection");
+      if (event.code === ACCESS_ENDED) {
+        this.endAccess(event.reason);
+        return;
+      }
+      if (this.checkingSession && !opened) {
+        this.signedOut();
+        return;
+      }
+      if (event.code === SIGNED_OUT) {
+        // A password changed in this browser moves its session to a new key and closes
+        // this socket too: one new socket tells that apart from being signed out.
+        this.checkingSession = true;
+        setTimeout(() => this.connect(), SESSION_CHECK_DELAY_MS);
         return;
       }
       this.showError("Connection lost; reconnecting…", "connection");
       setTimeout(() => this.connect(), this.reconnectDelay);
       this.reconnectDelay = Math.min(this.reconnectDelay * 2, 10000);
     });
+  }
+
+  signedOut() {
+    this.ended = true;
+    this.restorePending();
+    const link = document.createElement("a");
+    link.href = `${this.loginUrl}?next=${encodeURIComponent(location.pathname)}`;
+    link.textContent = "Sign in";
+    this.showError("You have been signed out. ", "signed-out");
+    this.el.error.append(link, " to keep chatting.");
+    this.updateComposer();
+  }
+
+  endAccess(reason) {
+    this.restorePending();
+    if (reason === "suspended") {
+      this.suspended = true;
+      this.showError("Your chat access has been suspended. You can still read your conversations.", "ended");
+    } else {
+      this.ended = true;
+      this.showError("Your account has been deactivated.", "ended");
+    }
+    this.updateComposer();
+  }
+
+  restorePending() {
+    // Sends the server did not take: give the text back so nothing typed is lost.
+    const [text] = this.pending.values();
+    this.pending.clear();
+    if (text !== undefined && !this.el.input.value) this.el.input.value = text;
   }
 
   post(message) {
@@ -319,12 +370,12 @@ class Chat {
     const empty = !this.el.input.value.trim();
     this.el.send.hidden = streaming;
     this.el.stop.hidden = !streaming;
-    this.el.send.disabled = empty || streaming || this.suspended;
+    this.el.send.disabled = empty || streaming || this.suspended || this.ended;
   }
 
   submit() {
     const text = this.el.input.value;
-    if (!text.trim() || this.suspended || this.streamingReply()) return;
+    if (!text.trim() || this.suspended || this.ended || this.streamingReply()) return;
     const id = requestId();
     const message = { type: "send", text, requestId: id };
     if (this.sessionId) message.sessionId = this.sessionId;
