@@ -14,6 +14,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.models import User
+from conversations import events
 from conversations import services as conversation_services
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
@@ -65,6 +66,15 @@ def revoke_token(*, user, token_key: str) -> bool:
 
 def revoke_token_record(token: AuthToken) -> None:
     token.delete()
+
+
+def end_access_after_password_change(*, user) -> None:
+    """A new password (changed, reset or set by an admin) revokes every API token of the
+    user and, once saved, closes all of their open sockets: whoever knew the old password
+    keeps nothing. The browser that made the change stays signed in (Django moves its
+    session to a new key); its tabs reconnect on their own."""
+    AuthToken.objects.filter(user=user).delete()
+    events.close_sockets_on_commit(user.pk, code=events.SIGNED_OUT, reason="password changed")
 
 
 def export_user_data(user) -> dict:

@@ -1,13 +1,15 @@
-"""Ending a user's access wherever it changes: sign-out, deactivation or suspension,
-whether through allauth, Django admin, a shell or any other save of the user."""
+"""Ending a user's access wherever it changes: sign-out, a new password, deactivation or
+suspension, whether through allauth, Django admin, a shell or any other save of the user."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
+from accounts import services
 from conversations import events
 
 User = get_user_model()
@@ -28,19 +30,29 @@ def _saves(update_fields, field: str) -> bool:
 
 @receiver(pre_save, sender=User)
 def note_access_changes(sender, instance, update_fields, **kwargs) -> None:
-    """Which of activity and suspension this save changes (read before it writes;
+    """Which of password, activity and suspension this save changes (read before it writes;
     a query only when one of them may change)."""
     instance._access_changes = ()
     if instance._state.adding:
         return
+    # set_password() keeps the raw password in ``_password`` until the save; a hash upgrade
+    # at login clears it first. Django's password validators tell changes apart the same way.
+    password_set = instance._password is not None
     deactivating = not instance.is_active and _saves(update_fields, "is_active")
     suspending = instance.chat_suspended and _saves(update_fields, "chat_suspended")
-    if not (deactivating or suspending):
+    if not (password_set or deactivating or suspending):
         return
-    before = User.objects.filter(pk=instance.pk).values("is_active", "chat_suspended").first()
+    before = (
+        User.objects.filter(pk=instance.pk)
+        .values("password", "is_active", "chat_suspended")
+        .first()
+    )
     if before is None:
         return
     changes = []
+    # A first password (none, or unusable before) replaces nothing anyone could know.
+    if password_set and before["password"] and is_password_usable(before["password"]):
+        changes.append("password")
     if deactivating and before["is_active"]:
         changes.append("deactivated")
     if suspending and not before["chat_suspended"]:
@@ -51,6 +63,8 @@ def note_access_changes(sender, instance, update_fields, **kwargs) -> None:
 @receiver(post_save, sender=User)
 def end_access_on_change(sender, instance, **kwargs) -> None:
     changes = instance.__dict__.pop("_access_changes", ())
+    if "password" in changes:
+        services.end_access_after_password_change(user=instance)
     if "deactivated" in changes:
         events.close_sockets_on_commit(instance.pk, code=events.ACCESS_ENDED, reason="deactivated")
     elif "suspended" in changes:

@@ -7,9 +7,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.browser
+
+NEW_PASSWORD = "Another-staple-battery-7"
 
 
 def open_chat(page, live_app: str) -> None:
@@ -41,6 +43,27 @@ def test_signing_out_in_another_tab_shows_signed_out_with_a_sign_in_link(
     expect(page.locator("#chat-app")).to_have_attribute("data-connected", "false")
     link.click()
     expect(page.locator("input[name=login]")).to_be_visible()
+    assert page.js_errors == []
+
+
+def test_changing_the_password_in_another_tab_keeps_this_browsers_chat_connected(
+    live_app, browser_context, logged_in_page, user
+):
+    page = logged_in_page
+    open_chat(page, live_app)
+
+    other_tab = browser_context.new_page()
+    other_tab.goto(live_app + "/accounts/password/change/")
+    other_tab.fill("input[name=oldpassword]", PASSWORD)
+    other_tab.fill("input[name=password1]", NEW_PASSWORD)
+    other_tab.fill("input[name=password2]", NEW_PASSWORD)
+    other_tab.click("main form button[type=submit]")
+    expect(other_tab.locator("body")).to_contain_text("Password successfully changed")
+
+    # The socket was closed (every socket of the user is) and came back on the browser's
+    # new session key, without a notice.
+    expect(page.locator("#chat-app")).to_have_attribute("data-connected", "true")
+    expect(page.locator("#error-banner")).to_be_hidden()
     assert page.js_errors == []
 
 

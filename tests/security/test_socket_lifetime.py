@@ -1,6 +1,7 @@
-"""An open WebSocket lives no longer than its browser session and its account: tested from
-outside, against the app served by uvicorn, with a real WebSocket client and real HTTP
-clients (a session cookie).
+"""An open WebSocket lives no longer than its browser session and its account, and a new
+password ends every API token: tested from outside, against the app served by uvicorn,
+with a real WebSocket client and real HTTP clients (signed in through the login form or a
+session cookie).
 
 Close codes the page understands: 4401 signed out (sign-out, a password change), 4403 the
 account was deactivated or its chat access suspended.
@@ -17,13 +18,18 @@ import websockets
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from django.contrib.sessions.models import Session
+from django.core import mail
 from django.test import Client
+from knox.models import AuthToken
 
+from accounts import services as account_services
 from accounts.models import User
 from conversations.models import ChatSession
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+NEW_PASSWORD = "Another-staple-battery-7"
 
 
 @pytest.fixture(autouse=True)
@@ -65,6 +71,11 @@ def post_form(client: httpx.Client, path: str, data: dict) -> httpx.Response:
     return client.post(path, data={**data, "csrfmiddlewaretoken": csrf_token(client, path)})
 
 
+def sign_in(client: httpx.Client, user, password: str = PASSWORD) -> None:
+    post_form(client, "/accounts/login/", {"login": user.username, "password": password})
+    assert client.get("/settings/", follow_redirects=False).status_code == 200
+
+
 async def open_socket(live_app: str, sessionid: str):
     return await websockets.connect(
         live_app.replace("http", "ws", 1) + "/ws/chat/",
@@ -91,6 +102,12 @@ async def still_open(socket) -> bool:
 
 def run(coroutine):
     return asyncio.run(coroutine)
+
+
+def bearer_status(live_app: str, token: str) -> int:
+    return httpx.get(
+        live_app + "/api/chat/sessions", headers={"Authorization": f"Bearer {token}"}
+    ).status_code
 
 
 # --- A deeply nested frame --------------------------------------------------------------
@@ -154,6 +171,128 @@ def test_a_send_on_a_socket_whose_session_was_signed_out_is_refused(live_app, up
 
     assert run(scenario()) == (4401, "signed out")
     assert not ChatSession.objects.filter(user=user).exists()
+
+
+# --- Password change, reset, admin -----------------------------------------------------
+
+
+def test_changing_the_password_closes_every_socket_and_revokes_tokens(live_app):
+    user = UserFactory()
+    token = account_services.issue_token(user=user).token
+    assert bearer_status(live_app, token) == 200
+    elsewhere = session_cookie(user)
+
+    async def scenario():
+        with browser(live_app) as changer:
+            await asyncio.to_thread(sign_in, changer, user)
+            changer_cookie = changer.cookies["sessionid"]
+            async with (
+                await open_socket(live_app, elsewhere) as other_browser,
+                await open_socket(live_app, changer_cookie) as own_tab,
+            ):
+                changed = await asyncio.to_thread(
+                    post_form,
+                    changer,
+                    "/accounts/password/change/",
+                    {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+                )
+                assert changed.status_code == 200
+                closed = await closed_with(other_browser), await closed_with(own_tab)
+            # The browser that changed it is still signed in (on a new session key): its
+            # tab reconnects; the other browser's session is over.
+            async with await open_socket(live_app, changer.cookies["sessionid"]) as reopened:
+                reopened_ok = await still_open(reopened)
+            with pytest.raises(websockets.InvalidStatus):
+                await open_socket(live_app, elsewhere)
+            return closed, reopened_ok
+
+    closed, reopened_ok = run(scenario())
+    assert closed == ((4401, "password changed"), (4401, "password changed"))
+    assert reopened_ok
+    assert bearer_status(live_app, token) == 401
+    assert not AuthToken.objects.filter(user=user).exists()
+
+
+def test_resetting_the_password_closes_sockets_and_revokes_tokens(live_app):
+    user = UserFactory()
+    token = account_services.issue_token(user=user).token
+    cookie = session_cookie(user)
+    mail.outbox.clear()
+
+    async def scenario():
+        async with await open_socket(live_app, cookie) as socket:
+            with browser(live_app) as stranger:
+                await asyncio.to_thread(
+                    post_form, stranger, "/accounts/password/reset/", {"email": user.email}
+                )
+                link = re.search(
+                    r"https?://\S+/accounts/password/reset/key/\S+/", mail.outbox[-1].body
+                )
+                path = "/" + link.group(0).split("/", 3)[3]
+                form = await asyncio.to_thread(stranger.get, path)
+                assert form.status_code == 200
+                done = await asyncio.to_thread(
+                    post_form,
+                    stranger,
+                    str(form.url.raw_path.decode()),
+                    {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+                )
+                assert done.status_code == 200
+            return await closed_with(socket)
+
+    assert run(scenario()) == (4401, "password changed")
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert bearer_status(live_app, token) == 401
+
+
+def test_an_admin_setting_the_password_closes_sockets_and_revokes_tokens(live_app):
+    user = UserFactory()
+    token = account_services.issue_token(user=user).token
+    cookie, admin_cookie = session_cookie(user), superuser_cookie()
+
+    async def scenario():
+        async with await open_socket(live_app, cookie) as socket:
+            with browser(live_app, admin_cookie) as admin:
+                path = f"/admin/accounts/user/{user.pk}/password/"
+                changed = await asyncio.to_thread(
+                    post_form,
+                    admin,
+                    path,
+                    {
+                        "password1": NEW_PASSWORD,
+                        "password2": NEW_PASSWORD,
+                        "usable_password": "true",
+                    },
+                )
+                assert (
+                    changed.status_code == 200 and "Password changed successfully" in changed.text
+                )
+            return await closed_with(socket)
+
+    assert run(scenario()) == (4401, "password changed")
+    assert bearer_status(live_app, token) == 401
+
+
+def test_a_first_password_revokes_nothing(db):
+    # A user who had no usable password (an account made by an admin or a social login)
+    # sets one: nobody could have known an old one.
+    user = UserFactory()
+    user.set_unusable_password()
+    user.save()
+    account_services.issue_token(user=user)
+    user.set_password(NEW_PASSWORD)
+    user.save()
+    assert AuthToken.objects.filter(user=user).count() == 1
+
+
+def test_settings_say_a_new_password_signs_out_other_browsers_and_revokes_tokens(live_app):
+    user = UserFactory()
+    with browser(live_app, session_cookie(user)) as client:
+        for path in ("/settings/", "/accounts/password/change/"):
+            text = client.get(path).text
+            assert "revokes all your API tokens" in text, path
+            assert "signs out your other browsers" in text, path
 
 
 # --- Deactivation and suspension ---------------------------------------------------------
