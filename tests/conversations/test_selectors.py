@@ -152,6 +152,7 @@ def test_block_mode_keeps_refused_and_unchecked_questions_out_of_history(setting
     MessageFactory(session=session, role="assistant", content="flagged answer", flagged=True)
     # Only questions are refused: a reply marked unchecked still counts as history.
     MessageFactory(session=session, role="assistant", content="odd answer", moderation_failed=True)
+    MessageFactory(session=session, role="system", content="stored system text")
     MessageFactory(session=session, role="user", content="clean")
     assert [content for _, content in history_of(session)] == expected
 
@@ -193,12 +194,14 @@ def test_search_never_matches_hidden_text_or_other_users(bystanders):
 def test_sessions_are_newest_first_and_a_blank_query_lists_all(bystanders):
     user = UserFactory()
     now = timezone.now()
-    older, newer = conversation(user, turns=0), conversation(user, turns=0)
+    # Ids in the opposite order to activity: ordering by id alone would fail.
+    newer = conversation(user, turns=0, id=uuid.UUID(int=1))
+    older = conversation(user, turns=0, id=uuid.UUID(int=2))
     ChatSession.objects.filter(pk=older.pk).update(updated_at=now - timedelta(minutes=1))
     ChatSession.objects.filter(pk=newer.pk).update(updated_at=now)
     assert list(selectors.sessions_for_user(user)) == [newer, older]
     assert list(selectors.sessions_for_user(user, query="   ")) == [newer, older]
-    tied = sorted([older, newer], key=lambda session: session.pk, reverse=True)
+    tied = [older, newer]
     ChatSession.objects.filter(user=user).update(updated_at=now)
     assert list(selectors.sessions_for_user(user)) == tied
 
