@@ -1,4 +1,4 @@
-.PHONY: run test lint format bench smoke
+.PHONY: run test lint format bench smoke mutation
 
 run:  ## run the app at http://127.0.0.1:8000 (SQLite, demo model unless a key is set)
 	scripts/run.sh
@@ -17,3 +17,6 @@ smoke:  ## the REST contract walked black-box against a production-like deployme
 
 bench:  ## latency and throughput against a direct call to the upstream (see docs/performance.md)
 	scripts/setup.sh dev && .venv/bin/python -m bench
+
+mutation:  ## mutation score per module of conversations/ and accounts/ into docs/testing.md
+	scripts/setup.sh dev && .venv/bin/python scripts/mutation.py $(MUTATION_ARGS)
