@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
@@ -25,6 +24,7 @@ from django.db.models import Exists
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chatbot.forks.channels import NoConnectionCleanupDispatch
 from conversations import events, rendering, replies, selectors, services
 from conversations.db import run_db
 from conversations.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable
@@ -55,18 +55,9 @@ def bubble_html(payload: dict) -> str:
     return render_to_string("conversations/_message.html", {"message": message})
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
-    async def dispatch(self, message: dict) -> None:
-        # Channels' own dispatch first runs close_old_connections in a thread for every
-        # message, which for a tab means a thread hop per streamed delta (12 % of the CPU
-        # with 50 streams). Nothing here uses that thread's connection: database work goes
-        # through conversations.db, whose threads look after their own connections, and
-        # Channels' auth middleware closes its own (database_sync_to_async).
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
+# Database work goes through conversations.db, so no message needs Channels' connection
+# cleanup (chatbot.forks.channels).
+class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:

@@ -21,6 +21,8 @@ carry its change over, and record the new hash.
   (Channels 4.3.2).
 - ``whitenoise``: ``AsyncWhiteNoiseMiddleware.__call__`` replaces
   ``whitenoise.middleware.WhiteNoiseMiddleware.__call__`` (WhiteNoise 6.12.0).
+- ``channels``: ``NoConnectionCleanupDispatch.dispatch`` replaces
+  ``channels.consumer.AsyncConsumer.dispatch`` (Channels 4.3.2).
 - ``knox``: ``PresentedTokenAuthentication.authenticate_credentials`` replaces
   ``knox.auth.TokenAuthentication.authenticate_credentials`` (django-rest-knox 5.1.0).
 """

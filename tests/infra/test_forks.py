@@ -90,6 +90,10 @@ def test_async_whitenoise_matches_whitenoise_6_12():
     assert_unchanged({"whitenoise.middleware:WhiteNoiseMiddleware.__call__": "538b06958308b801"})
 
 
+def test_consumer_dispatch_matches_channels_4_3():
+    assert_unchanged({"channels.consumer:AsyncConsumer.dispatch": "39f34e7d4fb0f655"})
+
+
 def test_one_query_token_check_matches_knox_5_1():
     assert_unchanged({"knox.auth:TokenAuthentication.authenticate_credentials": "9ee8f829395d3547"})
 
