@@ -115,7 +115,7 @@ async def test_websocket_error_keeps_the_upstream_failure_private(failing, socke
     socket = await sockets(user)
     await socket.send_json_to({"type": "send", "text": "hello"})
 
-    events = await receive_until(socket, "reply", timeout=30)
+    events = await receive_until(socket, "reply", frame_timeout=30)
     await settle(events[-1]["message"]["messageId"])
 
     assert events[-1]["message"]["status"] == "failed" and events[-1]["message"]["error"]

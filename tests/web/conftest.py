@@ -32,11 +32,11 @@ async def open_socket(user=None, *, origin: bytes = ORIGIN) -> WebsocketCommunic
     return communicator
 
 
-async def receive_until(communicator, event_type: str, timeout: float = 10) -> list[dict]:
+async def receive_until(communicator, event_type: str, frame_timeout: float = 10) -> list[dict]:
     """Every event up to and including the first of ``event_type``."""
     events = []
     while True:
-        event = await communicator.receive_json_from(timeout=timeout)
+        event = await communicator.receive_json_from(timeout=frame_timeout)
         events.append(event)
         if event["type"] == event_type:
             return events
