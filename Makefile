@@ -16,7 +16,7 @@ smoke:  ## the REST contract walked black-box against a production-like deployme
 	.venv/bin/python ../shared/contract/smoke.py
 
 bench:  ## latency and throughput against a direct call to the upstream (see docs/performance.md)
-	scripts/setup.sh dev && .venv/bin/python -m bench
+	scripts/bench.sh
 
 mutation:  ## mutation score per module of conversations/ and accounts/ into docs/testing.md
 	scripts/setup.sh dev && .venv/bin/python scripts/mutation.py $(MUTATION_ARGS)
