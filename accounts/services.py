@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from allauth.usersessions.models import UserSession
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -75,6 +78,39 @@ def end_access_after_password_change(*, user) -> None:
     session to a new key); its tabs reconnect on their own."""
     AuthToken.objects.filter(user=user).delete()
     events.close_sockets_on_commit(user.pk, code=events.SIGNED_OUT, reason="password changed")
+
+
+def end_browser_session(*, user, session_id: int) -> bool:
+    """Sign one of the user's browser sessions out, and close that browser's sockets."""
+    session = UserSession.objects.filter(user=user, pk=session_id).first()
+    if session is None:
+        return False
+    session.end()
+    events.close_sockets(
+        user.pk, code=events.SIGNED_OUT, reason="signed out", session_key=session.session_key
+    )
+    return True
+
+
+def end_all_browser_sessions(*, user) -> None:
+    """Sign every browser session of the user out (suspension, deactivation)."""
+    for session in UserSession.objects.filter(user=user):
+        session.end()
+
+
+def sync_groups_from_claim(*, user, claim) -> None:
+    """Make the user's mapped Django groups match the provider's group claim
+    (``CHATBOT_OIDC_GROUP_MAP``); groups outside the map are left as they are."""
+    mapping = settings.CHATBOT_OIDC_GROUP_MAP
+    if not mapping or claim is None:
+        return
+    values = {claim} if isinstance(claim, str) else {str(value) for value in claim}
+    wanted = {mapping[value] for value in values if value in mapping}
+    with transaction.atomic():
+        for name in wanted:
+            group, _ = Group.objects.get_or_create(name=name)
+            user.groups.add(group)
+        user.groups.remove(*Group.objects.filter(name__in=set(mapping.values()) - wanted))
 
 
 def export_user_data(user) -> dict:

@@ -3,13 +3,18 @@ suspension, whether through allauth, Django admin, a shell or any other save of 
 
 from __future__ import annotations
 
+from allauth.account.signals import user_logged_in as allauth_user_logged_in
+from allauth.mfa.signals import authenticator_added, authenticator_removed
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import is_password_usable
 from django.contrib.auth.signals import user_logged_out
+from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
-from accounts import services
+from accounts import policy, services
+from accounts.middleware import MFA_ENROLMENT_SESSION_KEY
 from conversations import events
 
 User = get_user_model()
@@ -69,3 +74,34 @@ def end_access_on_change(sender, instance, **kwargs) -> None:
         events.close_sockets_on_commit(instance.pk, code=events.ACCESS_ENDED, reason="deactivated")
     elif "suspended" in changes:
         events.close_sockets_on_commit(instance.pk, code=events.ACCESS_ENDED, reason="suspended")
+    if "deactivated" in changes or "suspended" in changes:
+        transaction.on_commit(lambda: services.end_all_browser_sessions(user=instance))
+
+
+def _note_enrolment(request, user) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    if policy.must_enrol(user):
+        request.session[MFA_ENROLMENT_SESSION_KEY] = True
+    else:
+        request.session.pop(MFA_ENROLMENT_SESSION_KEY, None)
+
+
+@receiver(allauth_user_logged_in)
+def apply_sign_in_policy(sender, request, user, sociallogin=None, **kwargs) -> None:
+    """At each sign-in: the two-factor set-up the policy asks for, and the groups the
+    identity provider says the user is in."""
+    _note_enrolment(request, user)
+    if sociallogin is not None:
+        data = sociallogin.account.extra_data or {}
+        claim_name = settings.CHATBOT_OIDC_GROUPS_CLAIM
+        for part in ("userinfo", "id_token"):
+            if claim_name in (data.get(part) or {}):
+                services.sync_groups_from_claim(user=user, claim=data[part][claim_name])
+                break
+
+
+@receiver(authenticator_added)
+@receiver(authenticator_removed)
+def recheck_enrolment(sender, request, user, **kwargs) -> None:
+    _note_enrolment(request, user)
