@@ -8,13 +8,19 @@ from allauth.account.adapter import get_adapter
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled, ValidationError
+from rest_framework.exceptions import (
+    AuthenticationFailed,
+    NotFound,
+    PermissionDenied,
+    Throttled,
+    ValidationError,
+)
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.viewsets import ViewSet
 
-from accounts import services
+from accounts import policy, services
 from accounts.api_serializers import (
     IssuedTokenSerializer,
     TokenRequestSerializer,
@@ -65,6 +71,7 @@ class TokenViewSet(ViewSet):
             200: IssuedTokenSerializer,
             400: _error("Missing or malformed fields."),
             401: _error("Wrong username or password."),
+            403: _error("The account signs in with two factors or single sign-on only."),
             429: _error("Too many attempts; see the Retry-After header."),
         },
         auth=[],
@@ -85,6 +92,9 @@ class TokenViewSet(ViewSet):
             raise Throttled(detail=" ".join(exc.messages)) from None
         if user is None:
             raise AuthenticationFailed("The username or password is not correct.")
+        # A password alone must not pass a second factor: such accounts make tokens in Settings.
+        if refusal := policy.token_refusal(user):
+            raise PermissionDenied(refusal)
         issued = services.issue_token(user=user)
         payload = {
             "token": issued.token,

@@ -77,7 +77,10 @@ class MfaEnrolmentMiddleware(_HybridMiddleware):
         return path.startswith(open_prefixes)
 
     def _refuse(self, request: HttpRequest) -> HttpResponse:
-        detail = _("Set up two-factor authentication in Settings before you continue.")
+        detail = _(
+            "Set up two-factor authentication (an authenticator app or a passkey) "
+            "before you continue."
+        )
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": detail}, status=403)
         messages.warning(request, detail)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("tokens/<str:token_key>/revoke/", views.revoke_token, name="account-token-revoke"),
     path("export/", views.export_data, name="account-export"),
     path("delete/", views.delete_account, name="account-delete"),
+    path("sessions/<int:session_id>/end/", views.end_session, name="account-session-end"),
 ]

@@ -9,7 +9,9 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services
@@ -81,3 +83,13 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     services.delete_account(user=user)
     messages.success(request, "Your account and all its conversations were deleted.")
     return redirect("account_login")
+
+
+@login_required
+@require_POST
+def end_session(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Sign one of the user's other browsers out (Settings, Security)."""
+    if not services.end_browser_session(user=request.user, session_id=session_id):
+        raise Http404("Session not found.")
+    messages.success(request, gettext("That browser was signed out."))
+    return redirect(f"{reverse('account-settings')}#security-sessions")
