@@ -66,6 +66,17 @@ def sanitize(html: str) -> str:
     )
 
 
+def client_policy() -> dict:
+    """The allow-lists above for the browser's streaming renderer (static/js/chat.js), so
+    the text shown while a reply streams is held to exactly the rules of the final render."""
+    return {
+        "tags": sorted(ALLOWED_TAGS),
+        "attributes": {tag: sorted(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+        "schemes": sorted(URL_SCHEMES),
+        "rel": LINK_REL,
+    }
+
+
 def render_markdown(text: str) -> str:
     """Sanitized HTML for a reply's Markdown."""
     if not text:

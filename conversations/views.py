@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -16,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
-from conversations import selectors, services
+from conversations import rendering, selectors, services
 from conversations.errors import InvalidInput, SessionNotFound
 from conversations.models import ChatSession, Message
 
@@ -74,7 +75,11 @@ def _sessions_page(request: HttpRequest, *, query: str, after: str = "") -> dict
 def chat(request: HttpRequest, session_id=None) -> HttpResponse:
     """The chat page: sidebar, the open conversation (latest messages) and the composer."""
     query = request.GET.get("q", "").strip()[:200]
-    context = {"query": query, **_sessions_page(request, query=query)}
+    context = {
+        "query": query,
+        "sanitizer_policy": rendering.client_policy(),
+        **_sessions_page(request, query=query),
+    }
     if session_id is not None:
         session = _session_or_404(request, session_id)
         messages, has_more = _latest_messages(session.messages.all())
@@ -151,12 +156,13 @@ def rename(request: HttpRequest, session_id) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, session_id) -> HttpResponse:
     """Delete a conversation after a confirm step (a page, or the in-page dialog)."""
+    session = _session_or_404(request, session_id)
     if request.method == "POST":
         try:
             services.delete_session(user=request.user, session_id=session_id)
         except SessionNotFound:
             # Deleted meanwhile (another tab): a 404 like any missing conversation.
             raise Http404("Conversation not found.") from None
+        flash.success(request, f"“{session.title or 'New chat'}” was deleted.")
         return redirect("chat")
-    session = _session_or_404(request, session_id)
     return render(request, "conversations/delete.html", {"session": session})

@@ -21,21 +21,31 @@ function requestId() {
 }
 
 function enhanceCodeBlocks(root) {
+  // The Copy button sits in a bar above the code, never over the end of a long line.
   for (const pre of root.querySelectorAll(".md pre")) {
-    if (pre.querySelector(".copy-code")) continue;
+    if (pre.parentElement.classList.contains("code-block")) continue;
+    const block = document.createElement("div");
+    block.className = "code-block";
+    const bar = document.createElement("div");
+    bar.className = "code-toolbar";
+    const language = document.createElement("span");
+    language.className = "code-language";
+    language.textContent = pre.querySelector("code")?.className.match(/language-(\S+)/)?.[1] ?? "";
     const button = document.createElement("button");
     button.type = "button";
     button.className = "button copy-code";
     button.textContent = "Copy";
     button.setAttribute("aria-label", "Copy code");
-    pre.append(button);
+    bar.append(language, button);
+    pre.replaceWith(block);
+    block.append(bar, pre);
   }
 }
 
 document.addEventListener("click", (event) => {
   const button = event.target.closest(".copy-code");
   if (!button) return;
-  const code = button.closest("pre").querySelector("code");
+  const code = button.closest(".code-block").querySelector("pre code, pre");
   const text = code ? code.textContent : "";
   const done = (label) => {
     button.textContent = label;
@@ -44,6 +54,68 @@ document.addEventListener("click", (event) => {
   if (!navigator.clipboard) { done("Copy failed"); return; }
   navigator.clipboard.writeText(text).then(() => done("Copied"), () => done("Copy failed"));
 });
+
+// The demo banner, once dismissed, stays away (the server reads the cookie).
+document.getElementById("dismiss-demo-banner")?.addEventListener("click", () => {
+  document.cookie = "demo_banner=dismissed; path=/; max-age=31536000; SameSite=Lax";
+  document.getElementById("demo-banner")?.remove();
+});
+
+// --- Streaming Markdown ------------------------------------------------------------------
+
+// A table is shown once its header and delimiter rows are complete, and then row by row;
+// the line being written is held back when it opens a table row or a fence. Otherwise a
+// half-written table or fence would flip between paragraph and block on every frame.
+function stableMarkdown(text) {
+  const lines = text.split("\n");
+  const writing = lines.pop();
+  let fenced = false;
+  for (const line of lines) if (/^ {0,3}(```|~~~)/.test(line)) fenced = !fenced;
+  if (!fenced) {
+    let rows = 0;
+    while (rows < lines.length && lines[lines.length - 1 - rows].trimStart().startsWith("|")) rows += 1;
+    // A lone header row waits for its delimiter row (or for a line that rules it out).
+    if (rows === 1 && (writing === "" || writing.trimStart().startsWith("|"))) lines.pop();
+  }
+  const held = /^\s*(\||`|~)/.test(writing);
+  return (held ? lines : [...lines, writing]).join("\n");
+}
+
+// The streaming renderer: markdown-it (the engine family of the server's markdown-it-py,
+// same preset and rules) and DOMPurify configured with exactly the server's allow-lists
+// (conversations/rendering.py, sent in #sanitizer-policy). Null when either is missing:
+// then the text streams as plain text.
+function streamRenderer() {
+  const policyElement = document.getElementById("sanitizer-policy");
+  const { markdownit: markdownIt, DOMPurify: purify } = globalThis;
+  if (!policyElement || !markdownIt || !purify?.isSupported) return null;
+  const policy = JSON.parse(policyElement.textContent);
+  const md = markdownIt("commonmark", { html: false })
+    .enable(["table", "strikethrough"])
+    .disable("image");
+  const purifier = purify(window);
+  purifier.addHook("uponSanitizeAttribute", (node, data) => {
+    const allowed = policy.attributes[node.nodeName.toLowerCase()] ?? [];
+    if (!allowed.includes(data.attrName)) data.keepAttr = false;
+  });
+  purifier.addHook("afterSanitizeAttributes", (node) => {
+    if (node.nodeName === "A" && node.hasAttribute("href")) node.setAttribute("rel", policy.rel);
+  });
+  const config = {
+    ALLOWED_TAGS: policy.tags,
+    ALLOWED_ATTR: [...new Set(Object.values(policy.attributes).flat())],
+    // The allowed schemes, or a relative address (as nh3 allows).
+    ALLOWED_URI_REGEXP: new RegExp(
+      `^(?:(?:${policy.schemes.join("|")}):|[^a-z]|[a-z+.\\-]+(?:[^a-z+.\\-:]|$))`, "i"),
+    ALLOW_DATA_ATTR: false,
+    ALLOW_ARIA_ATTR: false,
+    RETURN_DOM_FRAGMENT: true,
+  };
+  return (text) => purifier.sanitize(md.render(stableMarkdown(text)), config);
+}
+
+// Offsets of streamed text count code points, as the server's Python strings do.
+const codePoints = (text) => Array.from(text);
 
 class Chat {
   constructor(app) {
@@ -54,12 +126,16 @@ class Chat {
     this.loginUrl = app.dataset.loginUrl;
     this.ended = false;
     this.checkingSession = false;
+    this.deleting = false;
     this.pending = new Map();
     this.outbox = [];
     this.socket = null;
     this.connected = false;
     this.reconnectDelay = 500;
     this.loadingOlder = false;
+    // Replies streaming on this page: messageId -> {points, body, frame}.
+    this.streams = new Map();
+    this.renderMarkdown = streamRenderer();
     this.el = {
       sidebar: document.getElementById("sidebar"),
       sessions: document.getElementById("session-list"),
@@ -76,11 +152,18 @@ class Chat {
       renameDialog: document.getElementById("rename-dialog"),
       deleteDialog: document.getElementById("delete-dialog"),
       toggle: document.getElementById("toggle-sidebar"),
+      closeSidebar: document.getElementById("close-sidebar"),
+      backdrop: document.getElementById("drawer-backdrop"),
     };
     this.bind();
     this.connect();
     this.updateComposer();
     this.scrollToBottom();
+    // Keyboard users start where they type, not above every sidebar link; phones keep
+    // their keyboard closed until the composer is tapped.
+    if (!matchMedia("(pointer: coarse)").matches && !this.el.input.disabled) {
+      this.el.input.focus({ preventScroll: true });
+    }
   }
 
   // --- WebSocket ---------------------------------------------------------------------
@@ -98,6 +181,10 @@ class Chat {
       this.app.dataset.connected = "true";
       if (this.el.error.dataset.kind === "connection") this.hideError();
       for (const queued of this.outbox.splice(0)) socket.send(JSON.stringify(queued));
+      // Deltas sent while this tab was away are caught up from the reply's runner.
+      for (const bubble of this.el.messages.querySelectorAll('.message[data-status="streaming"]')) {
+        this.resume(bubble.dataset.messageId);
+      }
       this.updateComposer();
     });
     socket.addEventListener("message", (event) => this.handle(JSON.parse(event.data)));
@@ -198,13 +285,48 @@ class Chat {
     if (follow) this.scrollToBottom();
   }
 
+  resume(messageId) {
+    this.post({ type: "resume", messageId });
+  }
+
+  stream(bubble) {
+    const messageId = bubble.dataset.messageId;
+    let stream = this.streams.get(messageId);
+    if (!stream) {
+      const body = bubble.querySelector(".message-body");
+      stream = { points: codePoints(body.dataset.text ?? ""), body, frame: 0, resuming: false };
+      this.streams.set(messageId, stream);
+    }
+    return stream;
+  }
+
   onDelta(event) {
     if (event.sessionId !== this.sessionId) return;
     const bubble = document.getElementById(`m-${event.messageId}`);
     if (!bubble || bubble.dataset.status !== "streaming") return;
+    const stream = this.stream(bubble);
+    const have = stream.points.length;
+    // ``offset`` is how much of the reply came before this delta: what this tab already
+    // has is skipped, and a gap (deltas missed while away) asks for the text so far.
+    if (event.offset > have) {
+      if (!stream.resuming) this.resume(event.messageId);
+      stream.resuming = true;
+      return;
+    }
+    stream.resuming = false;
+    const fresh = codePoints(event.content).slice(have - event.offset);
+    if (!fresh.length) return;
+    stream.points.push(...fresh);
+    if (!stream.frame) stream.frame = requestAnimationFrame(() => this.renderStream(stream));
+  }
+
+  renderStream(stream) {
+    stream.frame = 0;
     const follow = this.nearBottom();
-    // Plain text while streaming; the sanitized HTML replaces it when the reply ends.
-    bubble.querySelector(".message-body").append(document.createTextNode(event.content));
+    const text = stream.points.join("");
+    if (this.renderMarkdown) stream.body.replaceChildren(this.renderMarkdown(text));
+    else stream.body.textContent = text;
+    stream.body.dataset.text = text;
     if (follow) this.scrollToBottom();
   }
 
@@ -212,7 +334,11 @@ class Chat {
     if (message.sessionId !== this.sessionId) return;
     const bubble = document.getElementById(`m-${message.messageId}`);
     if (!bubble) return;
+    const stream = this.streams.get(message.messageId);
+    if (stream) cancelAnimationFrame(stream.frame);
+    this.streams.delete(message.messageId);
     const follow = this.nearBottom();
+    // The server's own render (highlighted, nh3-sanitized) replaces the streamed one.
     const replacement = fragment(message.bubbleHtml);
     const fresh = replacement.firstElementChild;
     bubble.replaceWith(replacement);
@@ -225,9 +351,7 @@ class Chat {
     const item = this.sessionItem(event.sessionId);
     if (item) {
       item.querySelector(".session-link").textContent = event.title;
-      for (const hidden of item.querySelectorAll(".session-actions .visually-hidden")) {
-        hidden.textContent = ` ${event.title}`;
-      }
+      item.querySelector(".session-menu-button").setAttribute("aria-label", `Actions for ${event.title}`);
     }
     if (event.sessionId === this.sessionId) {
       this.el.title.textContent = event.title;
@@ -237,7 +361,9 @@ class Chat {
 
   onSessionDeleted(event) {
     this.sessionItem(event.sessionId)?.remove();
-    if (event.sessionId === this.sessionId) location.assign(this.chatUrl);
+    // Deleted in another tab: leave it. Deleted here: the form's answer is already coming,
+    // with its confirmation.
+    if (event.sessionId === this.sessionId && !this.deleting) location.assign(this.chatUrl);
   }
 
   onError(event) {
@@ -371,6 +497,9 @@ class Chat {
     this.el.send.hidden = streaming;
     this.el.stop.hidden = !streaming;
     this.el.send.disabled = empty || streaming || this.suspended || this.ended;
+    for (const button of this.el.messages.querySelectorAll("[data-action=regenerate], [data-action=retry]")) {
+      button.disabled = streaming || this.suspended || this.ended;
+    }
   }
 
   submit() {
@@ -384,6 +513,54 @@ class Chat {
     this.el.input.value = "";
     this.autogrow();
     this.updateComposer();
+  }
+
+  // --- Drawer (phones) and per-conversation menus -----------------------------------
+
+  drawerOpen() {
+    return this.el.sidebar.classList.contains("open");
+  }
+
+  setDrawer(open) {
+    const wasOpen = this.drawerOpen();
+    this.el.sidebar.classList.toggle("open", open);
+    this.el.backdrop.hidden = !open;
+    this.el.toggle.setAttribute("aria-expanded", String(open));
+    if (open) this.el.closeSidebar.focus();
+    else if (wasOpen) this.el.toggle.focus();
+  }
+
+  toggleMenu(button, open) {
+    this.closeMenus(button);
+    const menu = button.nextElementSibling;
+    menu.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+    if (open) menu.querySelector("[role=menuitem]").focus();
+  }
+
+  closeMenus(except) {
+    for (const button of this.el.sessions.querySelectorAll('.session-menu-button[aria-expanded="true"]')) {
+      if (button === except) continue;
+      button.setAttribute("aria-expanded", "false");
+      button.nextElementSibling.hidden = true;
+    }
+  }
+
+  menuKeys(event) {
+    const menu = event.target.closest(".session-menu");
+    if (!menu) return;
+    const items = [...menu.querySelectorAll("[role=menuitem]")];
+    const index = items.indexOf(event.target);
+    const moves = { ArrowDown: 1, ArrowUp: -1 };
+    if (event.key in moves) {
+      event.preventDefault();
+      items[(index + moves[event.key] + items.length) % items.length].focus();
+    } else if (event.key === "Escape" || event.key === "Tab") {
+      const button = menu.previousElementSibling;
+      if (event.key === "Escape") event.preventDefault();
+      this.toggleMenu(button, false);
+      if (event.key === "Escape") button.focus();
+    }
   }
 
   showError(detail, kind) {
@@ -424,12 +601,23 @@ class Chat {
       this.post({ type: button.dataset.action, sessionId: this.sessionId, requestId: requestId() });
     });
     sessions.addEventListener("click", (event) => {
+      const menuButton = event.target.closest(".session-menu-button");
+      if (menuButton) {
+        this.toggleMenu(menuButton, menuButton.getAttribute("aria-expanded") !== "true");
+        return;
+      }
       const link = event.target.closest("[data-action=rename], [data-action=delete]");
       if (!link) return;
       event.preventDefault();
+      this.closeMenus();
       const dialog = link.dataset.action === "rename" ? this.el.renameDialog : this.el.deleteDialog;
       this.openDialog(dialog, link);
     });
+    sessions.addEventListener("keydown", (event) => this.menuKeys(event));
+    document.addEventListener("click", (event) => {
+      if (!event.target.closest(".session-item")) this.closeMenus();
+    });
+    this.el.deleteDialog.querySelector("form").addEventListener("submit", () => { this.deleting = true; });
     for (const button of document.querySelectorAll("[data-close-dialog]")) {
       button.addEventListener("click", () => button.closest("dialog").close());
     }
@@ -438,9 +626,13 @@ class Chat {
     scroller.addEventListener("scroll", () => {
       if (scroller.scrollTop < NEAR_TOP_PX) this.loadOlder();
     });
-    this.el.toggle.addEventListener("click", () => {
-      const open = this.el.sidebar.classList.toggle("open");
-      this.el.toggle.setAttribute("aria-expanded", String(open));
+    this.el.toggle.addEventListener("click", () => this.setDrawer(!this.drawerOpen()));
+    this.el.closeSidebar.addEventListener("click", () => this.setDrawer(false));
+    // The dimmed page takes the tap that closes the drawer, so nothing below gets it.
+    this.el.backdrop.addEventListener("click", () => this.setDrawer(false));
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      if (this.drawerOpen()) this.setDrawer(false);
     });
     window.addEventListener("popstate", () => location.reload());
   }

@@ -107,7 +107,8 @@ def test_rename_and_delete_from_the_sidebar(logged_in_page, live_app, user):
     page.goto(f"{live_app}/c/{keep.pk}/")
 
     item = page.locator(f'.session-item[data-session-id="{keep.pk}"]')
-    item.locator("[data-action=rename]").click()
+    item.get_by_role("button", name="Actions for Keep me").click()
+    item.get_by_role("menuitem", name="Rename").click()
     dialog = page.locator("#rename-dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_label("Title").fill("Renamed chat")
@@ -117,14 +118,16 @@ def test_rename_and_delete_from_the_sidebar(logged_in_page, live_app, user):
     assert keep.title == "Renamed chat"
 
     doomed_item = page.locator(f'.session-item[data-session-id="{doomed.pk}"]')
-    doomed_item.locator("[data-action=delete]").click()
+    doomed_item.get_by_role("button", name="Actions for Delete me").click()
+    doomed_item.get_by_role("menuitem", name="Delete").click()
     confirm = page.locator("#delete-dialog")
     expect(confirm).to_contain_text("Delete me")
     confirm.get_by_role("button", name="Cancel").click()
     expect(confirm).to_be_hidden()
     assert ChatSession.objects.filter(pk=doomed.pk).exists()
 
-    doomed_item.locator("[data-action=delete]").click()
+    doomed_item.get_by_role("button", name="Actions for Delete me").click()
+    doomed_item.get_by_role("menuitem", name="Delete").click()
     confirm.get_by_role("button", name="Delete").click()
     expect(page.locator(f'.session-item[data-session-id="{doomed.pk}"]')).to_have_count(0)
     assert not ChatSession.objects.filter(pk=doomed.pk).exists()
