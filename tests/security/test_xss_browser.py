@@ -134,6 +134,34 @@ def test_a_hostile_reply_is_inert_live_and_after_reload(live_app, page, upstream
     assert len(seen["requests"]) > 3, "requests are being recorded"
 
 
+def test_a_hostile_reply_is_inert_while_it_streams(live_app, page, upstream, user):
+    """The same payloads (and the chat test's) checked again and again mid-stream, where the
+    browser renders the growing Markdown itself (markdown-it and DOMPurify)."""
+    from tests.browser.test_chat import HOSTILE
+
+    seen = record(page)
+    log_in(page.context, live_app, user)
+    page.goto(live_app + "/")
+    upstream.push(Behaviour(content=f"{HOSTILE}\n\n{HOSTILE_REPLY}", token_gap=0.05))
+    composer = page.locator("#composer-input")
+    composer.fill(HOSTILE_QUESTION)
+    composer.press("Enter")
+    reply = page.locator(".message-assistant").last
+    expect(reply).to_have_attribute("data-status", "streaming")
+    checks, formatted = 0, 0
+    while reply.get_attribute("data-status") == "streaming":
+        found = page.evaluate(FIND, ["#messages", DANGEROUS_TAGS, TRACES])
+        assert found["inMessages"] == [] and found["traced"] == [], found
+        assert found["handlers"] == [] and found["styles"] == 0, found
+        assert found["links"] == [], found
+        formatted += reply.locator(".message-body code, .message-body a").count() > 0
+        checks += 1
+        page.wait_for_timeout(40)
+    assert checks >= 10 and formatted >= 3, "checked while the browser rendered Markdown"
+    expect(reply).to_have_attribute("data-status", "complete", timeout=15000)
+    assert_inert(page, seen, "body", live_app)
+
+
 def test_a_hostile_reply_is_inert_in_the_admin(live_app, chromium, upstream, user):
     from django.test import Client
 
