@@ -6,6 +6,7 @@ Every variable is listed in the README's configuration table.
 from __future__ import annotations
 
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,39 +14,19 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts import configuration as accounts_configuration
+from chatbot.env import (
+    env_bool,
+    env_choice,
+    env_database_url,
+    env_float,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    try:
-        return int(value) if value else default
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    try:
-        return float(value) if value else default
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 # --- Core -------------------------------------------------------------------------------
@@ -128,8 +109,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 _default_sqlite = BASE_DIR / "var" / "db.sqlite3"
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{_default_sqlite}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        env_database_url("DATABASE_URL", f"sqlite:///{_default_sqlite}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0),
         conn_health_checks=True,
     )
 }
@@ -140,7 +121,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so two
     # writers queue on the busy timeout instead of failing with "database is locked".
     _db["OPTIONS"] = {
-        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30),
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=0),
         "transaction_mode": "IMMEDIATE",
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
@@ -151,19 +132,19 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"].startswith("django.db.backends.postgresql"):
     _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}
     _db.setdefault("OPTIONS", {})
-    _db["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+    _db["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1))
     if env_bool("DATABASE_POOL", False):
         # psycopg's pool keeps connections warm; Django requires CONN_MAX_AGE = 0 with it.
         _db["CONN_MAX_AGE"] = 0
         _db["OPTIONS"]["pool"] = {
-            "min_size": env_int("DATABASE_POOL_MIN", 2),
-            "max_size": env_int("DATABASE_POOL_MAX", 20),
-            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+            "min_size": env_int("DATABASE_POOL_MIN", 2, minimum=0),
+            "max_size": env_int("DATABASE_POOL_MAX", 20, minimum=1),
+            "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
         }
 
 # --- Cache and Channels -----------------------------------------------------------------
 
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_url("REDIS_URL", ("redis", "rediss", "unix"))
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -211,7 +192,9 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 ACCOUNT_LOGIN_METHODS = {"email", "username"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "optional")
+ACCOUNT_EMAIL_VERIFICATION = env_choice(
+    "ACCOUNT_EMAIL_VERIFICATION", "optional", ("mandatory", "optional", "none")
+)
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
@@ -250,7 +233,7 @@ CHATBOT_SESSION_SEEN_INTERVAL = env_int("CHATBOT_SESSION_SEEN_INTERVAL", 60)
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
@@ -262,7 +245,7 @@ _secure_default = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", _secure_default)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", _secure_default)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -274,9 +257,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 # Reverse proxies in front of the app that append to X-Forwarded-For; rate limits key on the
 # client address they report (0: the peer address, and the header is ignored).
-TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0)
+TRUSTED_PROXY_COUNT = env_int("DJANGO_TRUSTED_PROXY_COUNT", 0, minimum=0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 256 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 256 * 1024, minimum=1)
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -339,7 +322,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 REST_KNOX = {
-    "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30)),
+    "TOKEN_TTL": timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30, minimum=1)),
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_PREFIX": "cb_",
 }
@@ -357,54 +340,61 @@ SPECTACULAR_SETTINGS = {
 # --- The chatbot ------------------------------------------------------------------------
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
-OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", ("http", "https"))
 CHATBOT_MODEL = env_str("CHATBOT_MODEL", "gpt-4o-mini")
-CHATBOT_TEMPERATURE = env_float("CHATBOT_TEMPERATURE", 0.7)
+CHATBOT_TEMPERATURE = env_float("CHATBOT_TEMPERATURE", 0.7, minimum=0)
 CHATBOT_SYSTEM_PROMPT = env_str(
     "CHATBOT_SYSTEM_PROMPT",
     "You are a helpful assistant. Answer clearly and concisely; use Markdown when it helps.",
 )
-CHATBOT_CONTEXT_TOKENS = env_int("CHATBOT_CONTEXT_TOKENS", 16000)
-CHATBOT_MAX_MESSAGE_CHARS = env_int("CHATBOT_MAX_MESSAGE_CHARS", 10000)
-CHATBOT_LLM_TIMEOUT = env_float("CHATBOT_LLM_TIMEOUT", 60.0)
-CHATBOT_LLM_MAX_RETRIES = env_int("CHATBOT_LLM_MAX_RETRIES", 2)
+CHATBOT_CONTEXT_TOKENS = env_int("CHATBOT_CONTEXT_TOKENS", 16000, minimum=1)
+CHATBOT_MAX_MESSAGE_CHARS = env_int("CHATBOT_MAX_MESSAGE_CHARS", 10000, minimum=1)
+CHATBOT_LLM_TIMEOUT = env_float("CHATBOT_LLM_TIMEOUT", 60.0, positive=True)
+CHATBOT_LLM_MAX_RETRIES = env_int("CHATBOT_LLM_MAX_RETRIES", 2, minimum=0)
 # A reply's whole time with the model, across the SDK's retries and the stream: below common
 # proxy timeouts, so a hanging upstream ends in a clear error instead of a cut connection.
-CHATBOT_LLM_DEADLINE = env_float("CHATBOT_LLM_DEADLINE", 90.0)
+CHATBOT_LLM_DEADLINE = env_float("CHATBOT_LLM_DEADLINE", 90.0, positive=True)
 # The longest reply (max_tokens sent to the model); also what a send holds against the quota.
-CHATBOT_MAX_REPLY_TOKENS = env_int("CHATBOT_MAX_REPLY_TOKENS", 4096)
-CHATBOT_RATE_LIMIT = env_str("CHATBOT_RATE_LIMIT", "20/min")
-CHATBOT_DAILY_TOKEN_QUOTA = env_int("CHATBOT_DAILY_TOKEN_QUOTA", 0)
-CHATBOT_MODERATION = env_str("CHATBOT_MODERATION", "off")
+CHATBOT_MAX_REPLY_TOKENS = env_int("CHATBOT_MAX_REPLY_TOKENS", 4096, minimum=1)
+# Parsed here, once: conversations.limits reads the Rate (or None when off).
+CHATBOT_RATE_LIMIT = env_rate("CHATBOT_RATE_LIMIT", "20/min")
+CHATBOT_DAILY_TOKEN_QUOTA = env_int("CHATBOT_DAILY_TOKEN_QUOTA", 0, minimum=0)
+CHATBOT_MODERATION = env_choice("CHATBOT_MODERATION", "off", ("off", "flag", "block"))
 CHATBOT_MODERATION_MODEL = env_str("CHATBOT_MODERATION_MODEL", "omni-moderation-latest")
 # How often a growing reply is written to the database, and when a reply whose writer
 # stopped sending heartbeats is declared failed.
-CHATBOT_STREAM_SAVE_INTERVAL = env_float("CHATBOT_STREAM_SAVE_INTERVAL", 0.5)
-CHATBOT_STREAM_HEARTBEAT = env_float("CHATBOT_STREAM_HEARTBEAT", 10.0)
-CHATBOT_STREAM_STALE_AFTER = env_float("CHATBOT_STREAM_STALE_AFTER", 45.0)
-CHATBOT_DEMO_DELAY = env_float("CHATBOT_DEMO_DELAY", 0.03)
+CHATBOT_STREAM_SAVE_INTERVAL = env_float("CHATBOT_STREAM_SAVE_INTERVAL", 0.5, positive=True)
+CHATBOT_STREAM_HEARTBEAT = env_float("CHATBOT_STREAM_HEARTBEAT", 10.0, positive=True)
+CHATBOT_STREAM_STALE_AFTER = env_float("CHATBOT_STREAM_STALE_AFTER", 45.0, positive=True)
+CHATBOT_DEMO_DELAY = env_float("CHATBOT_DEMO_DELAY", 0.03, minimum=0)
 # How long the final save of a finished reply is retried while the database is down.
-CHATBOT_FINAL_SAVE_RETRY = env_float("CHATBOT_FINAL_SAVE_RETRY", 10.0)
+CHATBOT_FINAL_SAVE_RETRY = env_float("CHATBOT_FINAL_SAVE_RETRY", 10.0, minimum=0)
 
-if CHATBOT_MODERATION not in {"off", "flag", "block"}:
-    raise ImproperlyConfigured("CHATBOT_MODERATION must be off, flag or block.")
-if CHATBOT_LLM_DEADLINE <= 0:
-    raise ImproperlyConfigured("CHATBOT_LLM_DEADLINE must be a positive number of seconds.")
-if CHATBOT_MAX_REPLY_TOKENS < 1:
-    raise ImproperlyConfigured("CHATBOT_MAX_REPLY_TOKENS must be at least 1.")
-if CHATBOT_FINAL_SAVE_RETRY < 0:
-    raise ImproperlyConfigured("CHATBOT_FINAL_SAVE_RETRY must be 0 or more seconds.")
+# Threads (and so connections) for the database work of background replies
+# (conversations.db). SQLite has one writer at a time, and a writer that finds the database
+# locked sleeps in SQLite's busy handler (1, 2, 5, 10... ms): several threads writing at
+# once cost latency without adding throughput, so one thread queues them without sleeping.
+CHATBOT_DB_THREADS = env_int(
+    "CHATBOT_DB_THREADS", 1 if _db["ENGINE"].endswith("sqlite3") else 4, minimum=1
+)
+# Where the tokenizer's vocabulary is cached (conversations.context fills it offline).
+TIKTOKEN_CACHE_DIR = env_str(
+    "TIKTOKEN_CACHE_DIR", str(Path(tempfile.gettempdir()) / "chatbot-tiktoken")
+)
 
 # --- Logging ----------------------------------------------------------------------------
 
 # Also keeps query strings (search terms) out of uvicorn's access and WebSocket log lines.
 LOGGING_CONFIG = "chatbot.log_filters.configure_logging"
+LOG_LEVEL = env_choice(
+    "DJANGO_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,16 +26,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _default_threads() -> int:
-    # SQLite has one writer at a time, and a writer that finds the database locked sleeps
-    # in SQLite's busy handler (1, 2, 5, 10... ms): several threads writing at once cost
-    # latency without adding throughput. One thread queues them without sleeping.
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        return 1
-    return 4
-
-
-THREADS = int(os.environ.get("CHATBOT_DB_THREADS") or _default_threads())
+# One on SQLite (one writer at a time), four elsewhere; see settings.CHATBOT_DB_THREADS.
+THREADS = settings.CHATBOT_DB_THREADS
 _executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="chat-db")
 
 

@@ -13,39 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 
 from conversations.errors import QuotaExceeded, RateLimited
-
-_PERIODS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "h": 3600,
-    "hour": 3600,
-    "d": 86400,
-    "day": 86400,
-}
-
-
-def parse_rate(rate: str) -> tuple[int, int] | None:
-    """``"20/min"`` -> ``(20, 60)``; empty or ``"0"`` turns the limit off."""
-    rate = (rate or "").strip().lower()
-    if rate in {"", "0", "off", "none"}:
-        return None
-    try:
-        count, period = rate.split("/")
-        return int(count), _PERIODS[period.strip()]
-    except (ValueError, KeyError) as exc:
-        raise ImproperlyConfigured(f"Rate {rate!r} must look like 20/min") from exc
 
 
 def check_send_rate(user_id: int) -> None:
     """Count one send for ``user_id``; raise ``RateLimited`` when over the limit."""
-    limit = parse_rate(settings.CHATBOT_RATE_LIMIT)
+    limit = settings.CHATBOT_RATE_LIMIT  # a chatbot.env.Rate, parsed at start-up
     if limit is None:
         return
     count, period = limit

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from accounts import services as account_services
+from chatbot.env import parse_rate
 from conversations.models import ChatSession, Message
 from tests.factories import UserFactory
 from tests.upstream import Behaviour
@@ -123,7 +124,7 @@ def test_upstream_recovering_within_the_retries_answers_200(api, upstream):
 
 
 def test_rate_limit_answers_429_with_retry_after(api, upstream, settings):
-    settings.CHATBOT_RATE_LIMIT = "1/min"
+    settings.CHATBOT_RATE_LIMIT = parse_rate("1/min")
     assert send(api, "first").status_code == 200
 
     response = send(api, "second")

@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
+from chatbot.env import parse_rate
 from conversations import limits
 from conversations.errors import RateLimited
 
@@ -51,25 +52,25 @@ def sends_allowed(user_id: int, attempts: int) -> int:
     ],
 )
 def test_rates_parse_to_count_and_seconds(rate, parsed):
-    assert limits.parse_rate(rate) == parsed
+    assert parse_rate(rate) == parsed
 
 
 @pytest.mark.parametrize("rate", ["", "0", "off", "OFF", "none", "  None ", None])
 def test_off_values_turn_the_limit_off(rate, settings, frozen_clock):
-    assert limits.parse_rate(rate) is None
-    settings.CHATBOT_RATE_LIMIT = rate
+    assert parse_rate(rate) is None
+    settings.CHATBOT_RATE_LIMIT = parse_rate(rate)
     assert sends_allowed(1, 50) == 50
 
 
 @pytest.mark.parametrize("rate", ["20", "20/fortnight", "x/min", "20/min/2", "/min", "1.5/min"])
 def test_malformed_rates_name_the_expected_shape(rate):
     with pytest.raises(ImproperlyConfigured, match="must look like 20/min"):
-        limits.parse_rate(rate)
+        parse_rate(rate)
 
 
 @pytest.mark.parametrize("count", [1, 2, 5])
 def test_the_limit_is_reached_but_not_exceeded(settings, frozen_clock, count):
-    settings.CHATBOT_RATE_LIMIT = f"{count}/min"
+    settings.CHATBOT_RATE_LIMIT = parse_rate(f"{count}/min")
     assert sends_allowed(1, count) == count
     with pytest.raises(RateLimited):
         limits.check_send_rate(1)
@@ -81,7 +82,7 @@ def test_the_limit_is_reached_but_not_exceeded(settings, frozen_clock, count):
     ("unit", "period"), [("s", 1), ("min", 60), ("hour", 3600), ("day", 86400)]
 )
 def test_each_unit_is_a_window_of_its_length(settings, frozen_clock, unit, period):
-    settings.CHATBOT_RATE_LIMIT = f"2/{unit}"
+    settings.CHATBOT_RATE_LIMIT = parse_rate(f"2/{unit}")
     assert sends_allowed(1, 3) == 2
     frozen_clock.advance(period - 0.5)
     assert sends_allowed(1, 1) == 0
@@ -104,7 +105,7 @@ def test_each_unit_is_a_window_of_its_length(settings, frozen_clock, unit, perio
 def test_retry_after_is_the_rest_of_the_window_plus_one_second(
     settings, frozen_clock, unit, elapsed, retry_after
 ):
-    settings.CHATBOT_RATE_LIMIT = f"1/{unit}"
+    settings.CHATBOT_RATE_LIMIT = parse_rate(f"1/{unit}")
     frozen_clock.advance(elapsed)
     limits.check_send_rate(1)
     with pytest.raises(RateLimited) as refused:
@@ -113,16 +114,16 @@ def test_retry_after_is_the_rest_of_the_window_plus_one_second(
 
 
 def test_each_user_has_their_own_counter(settings, frozen_clock):
-    settings.CHATBOT_RATE_LIMIT = "2/min"
+    settings.CHATBOT_RATE_LIMIT = parse_rate("2/min")
     assert sends_allowed(1, 3) == 2
     assert sends_allowed(2, 3) == 2
     assert sends_allowed(12, 3) == 2
 
 
 def test_limits_with_different_periods_count_apart(settings, frozen_clock):
-    settings.CHATBOT_RATE_LIMIT = "2/min"
+    settings.CHATBOT_RATE_LIMIT = parse_rate("2/min")
     assert sends_allowed(1, 2) == 2
-    settings.CHATBOT_RATE_LIMIT = "2/hour"
+    settings.CHATBOT_RATE_LIMIT = parse_rate("2/hour")
     assert sends_allowed(1, 3) == 2
 
 
@@ -130,7 +131,7 @@ def test_limits_with_different_periods_count_apart(settings, frozen_clock):
 def test_a_counter_lives_through_its_window_and_five_seconds_more(
     settings, frozen_clock, unit, period
 ):
-    settings.CHATBOT_RATE_LIMIT = f"1/{unit}"
+    settings.CHATBOT_RATE_LIMIT = parse_rate(f"1/{unit}")
     limits.check_send_rate(1)
     key = f"send-rate:1:{period}:{int(frozen_clock.now // period)}"
     assert cache.get(key) == 1
@@ -143,7 +144,7 @@ def test_a_counter_lives_through_its_window_and_five_seconds_more(
 def test_a_counter_that_expires_between_add_and_incr_starts_again_at_one(
     settings, frozen_clock, monkeypatch
 ):
-    settings.CHATBOT_RATE_LIMIT = "1/min"
+    settings.CHATBOT_RATE_LIMIT = parse_rate("1/min")
     real_add, expired = cache.add, []
 
     def add_then_expire(key, value, timeout):

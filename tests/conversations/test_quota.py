@@ -19,7 +19,7 @@ CAP = 50
 
 @pytest.fixture
 def quota(settings):
-    settings.CHATBOT_RATE_LIMIT = "0"
+    settings.CHATBOT_RATE_LIMIT = None
     settings.CHATBOT_MAX_REPLY_TOKENS = CAP
     settings.CHATBOT_DAILY_TOKEN_QUOTA = 1000
     return settings

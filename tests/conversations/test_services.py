@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from chatbot.env import parse_rate
 from conversations import limits, replies, selectors, services
 from conversations.errors import (
     ChatSuspended,
@@ -338,7 +339,7 @@ async def test_suspended_user_cannot_send(upstream):
 
 
 async def test_rate_limit_refuses_and_stores_nothing(upstream, settings, monkeypatch):
-    settings.CHATBOT_RATE_LIMIT = "2/min"
+    settings.CHATBOT_RATE_LIMIT = parse_rate("2/min")
     # The limiter's clock stands 20.25 s into a minute: every send falls in one window.
     window_start = (int(time.time()) // 60 + 1) * 60
     monkeypatch.setattr(limits.time, "time", lambda: window_start + 20.25)

@@ -52,7 +52,7 @@ def assert_quota_held(responses: list[httpx.Response], spent: int) -> None:
 
 
 def test_parallel_sends_do_not_overrun_the_quota(live_app, upstream, settings):
-    settings.CHATBOT_RATE_LIMIT = "0"
+    settings.CHATBOT_RATE_LIMIT = None
     settings.CHATBOT_DAILY_TOKEN_QUOTA = QUOTA
     settings.CHATBOT_MAX_REPLY_TOKENS = REPLY_CAP
     upstream.default = Behaviour(tokens=REPLY_TOKENS, first_token_delay=0.1)

@@ -32,7 +32,7 @@ def wait_until_no_reply_streams(user, timeout: float = 30) -> None:
 
 
 def test_deletes_racing_sends_and_regenerates_leave_nothing_behind(live_app, upstream, settings):
-    settings.CHATBOT_RATE_LIMIT = "0"
+    settings.CHATBOT_RATE_LIMIT = None
     user = UserFactory()
     token = account_services.issue_token(user=user).token
     sessions = [str(conversation(user, turns=1).pk) for _ in range(CONVERSATIONS)]

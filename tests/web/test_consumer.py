@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import User
+from chatbot.env import parse_rate
 from conversations.models import ChatSession, Message
 from tests.factories import MessageFactory, UserFactory, conversation
 from tests.recording import record_db_trips, record_thread_hops
@@ -240,7 +241,7 @@ async def test_rate_limit_errors_say_when_to_retry(upstream, sockets, settings):
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4()}"}
     }
-    settings.CHATBOT_RATE_LIMIT = "1/hour"
+    settings.CHATBOT_RATE_LIMIT = parse_rate("1/hour")
     user = await sync_to_async(UserFactory)()
     socket = await sockets(user)
     await socket.send_json_to({"type": "send", "text": "first"})
