@@ -17,7 +17,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.models import User
-from conversations import events
+from conversations import events, payloads
 from conversations import services as conversation_services
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
@@ -50,9 +50,9 @@ def issue_token(*, user) -> IssuedToken:
 
 
 def tokens_for_user(user) -> QuerySet[AuthToken]:
-    """The user's live tokens, newest first (expired ones are removed first)."""
-    _sweep_expired_tokens(user)
-    return AuthToken.objects.filter(user=user).order_by("-created")
+    """The user's live tokens, newest first (expired ones are left for ``issue_token`` to
+    delete: a read never writes)."""
+    return AuthToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created")
 
 
 def _sweep_expired_tokens(user) -> None:
@@ -122,16 +122,7 @@ def export_user_data(user) -> dict:
     messages = Message.objects.filter(session__user=user).order_by("session_id", "sequence")
     by_session: dict = {}
     for message in messages.iterator(chunk_size=2000):
-        by_session.setdefault(message.session_id, []).append(
-            {
-                "messageId": str(message.pk),
-                "role": message.role,
-                "content": "" if message.hidden else message.content,
-                "status": message.status,
-                "hidden": message.hidden,
-                "createdAt": message.created_at.isoformat(),
-            }
-        )
+        by_session.setdefault(message.session_id, []).append(payloads.exported_message(message))
     return {
         "user": {"username": user.username, "email": user.email},
         "exportedAt": timezone.now().isoformat(),

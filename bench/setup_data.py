@@ -26,7 +26,8 @@ from django.utils import timezone  # noqa: E402
 
 from accounts import services as account_services  # noqa: E402
 from accounts.models import User  # noqa: E402
-from conversations import llm, services  # noqa: E402
+from conversations import services  # noqa: E402
+from conversations.context import count_tokens  # noqa: E402
 from conversations.models import ChatSession, Message  # noqa: E402
 
 SIZE = 10_000
@@ -93,7 +94,7 @@ def measure_context() -> dict:
                 sequence=i + 1,
                 role="user" if i % 2 == 0 else "assistant",
                 content=content,
-                token_count=llm.count_tokens(content),
+                token_count=count_tokens(content),
             )
         )
     Message.objects.bulk_create(rows, batch_size=1000)

@@ -25,7 +25,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chatbot.forks.channels import NoConnectionCleanupDispatch
-from conversations import events, rendering, replies, selectors, services
+from conversations import events, payloads, rendering, replies, selectors, services
 from conversations.db import run_db
 from conversations.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable
 from conversations.json_depth import TooDeep, check_depth
@@ -42,7 +42,7 @@ class AccessEnded(Exception):
         super().__init__(reason)
 
 
-def bubble_html(payload: dict) -> str:
+def bubble_html(payload: payloads.MessagePayload) -> str:
     """A message bubble from its event payload, with the same partial as the page."""
     message = SimpleNamespace(
         id=payload["messageId"],
@@ -53,6 +53,10 @@ def bubble_html(payload: dict) -> str:
         error=payload.get("error", ""),
     )
     return render_to_string("conversations/_message.html", {"message": message})
+
+
+def rendered(payload: payloads.MessagePayload) -> payloads.RenderedMessage:
+    return {**payload, "html": bubble_html(payload)}
 
 
 # Database work goes through conversations.db, so no message needs Channels' connection
@@ -118,13 +122,7 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
 
     async def send_error(self, exc: ChatError, *, request_id=None) -> None:
         """The one place a domain error becomes a WebSocket message."""
-        payload = {"type": "error", "detail": exc.detail, "code": exc.code}
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            payload["retryAfter"] = retry_after
-        if isinstance(request_id, str):
-            payload["requestId"] = request_id[:100]
-        await self.send_json(payload)
+        await self.send_json(payloads.error_event(exc, request_id=request_id))
 
     def _refresh_user(self) -> None:
         """Re-read the user and check the socket's session, in one query; ``AccessEnded``
@@ -149,27 +147,23 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
             raise AccessEnded(events.ACCESS_ENDED, "deactivated")
         self.user.chat_suspended, self.user.custom_instructions = row[3], row[4]
 
-    async def _fresh_user(self):
-        await run_db(self._refresh_user)
-        return self.user
-
-    def _begin_turn_now(self, text, session_id) -> Turn:
+    def _check_send(self, text, session_id) -> services.CheckedSend:
         self._refresh_user()
-        return services.begin_turn_now(user=self.user, text=text, session_id=session_id)
+        return services.check_send(user=self.user, text=text, session_id=session_id)
+
+    def _check_regenerate(self, session_id) -> Turn:
+        self._refresh_user()
+        return services.check_regenerate(user=self.user, session_id=session_id)
 
     async def handle_send(self, content: dict) -> None:
         text, session_id = content.get("text"), content.get("sessionId") or None
-        if services.needs_moderation():
-            user = await self._fresh_user()
-            turn = await services.begin_turn(user=user, text=text, session_id=session_id)
-        else:
-            # One database trip: the user's fresh flags and the stored turn.
-            turn = await run_db(self._begin_turn_now, text, session_id)
+        # The user's fresh flags and the send's check in one database trip.
+        checked = await run_db(self._check_send, text, session_id)
+        turn = await services.finish_send(checked)
         await self._announce(turn, request_id=content.get("requestId"))
 
     async def handle_regenerate(self, content: dict) -> None:
-        user = await self._fresh_user()
-        turn = await services.begin_regenerate(user=user, session_id=content.get("sessionId"))
+        turn = await run_db(self._check_regenerate, content.get("sessionId"))
         await self._announce(turn, request_id=content.get("requestId"), regenerated=True)
 
     async def handle_stop(self, content: dict) -> None:
@@ -181,22 +175,18 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
 
     async def _announce(self, turn: Turn, *, request_id, regenerated: bool = False) -> None:
         """Tell every tab about the new turn, then start the reply in the background."""
-        user_payload = replies.message_payload(turn.user_message)
-        event = {
-            "type": "chat.turn",
-            "sessionId": str(turn.session.pk),
-            "created": turn.created_session,
-            "regenerated": regenerated,
-            "requestId": request_id[:100] if isinstance(request_id, str) else None,
-            "userMessage": {**user_payload, "html": bubble_html(user_payload)},
-            "reply": None,
-            "sessionHtml": render_to_string(
+        reply = turn.reply
+        event = payloads.turn_event(
+            session_id=turn.session.pk,
+            created=turn.created_session,
+            regenerated=regenerated,
+            request_id=request_id,
+            user_message=rendered(payloads.message_payload(turn.user_message)),
+            reply=rendered(payloads.message_payload(reply)) if reply is not None else None,
+            session_html=render_to_string(
                 "conversations/_session_items.html", {"sessions": [turn.session]}
             ),
-        }
-        if turn.reply is not None:
-            reply_payload = replies.message_payload(turn.reply)
-            event["reply"] = {**reply_payload, "html": bubble_html(reply_payload)}
+        )
         await events.publish(self.user.pk, event)
         if turn.reply is not None:
             replies.start_reply(turn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from conversations import llm, replies
+from conversations import context, llm, replies
 from conversations.db import close_connections
 
 # The collector's thresholds for a server (Python's defaults are 700, 10, 10). Streams keep
@@ -37,7 +37,7 @@ class LifespanMiddleware:
                 # Everything loaded so far (Django, the URLconf, the tokenizer's tables)
                 # lives as long as the process: move it out of the garbage collector's
                 # reach, so its full collections stop pausing every open stream to walk it.
-                llm.count_tokens("load the vocabulary now")
+                context.count_tokens("load the vocabulary now")
                 gc.collect()
                 gc.freeze()
                 gc.set_threshold(*GC_THRESHOLDS)

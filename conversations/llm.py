@@ -1,34 +1,26 @@
 """The one door to the model: the only module that imports ``openai``.
 
-It builds clients from settings, fits a conversation into the token budget, streams or
-completes a reply, runs moderation, and turns every SDK failure into one of our domain
-errors so the rest of the code never sees SDK classes or upstream error text.
+It builds clients from settings, streams or completes a reply, runs moderation, and turns
+every SDK failure into one of our domain errors so the rest of the code never sees SDK
+classes or upstream error text. What to send (tokens, the context budget) is
+``conversations.context``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
-import hashlib
-import importlib.util
 import logging
-import os
-import tempfile
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import NamedTuple
 
 import httpx2
 import openai
-import tiktoken
 from django.conf import settings
 from openai.types.chat import ChatCompletion
 
+from conversations.context import count_tokens
 from conversations.errors import (
-    InvalidInput,
     LLMError,
     LLMRateLimited,
     LLMRejected,
@@ -38,9 +30,6 @@ from conversations.errors import (
 
 logger = logging.getLogger(__name__)
 
-# OpenAI's chat format adds a few tokens per message and primes the reply with three more.
-MESSAGE_OVERHEAD_TOKENS = 4
-REPLY_PRIMING_TOKENS = 3
 TITLE_PROMPT = (
     "Write a short title (at most six words) for a conversation that starts with the "
     "message below. Answer with the title only, no quotes, no final period."
@@ -48,20 +37,6 @@ TITLE_PROMPT = (
 
 
 # --- Our own small types ----------------------------------------------------------------
-
-
-class ContextMessage(NamedTuple):
-    """One message of history (a tuple: built per row of every context read)."""
-
-    role: str
-    content: str
-    tokens: int
-
-
-@dataclass(frozen=True)
-class Context:
-    messages: list[dict[str, str]]
-    prompt_tokens: int
 
 
 @dataclass(frozen=True)
@@ -88,91 +63,6 @@ class Completion:
 class ModerationResult:
     flagged: bool
     categories: list[str] = field(default_factory=list)
-
-
-# --- Tokens and context -----------------------------------------------------------------
-
-
-TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
-
-
-@lru_cache(maxsize=1)
-def _encoding() -> tiktoken.Encoding:
-    """tiktoken's o200k_base, loaded without the internet.
-
-    tiktoken downloads a vocabulary on first use into its cache. bpe-openai ships the same
-    files, so the cache is filled from there. tiktoken checks the SHA-256 either way.
-    Counting goes through tiktoken rather than bpe-openai's own tokenizer, which is 143 MB
-    resident against tiktoken's 77 MB, and the app's budget is 300 MB with 500 streams.
-    """
-    name = "o200k_base"
-    cache = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or _default_tiktoken_cache())
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)  # where tiktoken reads it
-    cached = cache / hashlib.sha1(TIKTOKEN_URL.format(name=name).encode()).hexdigest()
-    if not cached.exists():
-        # find_spec locates the package without importing it (its import alone is 69 MB).
-        package = importlib.util.find_spec("bpe_openai").submodule_search_locations[0]
-        with gzip.open(Path(package) / "data" / f"{name}.tiktoken.gz") as vocabulary:
-            data = vocabulary.read()
-        cache.mkdir(parents=True, exist_ok=True)
-        # A unique partial file, renamed into place (atomic): processes or threads that
-        # start together may all write it.
-        handle, partial = tempfile.mkstemp(dir=cache, suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        Path(partial).replace(cached)
-    return tiktoken.get_encoding(name)
-
-
-def _default_tiktoken_cache() -> str:
-    return str(Path(tempfile.gettempdir()) / "chatbot-tiktoken")
-
-
-def count_tokens(text: str) -> int:
-    """Exact token count of ``text`` in the OpenAI o200k vocabulary."""
-    if not text:
-        return 0
-    return len(_encoding().encode_ordinary(text))
-
-
-@lru_cache(maxsize=1024)
-def prompt_tokens(system_prompt: str) -> int:
-    """``count_tokens`` for system prompts, which repeat from turn to turn."""
-    return count_tokens(system_prompt)
-
-
-def build_context(*, system_prompt: str, history: Iterable[ContextMessage], budget: int) -> Context:
-    """System prompt first, then as many of the newest turns as fit ``budget``, oldest first.
-
-    ``history`` is read newest first and lazily, so a long conversation is only read as far
-    back as the budget reaches. Its first item is the message being answered: it is always
-    sent, and a message that cannot fit with the system prompt is refused.
-    """
-    used = REPLY_PRIMING_TOKENS + prompt_tokens(system_prompt) + MESSAGE_OVERHEAD_TOKENS
-    kept: list[ContextMessage] = []
-    for message in history:
-        cost = message.tokens + MESSAGE_OVERHEAD_TOKENS
-        if used + cost > budget:
-            if not kept:
-                raise InvalidInput(
-                    "This message is too long for the model's context. Please shorten it.",
-                    field="message",
-                )
-            break
-        used += cost
-        kept.append(message)
-    messages = [{"role": "system", "content": system_prompt}]
-    messages.extend({"role": m.role, "content": m.content} for m in reversed(kept))
-    return Context(messages=messages, prompt_tokens=used)
-
-
-def system_prompt_for(*, user_instructions: str = "", chat_instructions: str = "") -> str:
-    parts = [settings.CHATBOT_SYSTEM_PROMPT.strip()]
-    if user_instructions.strip():
-        parts.append("Instructions from the user:\n" + user_instructions.strip())
-    if chat_instructions.strip():
-        parts.append("Instructions for this conversation:\n" + chat_instructions.strip())
-    return "\n\n".join(part for part in parts if part)
 
 
 # --- Configuration ----------------------------------------------------------------------

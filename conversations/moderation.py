@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
-from conversations import events
+from conversations import events, payloads
 from conversations.models import ChatSession, Message
 
 HID = "Hid the message."
@@ -115,22 +115,6 @@ def restore_users(*, moderator, users: Iterable) -> int:
     return _set_suspended(moderator=moderator, users=users, suspended=False, note=RESTORED)
 
 
-def _message_export(message: Message) -> dict:
-    return {
-        "messageId": str(message.id),
-        "sequence": message.sequence,
-        "role": message.role,
-        "content": message.content,
-        "status": message.status,
-        "model": message.model,
-        "flagged": message.flagged,
-        "flagCategories": message.flag_categories,
-        "moderationFailed": message.moderation_failed,
-        "hidden": message.hidden,
-        "createdAt": message.created_at.isoformat(),
-    }
-
-
 def _session_export(session: ChatSession) -> dict:
     return {
         "sessionId": str(session.id),
@@ -141,7 +125,7 @@ def _session_export(session: ChatSession) -> dict:
         "flagged": session.flagged,
         "createdAt": session.created_at.isoformat(),
         "updatedAt": session.updated_at.isoformat(),
-        "messages": [_message_export(message) for message in session.messages.all()],
+        "messages": [payloads.moderated_message(message) for message in session.messages.all()],
     }
 
 

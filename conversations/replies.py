@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from conversations import events, llm, services
+from conversations import events, llm, payloads, reply_storage, services, titles
 from conversations.db import run_db
 from conversations.errors import OUTAGES, ChatError, LLMUnavailable, StorageUnavailable
 from conversations.models import Message
@@ -57,19 +57,6 @@ ReplyEvent = ReplyDelta | ReplyFinished
 
 def stop_key(reply_id) -> str:
     return f"reply-stop:{reply_id}"
-
-
-def message_payload(message: Message) -> dict:
-    """The message as tabs and clients see it (hidden text is never sent)."""
-    return {
-        "messageId": str(message.pk),
-        "sessionId": str(message.session_id),
-        "role": message.role,
-        "content": "" if message.hidden else message.content,
-        "status": message.status,
-        "hidden": message.hidden,
-        "createdAt": message.created_at.isoformat(),
-    }
 
 
 class ReplyRun:
@@ -222,12 +209,9 @@ class ReplyRun:
         self._published += len(pending)
         await events.publish(
             self.user_id,
-            {
-                "type": "chat.delta",
-                "sessionId": str(self.turn.session.pk),
-                "messageId": self.reply_id,
-                "content": "".join(pending),
-            },
+            payloads.delta_event(
+                session_id=self.turn.session.pk, message_id=self.reply_id, content="".join(pending)
+            ),
         )
 
     async def _finish(self, status: str, end: llm.StreamEnd | None, error: ChatError | None):
@@ -244,10 +228,7 @@ class ReplyRun:
         self._finished_event.set()
         self._notify()
         if message is not None:
-            payload = message_payload(message)
-            if error is not None:
-                payload["error"] = error.detail
-            await events.publish(self.user_id, {"type": "chat.reply", "message": payload})
+            await events.publish(self.user_id, payloads.reply_event(message, error=error))
             if status == Message.Status.COMPLETE and not self.turn.session.title:
                 await self._give_title()
 
@@ -260,7 +241,7 @@ class ReplyRun:
         pause = FINAL_SAVE_FIRST_PAUSE
         while True:
             try:
-                return await run_db(services.finish_reply, **fields)
+                return await run_db(reply_storage.finish_reply, **fields)
             except OUTAGES:
                 if loop.time() + pause > give_up_at:
                     logger.exception(
@@ -283,15 +264,14 @@ class ReplyRun:
     async def _give_title(self) -> None:
         first_message = self.turn.user_message.content
         try:
-            title = services.tidy_generated_title(await llm.generate_title(first_message))
+            title = titles.tidy_generated_title(await llm.generate_title(first_message))
         except ChatError:
             title = ""
-        title = title or services.fallback_title(first_message)
+        title = title or titles.fallback_title(first_message)
         session_id = self.turn.session.pk
-        if await run_db(services.set_generated_title, session_id=session_id, title=title):
+        if await run_db(titles.set_generated_title, session_id=session_id, title=title):
             await events.publish(
-                self.user_id,
-                {"type": "chat.title", "sessionId": str(session_id), "title": title},
+                self.user_id, payloads.title_event(session_id=session_id, title=title)
             )
 
 
@@ -338,7 +318,7 @@ async def _save_all_periodically(loop: asyncio.AbstractEventLoop) -> None:
             try:
                 if due:
                     progress = {run.reply_id: content for run, content in due.items()}
-                    await run_db(services.save_reply_progress, progress)
+                    await run_db(reply_storage.save_reply_progress, progress)
                     for run, content in due.items():
                         run.saved, run.idle = content, 0.0
                 if settings.REDIS_URL and live:
@@ -375,7 +355,7 @@ class StoredReply:
         """The reply once it is over (polled); ``None`` every ``keepalive`` seconds until."""
         waited = 0.0
         while True:
-            await run_db(services.fail_stale_replies, reply_id=self.reply_id)
+            await run_db(reply_storage.fail_stale_replies, reply_id=self.reply_id)
             message = await run_db(Message.objects.filter(pk=self.reply_id).first)
             if message is None or message.status != Message.Status.STREAMING:
                 break

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connections
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from conversations import llm
+from conversations.context import MESSAGE_OVERHEAD_TOKENS, ContextMessage
 from conversations.errors import MessageNotFound, SessionNotFound
-from conversations.llm import ContextMessage
 from conversations.models import ChatSession, Message
 
 CONTEXT_CHUNK = 512
@@ -56,6 +57,19 @@ def messages_for_session(*, user, session_id) -> QuerySet[Message]:
     """The messages of one of the user's conversations, oldest first."""
     session = get_session(user=user, session_id=session_id)
     return Message.objects.filter(session=session).order_by("sequence")
+
+
+def stale_cutoff() -> datetime:
+    """A reply still ``streaming`` but not saved since then has lost its writer."""
+    return timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER)
+
+
+def reported_status(message: Message) -> str:
+    """The status to show: a reply whose writer died reads as failed before any sweep
+    stores it (reads never write)."""
+    if message.status == Message.Status.STREAMING and message.updated_at < stale_cutoff():
+        return Message.Status.FAILED
+    return message.status
 
 
 def get_message(*, user, message_id) -> Message:
@@ -115,7 +129,7 @@ def context_history(
     used = 0
     for role, content, tokens in rows.iterator(chunk_size=chunk):
         yield ContextMessage(role, content, tokens)
-        used += tokens + llm.MESSAGE_OVERHEAD_TOKENS
+        used += tokens + MESSAGE_OVERHEAD_TOKENS
         if budget is not None and used > budget:
             return
 
@@ -127,7 +141,7 @@ def _oldest_sequence_within(visible: QuerySet[Message], budget: int) -> int:
     while True:
         chunk = list((counts.filter(sequence__lt=upper) if upper else counts)[:CONTEXT_CHUNK])
         for sequence, tokens in chunk:
-            used += tokens + llm.MESSAGE_OVERHEAD_TOKENS
+            used += tokens + MESSAGE_OVERHEAD_TOKENS
             if used > budget:
                 return oldest or sequence
             oldest = sequence

@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
-from conversations import llm
+from conversations.context import count_tokens
 from conversations.models import ChatSession, Message
 
 PASSWORD = "Correct-horse-battery-9"
@@ -46,7 +46,7 @@ class MessageFactory(factory.django.DjangoModelFactory):
     role = Message.Role.USER
     content = factory.Sequence(lambda n: f"message number {n}")
     status = Message.Status.COMPLETE
-    token_count = factory.LazyAttribute(lambda o: llm.count_tokens(o.content))
+    token_count = factory.LazyAttribute(lambda o: count_tokens(o.content))
     created_at = factory.LazyFunction(timezone.now)
 
     @factory.lazy_attribute

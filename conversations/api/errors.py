@@ -16,6 +16,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from conversations import payloads
 from conversations.errors import OUTAGES, ChatError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -32,20 +33,12 @@ class PayloadTooLarge(APIException):
         super().__init__(f"The request body is larger than the limit of {limit} bytes.")
 
 
-def chat_error_payload(exc: ChatError) -> dict:
-    """The JSON body for a domain error (also used for the SSE ``error`` event)."""
-    payload = {"detail": exc.detail, "code": exc.code}
-    if exc.field:
-        payload["field"] = exc.field
-    return payload
-
-
 def chat_error_response(exc: ChatError, **extra) -> Response:
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
         headers["Retry-After"] = str(retry_after)
-    return Response({**chat_error_payload(exc), **extra}, status=exc.status_code, headers=headers)
+    return Response(payloads.error_payload(exc, **extra), status=exc.status_code, headers=headers)
 
 
 def _first_error(detail, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], str]:

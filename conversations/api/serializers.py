@@ -12,7 +12,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations import replies, services
+from conversations import payloads, services, titles
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
 
@@ -44,7 +44,7 @@ class MessageField(StrictCharField):
     pass
 
 
-@extend_schema_field(text_schema(services.TITLE_MAX_CHARS))
+@extend_schema_field(text_schema(titles.TITLE_MAX_CHARS))
 class TitleField(StrictCharField):
     pass
 
@@ -99,16 +99,16 @@ class ChatRequestSerializer(StreamOptionSerializer):
 class RenameSerializer(serializers.Serializer):
     title = TitleField(
         trim_whitespace=False,
-        max_length=services.TITLE_MAX_CHARS,
+        max_length=titles.TITLE_MAX_CHARS,
         error_messages={
             "blank": "The title cannot be empty.",
-            "max_length": f"The title can be at most {services.TITLE_MAX_CHARS} characters.",
+            "max_length": f"The title can be at most {titles.TITLE_MAX_CHARS} characters.",
         },
         help_text="1 to 255 characters.",
     )
 
     def validate_title(self, value: str) -> str:
-        return _domain_check(services.clean_title, value)
+        return _domain_check(titles.clean_title, value)
 
 
 class ChatReplySerializer(serializers.Serializer):
@@ -144,7 +144,7 @@ class MessageSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField()
 
     def to_representation(self, instance: Message) -> dict:
-        return replies.message_payload(instance)
+        return payloads.message_payload(instance)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from django.http import StreamingHttpResponse
 from rest_framework.response import Response
 
-from conversations import replies
-from conversations.api.errors import chat_error_payload, chat_error_response
+from conversations import payloads, replies
+from conversations.api.errors import chat_error_response
 from conversations.errors import SessionNotFound
 from conversations.services import Turn
 
@@ -29,27 +29,22 @@ def _outcome(turn: Turn, finished: replies.ReplyFinished) -> tuple[str, dict]:
     """The final event of a run: ``done`` with the reply, or ``error`` with why."""
     reply_id = str(turn.reply.pk)
     if finished.error is not None:
-        return "error", {**chat_error_payload(finished.error), "messageId": reply_id}
+        return "error", payloads.error_payload(finished.error, messageId=reply_id)
     if finished.message is None:
-        return "error", {**chat_error_payload(SessionNotFound()), "messageId": reply_id}
-    return "done", {
-        "message": replies.message_payload(finished.message)["content"],
-        "sessionId": str(turn.session.pk),
-        "messageId": reply_id,
-        "status": finished.message.status,
-    }
+        return "error", payloads.error_payload(SessionNotFound(), messageId=reply_id)
+    return "done", payloads.sse_done(finished.message)
 
 
 async def _sse_stream(turn: Turn, run) -> AsyncIterator[str]:
     yield sse_event(
         "session",
-        {"sessionId": str(turn.session.pk), "userMessageId": str(turn.user_message.pk)},
+        payloads.sse_session(session_id=turn.session.pk, user_message_id=turn.user_message.pk),
     )
     async for event in run.events(keepalive=KEEPALIVE_SECONDS):
         if event is None:
             yield ": keep-alive\n\n"
         elif isinstance(event, replies.ReplyDelta):
-            yield sse_event("delta", {"content": event.content})
+            yield sse_event("delta", payloads.sse_delta(event.content))
         else:
             yield sse_event(*_outcome(turn, event))
 

@@ -166,22 +166,16 @@ class OnDatabaseThreads(SyncWorkDispatch):
 
 class ChatView(OnDatabaseThreads):
     def sync_initial(self, request, *args, **kwargs) -> None:
+        # The send is checked (and, when it can be, stored) in authentication's trip.
         super().sync_initial(request, *args, **kwargs)
-        self.prepared = self.prepare(request) if request.method == "POST" else None
-
-    def prepare(self, request):
-        """The send's synchronous work, in the same database trip as authentication."""
-        # Without a moderation call to await, the turn is stored in authentication's trip.
-        data = validated(ChatRequestSerializer, request)
-        if services.needs_moderation():
-            return data, None
-        turn = services.begin_turn_now(
-            user=request.user,
-            text=data["message"],
-            session_id=data.get("sessionId"),
-            key=request.headers.get("Idempotency-Key"),
-        )
-        return data, turn
+        if request.method == "POST":
+            self.data = validated(ChatRequestSerializer, request)
+            self.checked = services.check_send(
+                user=request.user,
+                text=self.data["message"],
+                session_id=self.data.get("sessionId"),
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
 
     @extend_schema(
         operation_id="chat_send",
@@ -196,15 +190,8 @@ class ChatView(OnDatabaseThreads):
         tags=["chat"],
     )
     async def post(self, request):
-        data, turn = self.prepared
-        if turn is None:
-            turn = await services.begin_turn(
-                user=request.user,
-                text=data["message"],
-                session_id=data.get("sessionId"),
-                idempotency_key=request.headers.get("Idempotency-Key"),
-            )
-        return await reply_response(turn, stream=data["stream"])
+        turn = await services.finish_send(self.checked)
+        return await reply_response(turn, stream=self.data["stream"])
 
 
 class SearchSerializer(serializers.Serializer):
@@ -296,9 +283,8 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
     )
     @action(detail=True, pagination_class=MessagePagination)
     def messages(self, request, session_id):
-        session = selectors.get_session(user=request.user, session_id=session_id)
-        services.fail_stale_replies(session_id=session.pk)
-        page = self.paginate_queryset(session.messages.order_by("sequence"))
+        messages = selectors.messages_for_session(user=request.user, session_id=session_id)
+        page = self.paginate_queryset(messages)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(
@@ -313,5 +299,5 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
     @action(detail=True, methods=["post"])
     async def regenerate(self, request, session_id):
         data = validated(StreamOptionSerializer, request)
-        turn = await services.begin_regenerate(user=request.user, session_id=session_id)
+        turn = await services.regenerate_reply(user=request.user, session_id=session_id)
         return await reply_response(turn, stream=data["stream"])

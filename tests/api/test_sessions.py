@@ -129,8 +129,8 @@ def test_a_message_page_costs_the_same_queries_at_any_length(
         (bearer_client(user), short, 4),
         (bearer_client(other_user), long, 50),
     ):
-        # The token with its user, session ownership, stale-reply sweep, the page.
-        with django_assert_num_queries(4):
+        # The token with its user, session ownership, the page: a read writes nothing.
+        with django_assert_num_queries(3):
             response = client.get(f"/api/chat/sessions/{session.pk}/messages")
         assert len(response.json()) == expected
 
@@ -263,3 +263,6 @@ def test_reply_whose_writer_died_reads_as_failed(api, user, settings):
     history = api.get(f"/api/chat/sessions/{session.pk}/messages").json()
 
     assert history[1]["status"] == "failed" and history[1]["content"] == "Half an ans"
+    # Reported, not stored: reads never write (the regenerate or the next sweep stores it).
+    stale.refresh_from_db()
+    assert stale.status == "streaming"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.cache import cache
 
-from conversations import services
+from conversations import reply_storage, services
 from conversations.errors import QuotaExceeded
 from conversations.models import Message
 from tests.factories import conversation
@@ -30,11 +30,11 @@ def held(user) -> int:
 
 
 def test_a_send_holds_its_prompt_and_the_reply_cap_until_the_reply_ends(user, quota):
-    turn = services.begin_turn_sync(user=user, text="hello there")
+    turn = services.do_send(user=user, text="hello there")
 
     assert held(user) == turn.context.prompt_tokens + CAP
 
-    services.finish_reply(
+    reply_storage.finish_reply(
         reply=turn.reply,
         content="hi",
         status=Message.Status.COMPLETE,
@@ -46,9 +46,9 @@ def test_a_send_holds_its_prompt_and_the_reply_cap_until_the_reply_ends(user, qu
 
 
 def test_a_failed_reply_without_usage_is_settled_to_its_text(user, quota):
-    turn = services.begin_turn_sync(user=user, text="hello there")
+    turn = services.do_send(user=user, text="hello there")
 
-    services.finish_reply(
+    reply_storage.finish_reply(
         reply=turn.reply,
         content="partial answer",
         status=Message.Status.FAILED,
@@ -62,7 +62,7 @@ def test_a_send_whose_prompt_does_not_fit_is_refused_and_holds_nothing(user, quo
     quota.CHATBOT_DAILY_TOKEN_QUOTA = 10  # less than any prompt with the system prompt
 
     with pytest.raises(QuotaExceeded) as refused:
-        services.begin_turn_sync(user=user, text="hello there")
+        services.do_send(user=user, text="hello there")
 
     assert refused.value.retry_after >= 1
     assert held(user) == 0
@@ -70,21 +70,21 @@ def test_a_send_whose_prompt_does_not_fit_is_refused_and_holds_nothing(user, quo
 
 
 def test_a_reply_may_pass_the_quota_by_at_most_its_cap(user, quota):
-    first = services.begin_turn_sync(user=user, text="first")
+    first = services.do_send(user=user, text="first")
     quota.CHATBOT_DAILY_TOKEN_QUOTA = held(user) + first.context.prompt_tokens
 
-    services.begin_turn_sync(user=user, text="first")  # its prompt still fits
+    services.do_send(user=user, text="first")  # its prompt still fits
 
     with pytest.raises(QuotaExceeded):
-        services.begin_turn_sync(user=user, text="first")
+        services.do_send(user=user, text="first")
     assert held(user) == 2 * (first.context.prompt_tokens + CAP)
 
 
 def test_regenerate_reserves_and_is_refused_like_a_send(user, quota):
     session = conversation(user, turns=1)
-    turn = services.begin_regenerate_sync(user=user, session_id=session.pk)
+    turn = services.do_regenerate(user=user, session_id=session.pk)
     assert held(user) == turn.context.prompt_tokens + CAP
-    services.finish_reply(
+    reply_storage.finish_reply(
         reply=turn.reply,
         content="again",
         status=Message.Status.COMPLETE,
@@ -95,17 +95,17 @@ def test_regenerate_reserves_and_is_refused_like_a_send(user, quota):
     quota.CHATBOT_DAILY_TOKEN_QUOTA = 21
 
     with pytest.raises(QuotaExceeded):
-        services.begin_regenerate_sync(user=user, session_id=session.pk)
+        services.do_regenerate(user=user, session_id=session.pk)
 
     assert held(user) == 21
     assert session.messages.get(role="assistant").content == "again"  # left in place
 
 
 def test_a_reply_of_a_deleted_conversation_still_settles(user, quota):
-    turn = services.begin_turn_sync(user=user, text="hello there")
+    turn = services.do_send(user=user, text="hello there")
     services.delete_session(user=user, session_id=turn.session.pk)
 
-    finished = services.finish_reply(
+    finished = reply_storage.finish_reply(
         reply=turn.reply,
         content="late",
         status=Message.Status.COMPLETE,

@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from conversations import llm, selectors
+from conversations import selectors
+from conversations.context import MESSAGE_OVERHEAD_TOKENS, build_context, count_tokens
 from conversations.errors import MessageNotFound, SessionNotFound
 from conversations.models import ChatSession, Message
 from tests.factories import ChatSessionFactory, MessageFactory, UserFactory, conversation
@@ -24,7 +25,7 @@ def long_session(turns: int):
             sequence=i + 1,
             role="user" if i % 2 == 0 else "assistant",
             content=f"message {i} " + "filler " * 30,
-            token_count=llm.count_tokens(f"message {i} " + "filler " * 30),
+            token_count=count_tokens(f"message {i} " + "filler " * 30),
         )
         for i in range(turns * 2)
     )
@@ -49,7 +50,7 @@ def test_context_history_costs_the_same_queries_whatever_the_length(
     newest_first = list(Message.objects.filter(session=session).order_by("-sequence"))
     fitting, used = 0, 0
     for message in newest_first:
-        used += message.token_count + llm.MESSAGE_OVERHEAD_TOKENS
+        used += message.token_count + MESSAGE_OVERHEAD_TOKENS
         if used > 2000:
             break
         fitting += 1
@@ -61,15 +62,15 @@ def test_context_history_costs_the_same_queries_whatever_the_length(
 @pytest.mark.django_db
 def test_budgeted_history_equals_what_the_context_keeps():
     session = long_session(100)
-    unbounded = llm.build_context(
+    unbounded = build_context(
         system_prompt="S",
         history=selectors.context_history(session_id=session.pk, before_sequence=201),
         budget=3000,
     )
-    budgeted = llm.build_context(
+    budgeted = build_context(
         system_prompt="S",
         history=selectors.context_history(
-            session_id=session.pk, before_sequence=201, budget=3000 - llm.count_tokens("S")
+            session_id=session.pk, before_sequence=201, budget=3000 - count_tokens("S")
         ),
         budget=3000,
     )
@@ -162,7 +163,7 @@ def test_budget_reads_up_to_the_first_message_past_it():
     session = ChatSessionFactory()
     for n in range(6):
         MessageFactory(session=session, role="user", content="word " * 10, token_count=10 + n)
-    per_message = [10 + n + llm.MESSAGE_OVERHEAD_TOKENS for n in range(6)]
+    per_message = [10 + n + MESSAGE_OVERHEAD_TOKENS for n in range(6)]
     newest_two = per_message[5] + per_message[4]
     kept = list(
         selectors.context_history(session_id=session.pk, before_sequence=7, budget=newest_two)

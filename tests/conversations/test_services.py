@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chatbot.env import parse_rate
-from conversations import limits, replies, selectors, services
+from conversations import limits, replies, reply_storage, selectors, services, titles
 from conversations.errors import (
     ChatSuspended,
     InvalidInput,
@@ -174,7 +174,7 @@ async def test_reply_is_saved_as_it_grows(upstream, settings):
     settings.CHATBOT_STREAM_SAVE_INTERVAL = 0.05
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=40, token_gap=0.02))
-    turn = await services.begin_turn(user=user, text="long one")
+    turn = await services.send_message(user=user, text="long one")
     run = replies.start_reply(turn)
     await asyncio.sleep(0.5)
     partial = await Message.objects.aget(pk=turn.reply.pk)
@@ -192,7 +192,7 @@ async def test_replies_streaming_together_are_saved_together(upstream, settings)
     runs = []
     for text in ("first", "second"):
         upstream.push(Behaviour(tokens=40, token_gap=0.02))
-        runs.append(replies.start_reply(await services.begin_turn(user=user, text=text)))
+        runs.append(replies.start_reply(await services.send_message(user=user, text=text)))
     await asyncio.sleep(0.4)
     assert len(replies._savers) == 1  # one saver for the process's loop, not one per reply
 
@@ -215,7 +215,7 @@ def test_progress_of_many_replies_is_one_statement_and_spares_finished_ones():
     before = timezone.now()
 
     with CaptureQueriesContext(connection) as captured:
-        services.save_reply_progress(
+        reply_storage.save_reply_progress(
             {**{message.pk: f"text {i}" for i, message in enumerate(streaming)}, done.pk: "late"}
         )
 
@@ -232,7 +232,7 @@ def test_progress_of_many_replies_is_one_statement_and_spares_finished_ones():
 async def test_stop_closes_upstream_and_keeps_partial_as_cancelled(upstream):
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=200, token_gap=0.02))
-    turn = await services.begin_turn(user=user, text="go on forever")
+    turn = await services.send_message(user=user, text="go on forever")
     run = replies.start_reply(turn)
     async for event in run.events():
         if isinstance(event, replies.ReplyDelta) and "tok3" in run.content:
@@ -248,7 +248,7 @@ async def test_stop_closes_upstream_and_keeps_partial_as_cancelled(upstream):
 async def test_a_slow_subscriber_gets_merged_deltas_with_every_piece(upstream):
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=60, token_gap=0.002))
-    turn = await services.begin_turn(user=user, text="quickly")
+    turn = await services.send_message(user=user, text="quickly")
     run = replies.start_reply(turn)
     deltas = []
     async for event in run.events():
@@ -262,7 +262,7 @@ async def test_a_slow_subscriber_gets_merged_deltas_with_every_piece(upstream):
 async def test_a_subscriber_leaving_does_not_stop_the_reply(upstream):
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=30, token_gap=0.01))
-    turn = await services.begin_turn(user=user, text="keep going")
+    turn = await services.send_message(user=user, text="keep going")
     run = replies.start_reply(turn)
     async for _event in run.events():
         break  # the client goes away after the first piece
@@ -275,7 +275,7 @@ async def test_regenerate_replaces_the_last_reply_keeping_sequences_gapless(upst
     user = await sync_to_async(UserFactory)()
     first = await send(user, "first")
     upstream.push(Behaviour(content="a better answer"))
-    turn = await services.begin_regenerate(user=user, session_id=first.message.session_id)
+    turn = await services.regenerate_reply(user=user, session_id=first.message.session_id)
     finished = await replies.start_reply(turn).result()
     assert finished.message.content == "a better answer"
     assert finished.message.pk != first.message.pk
@@ -289,15 +289,15 @@ async def test_regenerate_replaces_the_last_reply_keeping_sequences_gapless(upst
 async def test_regenerate_refused_while_streaming_and_without_a_user_message(upstream):
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=50, token_gap=0.02))
-    turn = await services.begin_turn(user=user, text="slow")
+    turn = await services.send_message(user=user, text="slow")
     run = replies.start_reply(turn)
     with pytest.raises(ReplyInProgress):
-        await services.begin_regenerate(user=user, session_id=turn.session.pk)
+        await services.regenerate_reply(user=user, session_id=turn.session.pk)
     run.cancel()
     await run.result()
     empty = await sync_to_async(conversation)(user, turns=0)
     with pytest.raises(NothingToRegenerate):
-        await services.begin_regenerate(user=user, session_id=empty.pk)
+        await services.regenerate_reply(user=user, session_id=empty.pk)
 
 
 async def test_title_falls_back_to_first_words_when_the_title_call_fails(
@@ -334,7 +334,7 @@ async def test_demo_backend_answers_when_no_model_is_configured(settings):
 async def test_suspended_user_cannot_send(upstream):
     user = await sync_to_async(UserFactory)(chat_suspended=True)
     with pytest.raises(ChatSuspended):
-        await services.begin_turn(user=user, text="hi")
+        await services.send_message(user=user, text="hi")
     assert await Message.objects.acount() == 0
 
 
@@ -346,10 +346,10 @@ async def test_rate_limit_refuses_and_stores_nothing(upstream, settings, monkeyp
     user = await sync_to_async(UserFactory)()
     session = await sync_to_async(conversation)(user, turns=0)
     for _ in range(2):
-        turn = await services.begin_turn(user=user, text="hi", session_id=session.pk)
+        turn = await services.send_message(user=user, text="hi", session_id=session.pk)
         await replies.start_reply(turn).result()
     with pytest.raises(RateLimited) as error:
-        await services.begin_turn(user=user, text="one more", session_id=session.pk)
+        await services.send_message(user=user, text="one more", session_id=session.pk)
     assert error.value.retry_after == 40
     assert await Message.objects.filter(session=session).acount() == 4
 
@@ -358,9 +358,9 @@ async def test_another_users_session_is_not_found(upstream):
     owner, stranger = await sync_to_async(UserFactory)(), await sync_to_async(UserFactory)()
     session = await sync_to_async(conversation)(owner, turns=1)
     with pytest.raises(SessionNotFound):
-        await services.begin_turn(user=stranger, text="mine now", session_id=session.pk)
+        await services.send_message(user=stranger, text="mine now", session_id=session.pk)
     with pytest.raises(SessionNotFound):
-        await services.begin_regenerate(user=stranger, session_id=session.pk)
+        await services.regenerate_reply(user=stranger, session_id=session.pk)
     assert await Message.objects.filter(session=session).acount() == 2
 
 
@@ -370,10 +370,10 @@ def test_stale_streaming_replies_are_marked_failed(db, settings, bystanders):
     fresh = MessageFactory(session=session, role="assistant", status="streaming", content="live")
     long_ago = timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER + 1)
     Message.objects.filter(session=session).exclude(pk=fresh.pk).update(updated_at=long_ago)
-    assert services.fail_stale_replies(session_id=session.pk) == 1
+    assert reply_storage.fail_stale_replies(session_id=session.pk) == 1
     assert bystanders.unchanged()
-    assert services.fail_stale_replies(reply_id=bystanders.stale_reply.pk) == 1
-    assert services.fail_stale_replies() == 0
+    assert reply_storage.fail_stale_replies(reply_id=bystanders.stale_reply.pk) == 1
+    assert reply_storage.fail_stale_replies() == 0
     statuses = Message.objects.order_by("sequence").values_list("status", flat=True)
     assert list(statuses.filter(session=session)) == ["complete", "complete", "failed", "streaming"]
     assert list(statuses.filter(session=bystanders.session)) == [
@@ -401,15 +401,15 @@ def test_stale_replies_are_failed_only_once_the_writer_is_quiet_long_enough(db, 
         )
         for seconds in (29, 31, 3600)
     }
-    assert services.fail_stale_replies(session_id=session.pk) == 2
+    assert reply_storage.fail_stale_replies(session_id=session.pk) == 2
     statuses = {s: Message.objects.get(pk=m.pk).status for s, m in quiet.items()}
     assert statuses == {29: "streaming", 31: "failed", 3600: "failed"}
 
 
 def test_a_generated_title_goes_to_its_own_untitled_session_only(db, bystanders):
     session = conversation(turns=1, title="")
-    assert services.set_generated_title(session_id=session.pk, title="Trip ideas")
-    assert not services.set_generated_title(session_id=session.pk, title="Second try")
+    assert titles.set_generated_title(session_id=session.pk, title="Trip ideas")
+    assert not titles.set_generated_title(session_id=session.pk, title="Second try")
     session.refresh_from_db()
     assert session.title == "Trip ideas"
     assert bystanders.unchanged()
@@ -419,7 +419,7 @@ async def test_concurrent_sends_to_one_conversation_get_gapless_paired_sequences
     user = await sync_to_async(UserFactory)()
     session = await sync_to_async(conversation)(user, turns=0)
     turns = await asyncio.gather(
-        *(services.begin_turn(user=user, text=f"m{i}", session_id=session.pk) for i in range(20))
+        *(services.send_message(user=user, text=f"m{i}", session_id=session.pk) for i in range(20))
     )
     await asyncio.gather(*(replies.start_reply(turn).result() for turn in turns))
     stored = await sync_to_async(rows)(session.pk)
@@ -431,21 +431,21 @@ async def test_concurrent_sends_to_one_conversation_get_gapless_paired_sequences
 
 async def test_idempotency_key_returns_the_first_turn_instead_of_a_second(upstream):
     user = await sync_to_async(UserFactory)()
-    first = await services.begin_turn(user=user, text="only once", idempotency_key="k-1")
+    first = await services.send_message(user=user, text="only once", idempotency_key="k-1")
     await replies.start_reply(first).result()
-    again = await services.begin_turn(user=user, text="only once", idempotency_key="k-1")
+    again = await services.send_message(user=user, text="only once", idempotency_key="k-1")
     assert again.replayed and again.reply.pk == first.reply.pk
     assert again.reply.content == "You said: only once"
     assert await Message.objects.filter(session__user=user).acount() == 2
     other = await sync_to_async(UserFactory)()
-    theirs = await services.begin_turn(user=other, text="only once", idempotency_key="k-1")
+    theirs = await services.send_message(user=other, text="only once", idempotency_key="k-1")
     assert not theirs.replayed
 
 
 async def test_concurrent_sends_with_one_idempotency_key_store_one_turn(upstream):
     user = await sync_to_async(UserFactory)()
     turns = await asyncio.gather(
-        *(services.begin_turn(user=user, text="same", idempotency_key="k-2") for _ in range(5))
+        *(services.send_message(user=user, text="same", idempotency_key="k-2") for _ in range(5))
     )
     assert len({turn.user_message.pk for turn in turns}) == 1
     assert sum(not turn.replayed for turn in turns) == 1

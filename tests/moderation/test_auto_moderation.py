@@ -75,7 +75,7 @@ async def test_block_refuses_keeps_the_message_flagged_and_never_calls_the_model
     settings.CHATBOT_MODERATION = "block"
     user = await sync_to_async(UserFactory)()
     with pytest.raises(MessageBlocked) as refused:
-        await services.begin_turn(user=user, text="FLAGME now")
+        await services.send_message(user=user, text="FLAGME now")
     assert refused.value.status_code == 400
     assert "kept for review" in refused.value.detail
     assert upstream.chat_requests() == []
@@ -97,7 +97,7 @@ async def test_block_keeps_a_blocked_message_out_of_later_context(upstream, sett
     user = await sync_to_async(UserFactory)()
     first = await send(user, "hello")
     with pytest.raises(MessageBlocked):
-        await services.begin_turn(
+        await services.send_message(
             user=user, text="FLAGME secret", session_id=first.message.session_id
         )
     await send(user, "and now?", session_id=first.message.session_id)
@@ -124,7 +124,7 @@ async def test_endpoint_failing_in_block_mode_refuses_with_503_and_keeps_the_mes
     upstream.moderation.status = 500
     user = await sync_to_async(UserFactory)()
     with pytest.raises(ModerationUnavailable) as refused:
-        await services.begin_turn(user=user, text="cannot be checked")
+        await services.send_message(user=user, text="cannot be checked")
     assert refused.value.status_code == 503
     assert "kept" in refused.value.detail and "500" not in refused.value.detail
     assert upstream.chat_requests() == []
@@ -139,12 +139,12 @@ async def test_block_mode_does_not_answer_an_unchecked_message_on_regenerate(ups
     first = await send(user, "hello")
     upstream.moderation.status = 500
     with pytest.raises(ModerationUnavailable):
-        await services.begin_turn(
+        await services.send_message(
             user=user, text="FLAGME unchecked", session_id=first.message.session_id
         )
     upstream.moderation.status = 200
     with pytest.raises(NothingToRegenerate):
-        await services.begin_regenerate(user=user, session_id=first.message.session_id)
+        await services.regenerate_reply(user=user, session_id=first.message.session_id)
     assert "FLAGME unchecked" not in user_said(upstream)
     roles = [m["role"] for m in await sync_to_async(stored)(first.message.session_id)]
     assert roles == ["user", "assistant", "user"]
@@ -155,9 +155,9 @@ async def test_block_mode_does_not_answer_a_blocked_message_on_regenerate(upstre
     user = await sync_to_async(UserFactory)()
     first = await send(user, "hello")
     with pytest.raises(MessageBlocked):
-        await services.begin_turn(
+        await services.send_message(
             user=user, text="FLAGME again", session_id=first.message.session_id
         )
     with pytest.raises(NothingToRegenerate):
-        await services.begin_regenerate(user=user, session_id=first.message.session_id)
+        await services.regenerate_reply(user=user, session_id=first.message.session_id)
     assert "FLAGME again" not in user_said(upstream)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations import replies, services
+from conversations import payloads, replies, services
 from conversations.models import Message
 from tests.factories import UserFactory
 from tests.moderation.admin_actions import changelist_action
@@ -59,7 +59,7 @@ async def test_regenerate_skips_a_hidden_last_question(upstream, moderator_clien
     await send(user, "second question", session_id=session_id)
     await moderate(moderator_client, "hide", session_id, [3])
 
-    turn = await services.begin_regenerate(user=user, session_id=session_id)
+    turn = await services.regenerate_reply(user=user, session_id=session_id)
     run = replies.start_reply(turn)
     finished = await run.result()
     await asyncio.wait_for(asyncio.shield(run.task), 5)
@@ -72,7 +72,7 @@ async def test_a_reply_hidden_while_it_streams_ends_without_its_text(upstream, m
 
     user = await sync_to_async(UserFactory)()
     upstream.push(Behaviour(tokens=40, token_gap=0.01))
-    turn = await services.begin_turn(user=user, text="say something")
+    turn = await services.send_message(user=user, text="say something")
     run = replies.start_reply(turn)
     await asyncio.sleep(0.1)
     await moderate(moderator_client, "hide", turn.session.pk, [2])
@@ -80,7 +80,7 @@ async def test_a_reply_hidden_while_it_streams_ends_without_its_text(upstream, m
     finished = await run.result()
 
     assert finished.message.hidden
-    assert replies.message_payload(finished.message)["content"] == ""
+    assert payloads.message_payload(finished.message)["content"] == ""
     assert _outcome(turn, finished) == (
         "done",
         {

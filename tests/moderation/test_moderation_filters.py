@@ -27,7 +27,7 @@ async def test_block_mode_never_sends_a_message_stored_while_moderation_was_down
     session_id = first.message.session_id
     upstream.moderation.status = 500
     with pytest.raises(ModerationUnavailable):
-        await services.begin_turn(user=user, text="unchecked words", session_id=session_id)
+        await services.send_message(user=user, text="unchecked words", session_id=session_id)
     upstream.moderation.status = 200
     await send(user, "and now?", session_id=session_id)
     await send(user, "and later?", session_id=session_id)

@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conversations import llm, services
+from conversations import services, titles
+from conversations.context import (
+    MESSAGE_OVERHEAD_TOKENS,
+    REPLY_PRIMING_TOKENS,
+    ContextMessage,
+    build_context,
+    count_tokens,
+)
 from conversations.errors import InvalidInput
 
 ALLOWED = {"\t", "\n", "\r"}
@@ -36,7 +43,7 @@ def test_clean_message_keeps_valid_text_exactly_or_refuses_it_naming_the_field(t
 @given(st.text(max_size=300))
 def test_clean_title_is_trimmed_and_bounded_or_refused(text):
     try:
-        title = services.clean_title(text)
+        title = titles.clean_title(text)
     except InvalidInput as error:
         assert error.field == "title"
         assert not text.strip() or len(text.strip()) > 255 or not is_clean(text.strip())
@@ -70,15 +77,15 @@ turn = st.tuples(st.sampled_from(["user", "assistant"]), st.text(min_size=1, max
 def test_context_never_exceeds_the_budget_and_keeps_the_newest_turns_in_order(
     system, turns, budget
 ):
-    history = [llm.ContextMessage(role, text, llm.count_tokens(text)) for role, text in turns]
+    history = [ContextMessage(role, text, count_tokens(text)) for role, text in turns]
     try:
-        context = llm.build_context(system_prompt=system, history=history, budget=budget)
+        context = build_context(system_prompt=system, history=history, budget=budget)
     except InvalidInput:
         # Only when the newest message cannot fit beside the system prompt.
         alone = (
-            llm.REPLY_PRIMING_TOKENS
-            + llm.count_tokens(system)
-            + 2 * llm.MESSAGE_OVERHEAD_TOKENS
+            REPLY_PRIMING_TOKENS
+            + count_tokens(system)
+            + 2 * MESSAGE_OVERHEAD_TOKENS
             + history[0].tokens
         )
         assert alone > budget
@@ -92,12 +99,12 @@ def test_context_never_exceeds_the_budget_and_keeps_the_newest_turns_in_order(
     assert sent == [{"role": m.role, "content": m.content} for m in reversed(history[:kept])]
     # Nothing older could have fitted in what was left.
     if kept < len(history):
-        assert context.prompt_tokens + history[kept].tokens + llm.MESSAGE_OVERHEAD_TOKENS > budget
+        assert context.prompt_tokens + history[kept].tokens + MESSAGE_OVERHEAD_TOKENS > budget
 
 
 @given(st.text(max_size=500))
 def test_token_counts_are_exact_and_additive_enough(text):
-    count = llm.count_tokens(text)
+    count = count_tokens(text)
     assert count >= 0
     assert (count == 0) == (text == "")
     assert count <= len(text.encode("utf-8", "surrogatepass"))

@@ -285,4 +285,4 @@ async def test_a_send_from_a_tab_stores_its_turn_in_one_database_trip(
     monkeypatch.undo()
 
     # The user's fresh flags and the stored turn together; then the reply's end.
-    assert trips[:2] == ["ChatConsumer._begin_turn_now", "finish_reply"]
+    assert trips[:2] == ["ChatConsumer._check_send", "finish_reply"]

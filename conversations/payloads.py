@@ -1,0 +1,280 @@
+"""Everything the app says about a conversation, defined once: the message payload, the
+events of the user's channel-layer group (relayed to every tab by ``consumers``), the
+WebSocket's own error event, the SSE events of the API, and the data exports.
+
+Each shape is a ``TypedDict`` and has one constructor here; ``static/js/chat.js`` reads the
+same names, and status names and close codes reach it from ``page_constants``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NotRequired, TypedDict
+
+from conversations import events, selectors
+from conversations.errors import ChatError
+from conversations.models import Message
+
+# --- The message ------------------------------------------------------------------------
+
+
+class MessagePayload(TypedDict):
+    """A message as its owner's tabs and API clients see it (hidden text is never sent)."""
+
+    messageId: str
+    sessionId: str
+    role: str
+    content: str
+    status: str
+    hidden: bool
+    createdAt: str
+    error: NotRequired[str]  # why a reply failed, in the group's ``chat.reply`` only
+
+
+def message_payload(message: Message) -> MessagePayload:
+    return {
+        "messageId": str(message.pk),
+        "sessionId": str(message.session_id),
+        "role": message.role,
+        "content": "" if message.hidden else message.content,
+        "status": selectors.reported_status(message),
+        "hidden": message.hidden,
+        "createdAt": message.created_at.isoformat(),
+    }
+
+
+class ExportedMessage(TypedDict):
+    """A message in its owner's data export (the payload without the session, which
+    holds it there)."""
+
+    messageId: str
+    role: str
+    content: str
+    status: str
+    hidden: bool
+    createdAt: str
+
+
+def exported_message(message: Message) -> ExportedMessage:
+    """The stored status, as is: an export is a copy of the rows."""
+    payload = message_payload(message)
+    return {
+        "messageId": payload["messageId"],
+        "role": payload["role"],
+        "content": payload["content"],
+        "status": message.status,
+        "hidden": payload["hidden"],
+        "createdAt": payload["createdAt"],
+    }
+
+
+class ModeratedMessage(TypedDict):
+    """A message in a moderator's export: its text even when hidden, and its flags."""
+
+    messageId: str
+    sequence: int
+    role: str
+    content: str
+    status: str
+    model: str
+    flagged: bool
+    flagCategories: list[str]
+    moderationFailed: bool
+    hidden: bool
+    createdAt: str
+
+
+def moderated_message(message: Message) -> ModeratedMessage:
+    return {
+        "messageId": str(message.pk),
+        "sequence": message.sequence,
+        "role": message.role,
+        "content": message.content,
+        "status": message.status,
+        "model": message.model,
+        "flagged": message.flagged,
+        "flagCategories": message.flag_categories,
+        "moderationFailed": message.moderation_failed,
+        "hidden": message.hidden,
+        "createdAt": message.created_at.isoformat(),
+    }
+
+
+# --- Events of the user's group (``type`` names the consumer's handler) -------------------
+
+
+class RenderedMessage(MessagePayload):
+    html: str  # the message bubble, rendered with the page's own partial
+
+
+class TurnEvent(TypedDict):
+    type: Literal["chat.turn"]
+    sessionId: str
+    created: bool
+    regenerated: bool
+    requestId: str | None
+    userMessage: RenderedMessage
+    reply: RenderedMessage | None
+    sessionHtml: str
+
+
+def turn_event(
+    *,
+    session_id,
+    created: bool,
+    regenerated: bool,
+    request_id,
+    user_message: RenderedMessage,
+    reply: RenderedMessage | None,
+    session_html: str,
+) -> TurnEvent:
+    """A new turn (a send, or a regenerated reply), for every tab to show."""
+    return {
+        "type": "chat.turn",
+        "sessionId": str(session_id),
+        "created": created,
+        "regenerated": regenerated,
+        "requestId": request_id[:100] if isinstance(request_id, str) else None,
+        "userMessage": user_message,
+        "reply": reply,
+        "sessionHtml": session_html,
+    }
+
+
+class DeltaEvent(TypedDict):
+    type: Literal["chat.delta"]
+    sessionId: str
+    messageId: str
+    content: str
+
+
+def delta_event(*, session_id, message_id, content: str) -> DeltaEvent:
+    """New text of a streaming reply."""
+    return {
+        "type": "chat.delta",
+        "sessionId": str(session_id),
+        "messageId": str(message_id),
+        "content": content,
+    }
+
+
+class ReplyEvent(TypedDict):
+    type: Literal["chat.reply"]
+    message: MessagePayload
+
+
+def reply_event(message: Message, *, error: ChatError | None = None) -> ReplyEvent:
+    """A reply's final row; with ``error``, why it failed."""
+    payload = message_payload(message)
+    if error is not None:
+        payload["error"] = error.detail
+    return {"type": "chat.reply", "message": payload}
+
+
+class TitleEvent(TypedDict):
+    type: Literal["chat.title"]
+    sessionId: str
+    title: str
+
+
+def title_event(*, session_id, title: str) -> TitleEvent:
+    """A conversation's new title, renamed or generated."""
+    return {"type": "chat.title", "sessionId": str(session_id), "title": title}
+
+
+class SessionDeletedEvent(TypedDict):
+    type: Literal["chat.session_deleted"]
+    sessionId: str
+
+
+def session_deleted_event(*, session_id) -> SessionDeletedEvent:
+    return {"type": "chat.session_deleted", "sessionId": str(session_id)}
+
+
+# --- The WebSocket's answer to one client message ---------------------------------------
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    detail: str
+    code: str
+    retryAfter: NotRequired[int]
+    requestId: NotRequired[str]
+
+
+def error_event(exc: ChatError, *, request_id=None) -> ErrorEvent:
+    """A domain error, for the tab whose message caused it."""
+    payload: ErrorEvent = {"type": "error", "detail": exc.detail, "code": exc.code}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        payload["retryAfter"] = retry_after
+    if isinstance(request_id, str):
+        payload["requestId"] = request_id[:100]
+    return payload
+
+
+# --- Server-Sent Events of the API (``event:`` name, ``data:`` object) ---------------------
+
+
+class SseSession(TypedDict):
+    sessionId: str
+    userMessageId: str
+
+
+def sse_session(*, session_id, user_message_id) -> SseSession:
+    return {"sessionId": str(session_id), "userMessageId": str(user_message_id)}
+
+
+class SseDelta(TypedDict):
+    content: str
+
+
+def sse_delta(content: str) -> SseDelta:
+    return {"content": content}
+
+
+class SseDone(TypedDict):
+    """Also the JSON answer of a send without ``stream``."""
+
+    message: str
+    sessionId: str
+    messageId: str
+    status: str
+
+
+def sse_done(message: Message) -> SseDone:
+    payload = message_payload(message)
+    return {
+        "message": payload["content"],
+        "sessionId": payload["sessionId"],
+        "messageId": payload["messageId"],
+        "status": payload["status"],
+    }
+
+
+class ErrorPayload(TypedDict):
+    detail: str
+    code: str
+    field: NotRequired[str]
+    messageId: NotRequired[str]
+    sessionId: NotRequired[str]
+
+
+def error_payload(exc: ChatError, **ids: str) -> ErrorPayload:
+    """A domain error as JSON: the API's error body and the SSE ``error`` event."""
+    payload: ErrorPayload = {"detail": exc.detail, "code": exc.code}
+    if exc.field:
+        payload["field"] = exc.field
+    payload.update(ids)  # type: ignore[typeddict-item]
+    return payload
+
+
+# --- For the page's script ----------------------------------------------------------------
+
+
+def page_constants() -> dict[str, str]:
+    """Status names and close codes for ``static/js/chat.js``, as data attributes of the chat
+    page's root element (``data-status-streaming``, ``data-close-signed-out``...)."""
+    constants = {f"status-{value}": value for value in Message.Status.values}
+    constants["close-signed-out"] = str(events.SIGNED_OUT)
+    constants["close-access-ended"] = str(events.ACCESS_ENDED)
+    return constants
