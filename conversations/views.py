@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_http_methods
 
-from conversations import rendering, selectors, services
+from conversations import payloads, rendering, selectors, services
 from conversations.errors import InvalidInput, SessionNotFound
 from conversations.models import ChatSession, Message
 
@@ -78,6 +78,7 @@ def chat(request: HttpRequest, session_id=None) -> HttpResponse:
     context = {
         "query": query,
         "sanitizer_policy": rendering.client_policy(),
+        "page_constants": payloads.page_constants(),
         **_sessions_page(request, query=query),
     }
     if session_id is not None:

@@ -5,9 +5,12 @@
 const WS_PATH = "/ws/chat/";
 const NEAR_BOTTOM_PX = 120;
 const NEAR_TOP_PX = 80;
-// Close codes of the server (conversations/events.py).
-const SIGNED_OUT = 4401;
-const ACCESS_ENDED = 4403;
+// Close codes and status names, from the server (conversations.payloads.page_constants) as
+// data attributes of #chat-app.
+const SERVER = document.getElementById("chat-app")?.dataset ?? {};
+const SIGNED_OUT = Number(SERVER.closeSignedOut);
+const ACCESS_ENDED = Number(SERVER.closeAccessEnded);
+const STREAMING = SERVER.statusStreaming;
 const SESSION_CHECK_DELAY_MS = 1000;
 
 function fragment(html) {
@@ -182,7 +185,7 @@ class Chat {
       if (this.el.error.dataset.kind === "connection") this.hideError();
       for (const queued of this.outbox.splice(0)) socket.send(JSON.stringify(queued));
       // Deltas sent while this tab was away are caught up from the reply's runner.
-      for (const bubble of this.el.messages.querySelectorAll('.message[data-status="streaming"]')) {
+      for (const bubble of this.el.messages.querySelectorAll(`.message[data-status="${STREAMING}"]`)) {
         this.resume(bubble.dataset.messageId);
       }
       this.updateComposer();
@@ -303,7 +306,7 @@ class Chat {
   onDelta(event) {
     if (event.sessionId !== this.sessionId) return;
     const bubble = document.getElementById(`m-${event.messageId}`);
-    if (!bubble || bubble.dataset.status !== "streaming") return;
+    if (!bubble || bubble.dataset.status !== STREAMING) return;
     const stream = this.stream(bubble);
     const have = stream.points.length;
     // ``offset`` is how much of the reply came before this delta: what this tab already
@@ -480,7 +483,7 @@ class Chat {
   }
 
   streamingReply() {
-    return this.el.messages.querySelector('.message[data-status="streaming"]');
+    return this.el.messages.querySelector(`.message[data-status="${STREAMING}"]`);
   }
 
   // --- Composer ----------------------------------------------------------------------
