@@ -49,6 +49,7 @@ class StreamEnd:
     model: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ async def stream(
             yield event
         return
     model = model or settings.CHATBOT_MODEL
-    prompt_tokens = completion_tokens = None
+    prompt_tokens = completion_tokens = cached_tokens = None
     finished = False
     body = {
         "model": model,
@@ -195,6 +196,9 @@ async def stream(
                 if isinstance(usage, dict):
                     prompt_tokens = usage.get("prompt_tokens")
                     completion_tokens = usage.get("completion_tokens")
+                    details = usage.get("prompt_tokens_details")
+                    if isinstance(details, dict):
+                        cached_tokens = details.get("cached_tokens")
                 model = chunk.get("model") or model
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
@@ -208,7 +212,12 @@ async def stream(
         # The upstream closed the stream before saying the reply was over.
         logger.warning("model stream ended without a finish reason")
         raise LLMUnavailable("The reply was interrupted. Please try again.")
-    yield StreamEnd(model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    yield StreamEnd(
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cached_tokens=cached_tokens,
+    )
 
 
 async def _post_chat(body: dict, *, stream: bool):

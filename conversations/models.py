@@ -62,6 +62,17 @@ class Message(models.Model):
     model = models.CharField(max_length=100, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Prompt tokens the upstream served from its cache."
+    )
+    first_token_ms = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Milliseconds from the upstream request to the first token.",
+    )
+    total_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Milliseconds from the upstream request to the last token."
+    )
     flagged = models.BooleanField(default=False)
     flag_categories = models.JSONField(default=list, blank=True)
     moderation_failed = models.BooleanField(
@@ -94,6 +105,10 @@ class Message(models.Model):
                 fields=["status", "updated_at"],
                 condition=Q(status="streaming"),
                 name="message_streaming",
+            ),
+            # Usage figures are summed over replies by day (usage.selectors).
+            models.Index(
+                fields=["created_at"], condition=Q(role="assistant"), name="message_reply_created"
             ),
         ]
 

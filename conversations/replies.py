@@ -78,6 +78,8 @@ class ReplyRun:
         # Kept by the process's saver (_save_all_periodically).
         self.saved = ""
         self.idle = 0.0
+        # Loop times of the upstream request, its first token and its last (usage figures).
+        self._requested_at = self._first_token_at = self._last_token_at = None
 
     @property
     def content(self) -> str:
@@ -142,6 +144,7 @@ class ReplyRun:
         try:
             context = self.turn.context or await run_db(services.prepare_context, self.turn)
             model = self.turn.session.model or None
+            self._requested_at = asyncio.get_running_loop().time()
             # One deadline for the whole call: the SDK's timeout applies per attempt and
             # per silent gap, so a hanging upstream would otherwise hold the client for
             # minutes.
@@ -153,6 +156,7 @@ class ReplyRun:
                     if self._cancel_requested:
                         raise asyncio.CancelledError
                     if isinstance(event, llm.TextDelta):
+                        self._token_arrived()
                         self.pieces.append(event.content)
                         self._notify()
                         if events.may_have_listeners(self.user_id):
@@ -214,6 +218,18 @@ class ReplyRun:
             ),
         )
 
+    def _token_arrived(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._first_token_at is None:
+            self._first_token_at = now
+        self._last_token_at = now
+
+    def _elapsed_ms(self, moment: float | None) -> int | None:
+        """Milliseconds from the upstream request to ``moment`` (None if it never came)."""
+        if moment is None or self._requested_at is None:
+            return None
+        return round((moment - self._requested_at) * 1000)
+
     async def _finish(self, status: str, end: llm.StreamEnd | None, error: ChatError | None):
         message = await self._save_final(
             reply=self.turn.reply,
@@ -222,6 +238,9 @@ class ReplyRun:
             model=end.model if end else "",
             prompt_tokens=end.prompt_tokens if end else None,
             completion_tokens=end.completion_tokens if end else None,
+            cached_tokens=end.cached_tokens if end else None,
+            first_token_ms=self._elapsed_ms(self._first_token_at),
+            total_ms=self._elapsed_ms(self._last_token_at),
             reservation=self.turn.reservation,
         )
         self.finished = ReplyFinished(message=message, error=error)

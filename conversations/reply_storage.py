@@ -53,6 +53,9 @@ def finish_reply(
     model: str = "",
     prompt_tokens: int | None = None,
     completion_tokens: int | None = None,
+    cached_tokens: int | None = None,
+    first_token_ms: int | None = None,
+    total_ms: int | None = None,
     reservation: limits.Reservation | None = None,
 ) -> Message | None:
     """Store the reply's final text and status, settle its quota reservation, and return
@@ -64,6 +67,9 @@ def finish_reply(
         "token_count": count_tokens(content),
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
+        "cached_tokens": cached_tokens,
+        "first_token_ms": first_token_ms,
+        "total_ms": total_ms,
         "updated_at": now,
     }
     if model:

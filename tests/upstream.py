@@ -42,6 +42,7 @@ class Behaviour:
     no_finish: bool = False  # end the stream without a finish reason
     hang: bool = False  # never answer
     usage: bool = True
+    cached_tokens: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens
     retry_after: str | None = None
 
 
@@ -212,6 +213,8 @@ class FakeUpstream:
             "completion_tokens": len(pieces),
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if behaviour.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": behaviour.cached_tokens}
         if not payload.get("stream"):
             await _json(
                 send,
