@@ -96,6 +96,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "sessions_for_user",
         'sessions = ChatSession.objects.filter(user=user).order_by("-updated_at", )',
     ): "ties come back in -id order anyway, from the session_user_recent index",
+    ("conversations/selectors.py", "_oldest_sequence_within", "used, oldest, upper = 0, 1, None"): (
+        "only read when nothing fit, and then the caller stops after the first message anyway"
+    ),
+    # PostgreSQL runs: the SQLite branch is not taken there (the SQLite run kills these).
+    (
+        "conversations/selectors.py",
+        "context_history",
+        'if connections[visible.db].vendor == "XXsqliteXX":',
+    ): "PostgreSQL is not SQLite either way; killed in the SQLite run",
+    (
+        "conversations/selectors.py",
+        "context_history",
+        'if connections[visible.db].vendor == "SQLITE":',
+    ): "PostgreSQL is not SQLite either way; killed in the SQLite run",
+    ("conversations/selectors.py", "context_history", "used = 1"): (
+        "on PostgreSQL the rows read already fit the budget; killed in the SQLite run"
+    ),
+    ("conversations/selectors.py", "context_history", "elif budget is None:"): (
+        "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
+    ),
+    ("conversations/selectors.py", "context_history", "oldest = None"): (
+        "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
+    ),
 }
 
 

@@ -244,3 +244,25 @@ def test_parse_uuid_accepts_uuids_and_their_text_only():
             selectors.parse_uuid(bad)
         with pytest.raises(MessageNotFound):
             selectors.parse_uuid(bad, not_found=MessageNotFound)
+
+
+@pytest.mark.django_db
+def test_a_budget_reaching_past_one_read_chunk_keeps_exactly_what_fits():
+    session = ChatSessionFactory()
+    Message.objects.bulk_create(
+        Message(session=session, sequence=n, role="user", content=f"m{n}", token_count=1)
+        for n in range(1, selectors.CONTEXT_CHUNK + 101)
+    )
+    per_message = 1 + MESSAGE_OVERHEAD_TOKENS
+    fitting = selectors.CONTEXT_CHUNK + 50
+    kept = list(
+        selectors.context_history(
+            session_id=session.pk,
+            before_sequence=selectors.CONTEXT_CHUNK + 101,
+            budget=fitting * per_message,
+        )
+    )
+    # SQLite yields the first message past the budget as well.
+    expected = fitting if connection.vendor != "sqlite" else fitting + 1
+    newest = selectors.CONTEXT_CHUNK + 100
+    assert [m.content for m in kept] == [f"m{n}" for n in range(newest, newest - expected, -1)]
