@@ -1,7 +1,8 @@
 """The browser's WebSocket at /ws/chat/: one per tab, carrying every conversation of its user.
 
 Client messages (JSON): ``send`` {text, sessionId?, requestId?}, ``stop`` {messageId},
-``regenerate`` / ``retry`` {sessionId}. The consumer calls the same services as the API,
+``regenerate`` / ``retry`` {sessionId}, ``resume`` {messageId} (the text so far of a reply
+that streams). The consumer calls the same services as the API,
 announces each new turn to the user's group so every tab shows it, and starts the reply in
 the background, where it keeps going if this tab closes. The reply's deltas, its final
 row and the generated title reach every tab through the group events ``replies`` sends.
@@ -27,7 +28,13 @@ from django.utils import timezone
 from chatbot.forks.channels import NoConnectionCleanupDispatch
 from conversations import events, payloads, rendering, replies, selectors, services
 from conversations.db import run_db
-from conversations.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable
+from conversations.errors import (
+    OUTAGES,
+    ChatError,
+    InvalidInput,
+    MessageNotFound,
+    StorageUnavailable,
+)
 from conversations.json_depth import TooDeep, check_depth
 from conversations.models import Message
 from conversations.services import Turn
@@ -105,6 +112,7 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
             "send": self.handle_send,
             "stop": self.handle_stop,
             "regenerate": self.handle_regenerate,
+            "resume": self.handle_resume,
             "retry": self.handle_regenerate,
         }
         handler = handlers.get(content.get("type"))
@@ -172,6 +180,20 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
         )
         if message.status == Message.Status.STREAMING:
             await replies.stop_reply(message.pk)
+
+    async def handle_resume(self, content: dict) -> None:
+        """A tab (re)joining a reply that was streaming when its page loaded: the text so
+        far comes from the process generating it, or the final row if it has ended."""
+        try:
+            message = await run_db(
+                selectors.get_message, user=self.user, message_id=content.get("messageId")
+            )
+        except MessageNotFound:
+            return  # deleted meanwhile: the tab has been told
+        if message.status == Message.Status.STREAMING:
+            await events.ask_for_reply_text(message.pk, reply_to=self.channel_name)
+        else:
+            await self.chat_reply(payloads.reply_event(message))
 
     async def _announce(self, turn: Turn, *, request_id, regenerated: bool = False) -> None:
         """Tell every tab about the new turn, then start the reply in the background."""

@@ -27,6 +27,11 @@ def user_group(user_id) -> str:
     return f"chat.user.{user_id}"
 
 
+def reply_group(reply_id) -> str:
+    """The group of the process generating a reply, which answers for its text so far."""
+    return f"chat.reply.{reply_id}"
+
+
 async def publish(user_id, event: dict) -> None:
     """Send ``event`` to every open tab of the user, in any process."""
     layer = get_channel_layer()
@@ -36,6 +41,20 @@ async def publish(user_id, event: dict) -> None:
         await layer.group_send(user_group(user_id), event)
     except (RedisError, OSError, ChannelFull) as exc:
         logger.warning("could not publish %s: %s", event.get("type"), type(exc).__name__)
+
+
+async def ask_for_reply_text(reply_id, *, reply_to: str) -> None:
+    """Ask the process generating the reply, whichever it is, to send the text so far to the
+    channel ``reply_to`` (a tab that joins mid-stream); no answer when no process runs it."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(
+            reply_group(reply_id), {"type": "reply.text_request", "replyTo": reply_to}
+        )
+    except (RedisError, OSError, ChannelFull) as exc:
+        logger.warning("could not ask for the text of a reply: %s", type(exc).__name__)
 
 
 def may_have_listeners(user_id) -> bool:

@@ -145,15 +145,17 @@ class DeltaEvent(TypedDict):
     sessionId: str
     messageId: str
     content: str
+    offset: int  # characters of the reply before ``content``: 0 for the text so far
 
 
-def delta_event(*, session_id, message_id, content: str) -> DeltaEvent:
-    """New text of a streaming reply."""
+def delta_event(*, session_id, message_id, content: str, offset: int) -> DeltaEvent:
+    """New text of a streaming reply, or with offset 0 all of it so far (a catch-up)."""
     return {
         "type": "chat.delta",
         "sessionId": str(session_id),
         "messageId": str(message_id),
         "content": content,
+        "offset": offset,
     }
 
 

@@ -14,14 +14,18 @@ another process through a flag in the shared cache that the run reads as it save
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from conversations import events, llm, payloads, reply_storage, services, titles
 from conversations.db import run_db
@@ -72,6 +76,9 @@ class ReplyRun:
         self._cancel_requested = False
         self._unpublished = asyncio.Event()
         self._published = 0
+        # Characters in ``pieces`` and in ``pieces[:_published]``: the offsets of deltas.
+        self._length = 0
+        self._published_length = 0
         self._relay_over = False
         self._finished_event = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -138,6 +145,7 @@ class ReplyRun:
 
     async def _run(self) -> None:
         publisher = asyncio.create_task(self._publish_deltas())
+        answerer = asyncio.create_task(self._answer_text_requests())
         end: llm.StreamEnd | None = None
         error: ChatError | None = None
         status = Message.Status.COMPLETE
@@ -158,13 +166,15 @@ class ReplyRun:
                     if isinstance(event, llm.TextDelta):
                         self._token_arrived()
                         self.pieces.append(event.content)
+                        self._length += len(event.content)
                         self._notify()
                         if events.may_have_listeners(self.user_id):
                             self._unpublished.set()
                         else:
                             # No tab to tell (an API client): skip waking the publisher.
-                            # A tab that opens later gets the text from then on.
+                            # A tab that opens later asks for the text so far.
                             self._published = len(self.pieces)
+                            self._published_length = self._length
                     else:
                         end = event
         except TimeoutError:
@@ -190,6 +200,7 @@ class ReplyRun:
         try:
             await self._finish(status, end, error)
         finally:
+            answerer.cancel()
             if self.finished is None:
                 # Saving the end failed (the database is down): still release every waiter.
                 logger.error("reply %s could not be finished", self.reply_id)
@@ -210,13 +221,45 @@ class ReplyRun:
         pending = self.pieces[self._published :]
         if not pending:
             return
+        content = "".join(pending)
+        offset = self._published_length
         self._published += len(pending)
+        self._published_length += len(content)
         await events.publish(
             self.user_id,
             payloads.delta_event(
-                session_id=self.turn.session.pk, message_id=self.reply_id, content="".join(pending)
+                session_id=self.turn.session.pk,
+                message_id=self.reply_id,
+                content=content,
+                offset=offset,
             ),
         )
+
+    async def _answer_text_requests(self) -> None:
+        """Send the text so far to each tab that joins while the reply streams (a reload,
+        a reconnected socket), from whichever process it is in (``events.ask_for_reply_text``);
+        its later deltas carry offsets, so the tab skips what it has and misses nothing."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        group = events.reply_group(self.reply_id)
+        channel = await layer.new_channel()
+        try:
+            await layer.group_add(group, channel)
+            while True:
+                request = await layer.receive(channel)
+                answer = payloads.delta_event(
+                    session_id=self.turn.session.pk,
+                    message_id=self.reply_id,
+                    content=self.content,
+                    offset=0,
+                )
+                await layer.send(request["replyTo"], answer)
+        except (RedisError, OSError, ChannelFull) as exc:
+            logger.warning("reply %s cannot answer for its text: %s", self.reply_id, exc)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await layer.group_discard(group, channel)
 
     def _token_arrived(self) -> None:
         now = asyncio.get_running_loop().time()
