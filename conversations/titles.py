@@ -3,12 +3,18 @@ conversation gets after its first reply (never over a rename)."""
 
 from __future__ import annotations
 
+import re
+
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession
 from conversations.validation import has_bad_characters
 
 TITLE_MAX_CHARS = 255
 FALLBACK_TITLE_WORDS = 6
+GENERATED_TITLE_MAX_CHARS = 60
+# A list marker, heading or quote before the title, and inline emphasis or code marks.
+_TITLE_LEAD = re.compile(r"^\s*(?:[-*+>#]+|\d+[.)])\s+")
+_TITLE_MARKUP = re.compile(r"\*\*|__|[*`~]+(?=\w)|(?<=\w)[*`~]+")
 
 
 def clean_title(title) -> str:
@@ -35,9 +41,15 @@ def fallback_title(text: str) -> str:
 
 
 def tidy_generated_title(raw: str) -> str:
-    """The model's title without the quotes, markup and final period models add."""
-    title = " ".join(raw.split()).strip().strip("\"'“”‘’*#").rstrip(".").strip()
-    return title[:TITLE_MAX_CHARS]
+    """The model's title as plain text: its first line without Markdown marks, quotes or a
+    final period, cut at a word to fit the sidebar."""
+    line = next((line for line in raw.splitlines() if line.strip()), "")
+    line = _TITLE_MARKUP.sub("", _TITLE_LEAD.sub("", line))
+    title = " ".join(line.split()).strip("\"'“”‘’ ").rstrip(".").strip()
+    if len(title) > GENERATED_TITLE_MAX_CHARS:
+        cut = title[: GENERATED_TITLE_MAX_CHARS - 1].rsplit(" ", 1)[0]
+        title = cut.rstrip(" ,;:-–—") + "…"
+    return title
 
 
 def set_generated_title(*, session_id, title: str) -> bool:

@@ -1,6 +1,7 @@
 """The chat page's faults of issue 16, each reproduced in Chromium at 1280 px or a phone's
 390 x 844: the phone drawer, settings on a phone, the Copy button, a suspended user's
-buttons, focus, the per-conversation menu, user text, delete confirmation, the demo banner."""
+buttons, focus, the per-conversation menu, user text, delete confirmation, the demo banner
+and generated titles."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from accounts.services import issue_token
 from conversations.models import ChatSession, Message
 from tests.browser.conftest import log_in
 from tests.factories import MessageFactory, conversation
+from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 
@@ -189,3 +191,25 @@ def test_the_demo_banner_is_small_on_a_phone_and_can_be_dismissed(phone, live_ap
     page.reload()
     expect(page.locator("#composer-input")).to_be_visible()
     expect(page.locator(".banner-demo")).to_have_count(0)
+
+
+def test_a_generated_title_is_plain_text_and_short(logged_in_page, live_app, upstream, user):
+    upstream.push(
+        Behaviour(content="Sure."),
+        Behaviour(
+            content="- **Sorting `dicts`** by key in Python: a very long and winding "
+            "title that goes on and on about many more things than fit"
+        ),
+    )
+    page = logged_in_page
+    page.goto(live_app + "/")
+    composer = page.locator("#composer-input")
+    composer.fill("How do I sort dicts?")
+    composer.press("Enter")
+    title = page.locator("#conversation-title")
+    expect(title).to_contain_text("Sorting dicts by key", timeout=10000)
+    text = title.inner_text()
+    assert not any(mark in text for mark in ("*", "`", "- ")), text
+    assert len(text) <= 60, text
+    stored = ChatSession.objects.get(user=user).title
+    assert stored == text
