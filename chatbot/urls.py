@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/auth/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("", include("sharing.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -23,6 +23,10 @@ class ChatSession(models.Model):
     )
     instructions = models.TextField(blank=True, help_text="Added to the system prompt.")
     flagged = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False, help_text="Listed before the others.")
+    archived = models.BooleanField(
+        default=False, help_text="Left out of the list; still searchable."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from conversations import events, payloads
 from conversations.models import ChatSession, Message
+from sharing import services as sharing_services
 
 HID = "Hid the message."
 UNHID = "Unhid the message."
@@ -55,8 +56,12 @@ def _set_messages(*, moderator, messages: Iterable[Message], note: str, **fields
 
 
 def hide_messages(*, moderator, messages: Iterable[Message]) -> int:
-    """Hide messages: their owner sees them as removed and the model no longer gets them."""
-    return len(_set_messages(moderator=moderator, messages=messages, note=HID, hidden=True))
+    """Hide messages: their owner sees them as removed, the model no longer gets them, and
+    no shared snapshot shows them."""
+    with transaction.atomic():
+        hidden = _set_messages(moderator=moderator, messages=messages, note=HID, hidden=True)
+        sharing_services.forget_hidden_messages(hidden)
+    return len(hidden)
 
 
 def unhide_messages(*, moderator, messages: Iterable[Message]) -> int:

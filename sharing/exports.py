@@ -1,0 +1,34 @@
+"""One conversation as Markdown or JSON for its owner; hidden text never leaves."""
+
+from __future__ import annotations
+
+from conversations import payloads
+from conversations.models import ChatSession, Message
+
+REMOVED = "*This message was removed by a moderator.*"
+SPEAKERS = {Message.Role.USER: "You", Message.Role.ASSISTANT: "Assistant"}
+
+
+def as_json(session: ChatSession, messages: list[Message]) -> dict:
+    """Readable by POST /api/chat/import (the app's own format)."""
+    return {
+        "sessionId": str(session.pk),
+        "title": session.title,
+        "model": session.model,
+        "pinned": session.pinned,
+        "archived": session.archived,
+        "createdAt": session.created_at.isoformat(),
+        "updatedAt": session.updated_at.isoformat(),
+        "messages": [payloads.exported_message(message) for message in messages],
+    }
+
+
+def as_markdown(session: ChatSession, messages: list[Message]) -> str:
+    """A heading per turn; the messages' own Markdown (code blocks too) kept as written."""
+    lines = [f"# {session.title or 'New chat'}", "", f"*{session.created_at:%Y-%m-%d %H:%M} UTC*"]
+    for message in messages:
+        if message.role not in SPEAKERS:
+            continue
+        lines += ["", f"## {SPEAKERS[message.role]}", ""]
+        lines.append(REMOVED if message.hidden else message.content.strip("\n"))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,315 @@
+"""Importing conversations: ChatGPT's data export (``conversations.json`` or its zip) and
+this app's own exports, read streaming and stored in one transaction.
+
+A conversation that breaks a rule (control characters, a message too long) is skipped whole
+and reported; a file that is not one of these formats, or is cut short, imports nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO
+
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.context import count_tokens
+from conversations.models import ChatSession, Message
+from conversations.titles import TITLE_MAX_CHARS
+from conversations.validation import has_bad_characters
+from sharing.errors import BadImport
+from sharing.jsonstream import JsonStream, JsonStreamError
+from sharing.models import ImportedConversation
+
+IMPORTED_MODEL = "imported"
+MESSAGE_MAX_CHARS = 100_000
+MESSAGES_MAX = 10_000
+CONVERSATION_MAX_CHARS = 64 * 1024 * 1024
+UNZIPPED_MAX_BYTES = 4 * 1024 * 1024 * 1024
+ERRORS_MAX = 100
+BATCH = 500
+
+
+class SkipConversation(ValueError):
+    """One conversation cannot be imported; the others can."""
+
+
+@dataclass
+class Conversation:
+    source: str
+    source_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    messages: list[tuple[str, str, datetime, str]]  # role, content, created_at, model
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0
+    skipped: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+
+def import_conversations(*, user, upload: IO[bytes]) -> ImportResult:
+    """Store every conversation of the file not imported before, all or nothing."""
+    result = ImportResult()
+    with transaction.atomic():
+        seen = set(
+            ImportedConversation.objects.filter(user=user).values_list("source", "source_id")
+        )
+        for index, item in enumerate(_items(_json_file(upload))):
+            try:
+                conversation = _parse(item)
+            except SkipConversation as exc:
+                result.skipped += 1
+                if len(result.errors) < ERRORS_MAX:
+                    result.errors.append({"index": index, "detail": str(exc)})
+                continue
+            key = (conversation.source, conversation.source_id)
+            if key in seen:
+                result.skipped += 1
+                continue
+            seen.add(key)
+            _store(user=user, conversation=conversation)
+            result.imported += 1
+    return result
+
+
+def _json_file(upload: IO[bytes]) -> IO[bytes]:
+    """The JSON to read: the upload itself, or ``conversations.json`` inside its zip."""
+    upload.seek(0)
+    if upload.read(4) != b"PK\x03\x04":
+        upload.seek(0)
+        return upload
+    upload.seek(0)
+    try:
+        archive = zipfile.ZipFile(upload)
+        names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == "conversations.json"]
+        if not names:
+            raise BadImport("The zip file has no conversations.json.", field="file")
+        return _Capped(archive.open(min(names, key=len)), UNZIPPED_MAX_BYTES)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+        raise BadImport(f"The zip file cannot be read: {exc}.", field="file") from None
+
+
+class _Capped(io.RawIOBase):
+    """A zip member that stops at ``limit`` bytes (a small zip can hold a huge file)."""
+
+    def __init__(self, member: IO[bytes], limit: int) -> None:
+        self._member, self._left = member, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._member.read(size)
+        self._left -= len(data)
+        if self._left < 0:
+            raise BadImport("conversations.json is too large once unzipped.", field="file")
+        return data
+
+
+def _items(file: IO[bytes]) -> Iterator[dict]:
+    """Each conversation of the file, as a dict, without reading the file whole."""
+    stream = JsonStream(file, max_item_chars=CONVERSATION_MAX_CHARS)
+    try:
+        first = stream.peek()
+        if first == "[":
+            yield from stream.array_items()
+        elif first == "{":
+            head = {}
+            for key, value in stream.object_members():
+                if key == "conversations" and value.peek() == "[":
+                    head[key] = True
+                    yield from value.array_items()
+                else:
+                    head[key] = value.value()
+            if "conversations" not in head:
+                # One conversation exported on its own.
+                yield head
+        else:
+            raise JsonStreamError("Expected a JSON array or object", stream.offset)
+        stream.end()
+    except JsonStreamError as exc:
+        raise BadImport(f"{exc.problem}, at character {exc.offset}.", field="file") from None
+
+
+def _parse(item) -> Conversation:
+    if not isinstance(item, dict):
+        raise SkipConversation("Not a conversation (expected a JSON object).")
+    if "mapping" in item:
+        return _parse_chatgpt(item)
+    if "messages" in item:
+        return _parse_own(item)
+    raise SkipConversation("Not a conversation: it has neither 'mapping' nor 'messages'.")
+
+
+def _timestamp(value, default: datetime) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return default
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return default
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return default
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise SkipConversation(f"{what} is not text.")
+    if has_bad_characters(value):
+        raise SkipConversation(f"{what} contains control characters.")
+    return value
+
+
+def _title(value) -> str:
+    if value is None:
+        return ""
+    return " ".join(_text(value, "The title").split())[:TITLE_MAX_CHARS]
+
+
+def _source_id(value) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+        raise SkipConversation("The conversation has no id.")
+    return value
+
+
+def _checked_messages(messages: list) -> list:
+    if len(messages) > MESSAGES_MAX:
+        raise SkipConversation(f"More than {MESSAGES_MAX} messages.")
+    for position, (_role, content, _at, _model) in enumerate(messages, start=1):
+        if len(content) > MESSAGE_MAX_CHARS:
+            raise SkipConversation(
+                f"Message {position} is longer than {MESSAGE_MAX_CHARS} characters."
+            )
+    return messages
+
+
+def _chatgpt_content(message: dict) -> str:
+    content = message.get("content")
+    if not isinstance(content, dict):
+        return ""
+    kind = content.get("content_type")
+    if kind in ("text", "multimodal_text"):
+        parts = content.get("parts")
+        if not isinstance(parts, list):
+            return ""
+        return "\n".join(part for part in parts if isinstance(part, str))
+    if kind == "code" and isinstance(content.get("text"), str):
+        return f"```\n{content['text']}\n```"
+    return ""
+
+
+def _parse_chatgpt(item: dict) -> Conversation:
+    """The current branch of a ChatGPT conversation: from its current node up to the root."""
+    mapping = item["mapping"]
+    if not isinstance(mapping, dict):
+        raise SkipConversation("'mapping' is not an object.")
+    now = timezone.now()
+    created = _timestamp(item.get("create_time"), now)
+    node_id, path, seen = item.get("current_node"), [], set()
+    while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
+        seen.add(node_id)
+        node = mapping[node_id]
+        if not isinstance(node, dict):
+            raise SkipConversation(f"Node {node_id!r} is not an object.")
+        path.append(node)
+        node_id = node.get("parent")
+    messages = []
+    for node in reversed(path):
+        message = node.get("message")
+        if not isinstance(message, dict):
+            continue
+        author = message.get("author")
+        role = author.get("role") if isinstance(author, dict) else None
+        metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+        hidden = metadata.get("is_visually_hidden_from_conversation")
+        if role not in ("user", "assistant") or hidden:
+            continue
+        content = _text(_chatgpt_content(message), "A message")
+        if not content.strip():
+            continue
+        slug = metadata.get("model_slug")
+        model = IMPORTED_MODEL
+        if isinstance(slug, str) and slug:
+            model = f"{IMPORTED_MODEL}:{slug}"[:100]
+        at = _timestamp(message.get("create_time"), created)
+        messages.append((role, content, at, model if role == "assistant" else ""))
+    return Conversation(
+        source=ImportedConversation.Source.CHATGPT,
+        source_id=_source_id(item.get("conversation_id") or item.get("id")),
+        title=_title(item.get("title")),
+        created_at=created,
+        updated_at=_timestamp(item.get("update_time"), created),
+        messages=_checked_messages(messages),
+    )
+
+
+def _parse_own(item: dict) -> Conversation:
+    """A conversation of this app's export; messages hidden by a moderator have no text."""
+    if not isinstance(item["messages"], list):
+        raise SkipConversation("'messages' is not a list.")
+    now = timezone.now()
+    created = _timestamp(item.get("createdAt"), now)
+    messages = []
+    for message in item["messages"]:
+        if not isinstance(message, dict):
+            raise SkipConversation("A message is not an object.")
+        role = message.get("role")
+        if role not in ("user", "assistant") or message.get("hidden"):
+            continue
+        content = _text(message.get("content", ""), "A message")
+        if not content.strip():
+            continue
+        at = _timestamp(message.get("createdAt"), created)
+        messages.append((role, content, at, IMPORTED_MODEL if role == "assistant" else ""))
+    return Conversation(
+        source=ImportedConversation.Source.CHATBOT,
+        source_id=_source_id(item.get("sessionId")),
+        title=_title(item.get("title")),
+        created_at=created,
+        updated_at=_timestamp(item.get("updatedAt"), created),
+        messages=_checked_messages(messages),
+    )
+
+
+def _store(*, user, conversation: Conversation) -> ChatSession:
+    session = ChatSession.objects.create(
+        user=user,
+        title=conversation.title,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+    )
+    ImportedConversation.objects.create(
+        user=user,
+        session=session,
+        source=conversation.source,
+        source_id=conversation.source_id,
+    )
+    Message.objects.bulk_create(
+        (
+            Message(
+                session=session,
+                sequence=sequence,
+                role=role,
+                content=content,
+                token_count=count_tokens(content),
+                model=model,
+                created_at=at,
+                updated_at=at,
+            )
+            for sequence, (role, content, at, model) in enumerate(conversation.messages, start=1)
+        ),
+        batch_size=BATCH,
+    )
+    return session

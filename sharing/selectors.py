@@ -1,0 +1,51 @@
+"""Reads of shares, exports and feedback; the owner's reads are scoped to the owner."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from conversations import selectors as conversation_selectors
+from conversations.models import ChatSession, Message
+from sharing.errors import ShareNotFound
+from sharing.models import MessageFeedback, SharedConversation, SharedMessage
+
+
+def get_share(*, token: str) -> SharedConversation:
+    """The share a token opens (anyone holding it may read), or ``ShareNotFound``."""
+    try:
+        return SharedConversation.objects.get(token=str(token))
+    except SharedConversation.DoesNotExist:
+        raise ShareNotFound() from None
+
+
+def shared_messages(share: SharedConversation) -> QuerySet[SharedMessage]:
+    return share.messages.order_by("position")
+
+
+def shares_for_user(user) -> QuerySet[SharedConversation]:
+    """The user's share links, newest snapshot first (for Settings)."""
+    return SharedConversation.objects.filter(session__user=user).order_by("-updated_at")
+
+
+def visible_messages(session: ChatSession) -> QuerySet[Message]:
+    """What a copy of the conversation may hold: finished, non-empty turns a moderator has
+    not hidden."""
+    return (
+        session.messages.filter(
+            hidden=False,
+            role__in=[Message.Role.USER, Message.Role.ASSISTANT],
+            status__in=[Message.Status.COMPLETE, Message.Status.CANCELLED],
+        )
+        .exclude(content="")
+        .order_by("sequence")
+    )
+
+
+def session_for_export(*, user, session_id) -> tuple[ChatSession, list[Message]]:
+    """One of the user's conversations and every message (hidden ones blanked by the caller)."""
+    session = conversation_selectors.get_session(user=user, session_id=session_id)
+    return session, list(session.messages.order_by("sequence"))
+
+
+def feedback_for(*, user, message: Message) -> MessageFeedback | None:
+    return MessageFeedback.objects.filter(user=user, message=message).first()
