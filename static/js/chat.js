@@ -638,6 +638,60 @@ class Chat {
       if (this.drawerOpen()) this.setDrawer(false);
     });
     window.addEventListener("popstate", () => location.reload());
+    document.getElementById("show-shortcuts").addEventListener("click", () => this.showShortcuts());
+    document.addEventListener("keydown", (event) => this.shortcut(event));
+  }
+
+  // --- Keyboard shortcuts (listed in #shortcuts-dialog) ------------------------------
+
+  showShortcuts() {
+    const dialog = document.getElementById("shortcuts-dialog");
+    if (!dialog.open) dialog.showModal();
+  }
+
+  shortcut(event) {
+    if (event.defaultPrevented || event.isComposing) return;
+    const target = event.target;
+    // Single keys never leave a field, a dialog or a menu (nor a screen reader's own keys,
+    // which it keeps to itself): they work only on the page itself.
+    const typing = target.closest("input, textarea, select, [contenteditable], dialog, [role=menu]");
+    const ctrl = event.ctrlKey || event.metaKey;
+    const key = event.key.toLowerCase();
+    const actions = [
+      [!typing && event.key === "?" && !ctrl, () => this.showShortcuts()],
+      [ctrl && !event.shiftKey && key === "/", () => this.showShortcuts()],
+      [ctrl && event.shiftKey && key === "o", () => location.assign(this.chatUrl)],
+      [ctrl && !event.shiftKey && key === "k", () => document.getElementById("search").focus()],
+      [event.shiftKey && !ctrl && event.key === "Escape", () => this.el.input.focus()],
+      [!event.shiftKey && !ctrl && event.key === "Escape" && Boolean(this.streamingReply())
+        && !target.closest("dialog") && !this.drawerOpen(),
+        () => this.el.stop.click()],
+      [target === this.el.input && event.key === "ArrowUp" && !ctrl && !event.shiftKey && !this.el.input.value,
+        () => this.editLastMessage()],
+      [ctrl && event.shiftKey && key === "c", () => this.copyLastReply()],
+    ];
+    const match = actions.find(([when]) => when);
+    if (!match) return;
+    event.preventDefault();
+    match[1]();
+  }
+
+  editLastMessage() {
+    const bodies = this.el.messages.querySelectorAll(".message-user .message-body");
+    const last = bodies[bodies.length - 1];
+    if (!last) return;
+    this.el.input.value = last.textContent;
+    this.autogrow();
+    this.updateComposer();
+  }
+
+  copyLastReply() {
+    const replies = this.el.messages.querySelectorAll(".message-assistant .message-body");
+    const last = replies[replies.length - 1];
+    if (!last || !navigator.clipboard) return;
+    const announce = (text) => { document.getElementById("announcer").textContent = text; };
+    navigator.clipboard.writeText(last.innerText).then(
+      () => announce("Reply copied."), () => announce("Could not copy the reply."));
   }
 }
 
