@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "conversations",
+    "usage",
     "sharing",
 ]
 

@@ -27,6 +27,7 @@ EXPECTED_OPERATIONS = {
     ("/api/auth/token", "delete"),
     ("/api/auth/tokens", "get"),
     ("/api/auth/tokens/{token_key}", "delete"),
+    ("/api/usage", "get"),
 }
 
 

@@ -12,3 +12,13 @@ from tests.api.conftest import bearer_client
 def api(user) -> Client:
     """The test client acting as ``user`` with a personal API token."""
     return bearer_client(user)
+
+
+@pytest.fixture
+def other_api(other_user) -> Client:
+    return bearer_client(other_user)
+
+
+@pytest.fixture
+def anonymous() -> Client:
+    return Client()

@@ -1,0 +1,185 @@
+"""Usage read from the replies (assistant messages): per UTC day and model, for one user or
+for everyone, in a fixed number of aggregate queries whatever the period's length."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connections, router
+from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+
+from conversations.models import Message
+
+# The longest period one request may ask for, in days (both ends included).
+MAX_DAYS = 366
+TOP = 10
+
+
+@dataclass(frozen=True)
+class Period:
+    """UTC days from ``start`` to ``end``, both included."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    def filter(self, replies: QuerySet) -> QuerySet:
+        replies = replies.filter(created_at__gte=datetime.combine(self.start, time.min, UTC))
+        if self.end < date.max:  # the day after date.max has no datetime
+            next_day = self.end + timedelta(days=1)
+            replies = replies.filter(created_at__lt=datetime.combine(next_day, time.min, UTC))
+        return replies
+
+
+def _sum(name: str):
+    return Coalesce(Sum(name), Value(0))
+
+
+def _total_tokens():
+    return Coalesce(Sum(Coalesce("prompt_tokens", 0) + Coalesce("completion_tokens", 0)), 0)
+
+
+def replies_in(period: Period, *, user=None) -> QuerySet[Message]:
+    """Every reply started in ``period``, whatever its status; only ``user``'s if given."""
+    replies = period.filter(Message.objects.filter(role=Message.Role.ASSISTANT))
+    if user is not None:
+        replies = replies.filter(session__user=user)
+    return replies
+
+
+def daily_usage(*, period: Period, user=None) -> list[dict]:
+    """One row per UTC day and model with replies: ``date``, ``model``, ``messages``,
+    ``failed``, ``prompt_tokens``, ``completion_tokens``, ``cached_tokens``; by date, model."""
+    return list(
+        replies_in(period, user=user)
+        .annotate(date=TruncDate("created_at", tzinfo=UTC))
+        .values("date", "model")
+        .annotate(
+            messages=Count("pk"),
+            failed=Count("pk", filter=Q(status=Message.Status.FAILED)),
+            prompt_tokens=_sum("prompt_tokens"),
+            completion_tokens=_sum("completion_tokens"),
+            cached_tokens=_sum("cached_tokens"),
+        )
+        .order_by("date", "model")
+    )
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)``."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, *, fraction: float, **extra) -> None:
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Linear interpolation between the closest ranks, as PostgreSQL's percentile_cont."""
+    position = fraction * (len(ordered) - 1)
+    below, above = math.floor(position), math.ceil(position)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def first_token_percentiles(*, period: Period) -> dict[tuple[date, str], tuple[float, float]]:
+    """``{(day, model): (p50, p95)}`` of the milliseconds to a reply's first token."""
+    timed = (
+        replies_in(period)
+        .filter(first_token_ms__isnull=False)
+        .annotate(date=TruncDate("created_at", tzinfo=UTC))
+    )
+    if connections[router.db_for_read(Message)].vendor == "postgresql":
+        rows = (
+            timed.values("date", "model")
+            .annotate(
+                p50=PercentileCont("first_token_ms", fraction=0.5),
+                p95=PercentileCont("first_token_ms", fraction=0.95),
+            )
+            .order_by()
+        )
+        return {(row["date"], row["model"]): (row["p50"], row["p95"]) for row in rows}
+    # SQLite has no percentile function: the times come sorted, in the same one query.
+    times: dict[tuple[date, str], list[float]] = defaultdict(list)
+    for day, model, ms in timed.values_list("date", "model", "first_token_ms").order_by(
+        "first_token_ms"
+    ):
+        times[(day, model)].append(ms)
+    return {key: (percentile(ms, 0.5), percentile(ms, 0.95)) for key, ms in times.items()}
+
+
+def top_users(*, period: Period, limit: int = TOP) -> list[dict]:
+    """The users who spent the most tokens: ``username``, ``messages``, ``tokens``."""
+    return list(
+        replies_in(period)
+        .values(username=F("session__user__username"))
+        .annotate(messages=Count("pk"), tokens=_total_tokens())
+        .order_by("-tokens", "username")[:limit]
+    )
+
+
+def top_groups(*, period: Period, limit: int = TOP) -> list[dict]:
+    """The groups whose members spent the most tokens (a member of two counts in both):
+    ``name``, ``messages``, ``tokens``."""
+    return list(
+        replies_in(period)
+        .filter(session__user__groups__isnull=False)
+        .values(name=F("session__user__groups__name"))
+        .annotate(messages=Count("pk"), tokens=_total_tokens())
+        .order_by("-tokens", "name")[:limit]
+    )
+
+
+@dataclass
+class Dashboard:
+    """Everything the admin's usage page shows for one period."""
+
+    period: Period
+    rows: list[dict]
+    models: list[str]
+    top_users: list[dict]
+    top_groups: list[dict]
+    totals: dict = field(default_factory=dict)
+
+
+def dashboard(*, period: Period) -> Dashboard:
+    """The period's figures for everyone: rows per day and model (with the p50 and p95
+    times to first token), the models seen, top users and groups; four queries."""
+    rows = daily_usage(period=period)
+    timings = first_token_percentiles(period=period)
+    for row in rows:
+        row["ttft_p50"], row["ttft_p95"] = timings.get((row["date"], row["model"]), (None, None))
+    names = ("messages", "failed", "prompt_tokens", "completion_tokens", "cached_tokens")
+    return Dashboard(
+        period=period,
+        rows=rows,
+        models=sorted({row["model"] for row in rows}),
+        top_users=top_users(period=period),
+        top_groups=top_groups(period=period),
+        totals={name: sum(row[name] for row in rows) for name in names},
+    )
+
+
+def tokens_by_model(*, user, today: date) -> list[dict]:
+    """``user``'s tokens by model for ``today`` and for its calendar month (UTC):
+    ``model``, ``today``, ``month``; one query."""
+    month = Period(start=today.replace(day=1), end=today)
+    spent = Coalesce("prompt_tokens", 0) + Coalesce("completion_tokens", 0)
+    since_midnight = Q(created_at__gte=datetime.combine(today, time.min, UTC))
+    return list(
+        replies_in(month, user=user)
+        .values("model")
+        .annotate(
+            today=Coalesce(Sum(spent, filter=since_midnight), 0),
+            month=Coalesce(Sum(spent), 0),
+        )
+        .order_by("-month", "model")
+    )
