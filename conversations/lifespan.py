@@ -2,7 +2,7 @@
 
 Channels' router does not speak the lifespan protocol, so this small wrapper does. A reply
 whose process stops cleanly ends ``failed`` with its text kept at once; one whose process
-is killed is caught later by ``services.fail_stale_replies``.
+is killed is caught later by ``reply_storage.fail_stale_replies``.
 """
 
 from __future__ import annotations
