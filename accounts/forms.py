@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 
@@ -15,6 +17,20 @@ class InstructionsForm(forms.ModelForm):
         fields = ["custom_instructions"]
         labels = {"custom_instructions": "Custom instructions"}
         widgets = {"custom_instructions": forms.Textarea(attrs={"rows": 5, "maxlength": 4000})}
+
+
+class PreferencesForm(forms.ModelForm):
+    """How the app looks to the user: its theme and language."""
+
+    class Meta:
+        model = User
+        fields = ["theme", "language"]
+        labels = {"theme": _("Theme"), "language": _("Language")}
+        widgets = {"theme": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [("", _("Same as the browser")), *settings.LANGUAGES]
 
 
 class DeleteAccountForm(forms.Form):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -17,6 +19,19 @@ class User(AbstractUser):
     chat_suspended = models.BooleanField(
         default=False,
         help_text="A suspended user can log in and read, but cannot send messages.",
+    )
+
+    class Theme(models.TextChoices):
+        SYSTEM = "system", _("Same as the system")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    theme = models.CharField(max_length=6, choices=Theme.choices, default=Theme.SYSTEM)
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text="Empty: the language the browser asks for.",
     )
 
     class Meta(AbstractUser.Meta):

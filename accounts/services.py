@@ -43,6 +43,17 @@ def set_custom_instructions(*, user, text: str) -> None:
     user.save(update_fields=["custom_instructions"])
 
 
+def set_preferences(*, user, theme: str, language: str) -> None:
+    """Save how the app looks to ``user``: its theme, and its language ('' follows the
+    browser's)."""
+    if theme not in User.Theme.values:
+        raise InvalidInput("Choose a theme from the list.", field="theme")
+    if language and language not in dict(settings.LANGUAGES):
+        raise InvalidInput("Choose a language from the list.", field="language")
+    user.theme, user.language = theme, language
+    user.save(update_fields=["theme", "language"])
+
+
 def issue_token(*, user) -> IssuedToken:
     _sweep_expired_tokens(user)
     record, token = AuthToken.objects.create(user=user)

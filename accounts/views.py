@@ -10,16 +10,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import services
-from accounts.forms import DeleteAccountForm, InstructionsForm
+from accounts.forms import DeleteAccountForm, InstructionsForm, PreferencesForm
 
 
 def _settings_page(request: HttpRequest, *, status: int = 200, **context) -> HttpResponse:
     context.setdefault("instructions_form", InstructionsForm(instance=request.user))
+    context.setdefault("preferences_form", PreferencesForm(instance=request.user))
     context.setdefault("delete_form", DeleteAccountForm(user=request.user))
     context["tokens"] = services.tokens_for_user(request.user)
     return render(request, "accounts/settings.html", context, status=status)
@@ -28,7 +29,9 @@ def _settings_page(request: HttpRequest, *, status: int = 200, **context) -> Htt
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    """The settings page; a POST saves the custom instructions."""
+    """The settings page; a POST saves the custom instructions, or the theme and language."""
+    if request.method == "POST" and request.POST.get("form") == "preferences":
+        return _save_preferences(request)
     if request.method == "POST":
         form = InstructionsForm(request.POST, instance=request.user)
         if not form.is_valid():
@@ -39,6 +42,21 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Your custom instructions were saved.")
         return redirect("account-settings")
     return _settings_page(request)
+
+
+def _save_preferences(request: HttpRequest) -> HttpResponse:
+    form = PreferencesForm(request.POST, instance=request.user)
+    if not form.is_valid():
+        return _settings_page(request, status=400, preferences_form=form)
+    services.set_preferences(
+        user=request.user,
+        theme=form.cleaned_data["theme"],
+        language=form.cleaned_data["language"],
+    )
+    if form.cleaned_data["language"]:
+        translation.activate(form.cleaned_data["language"])
+    messages.success(request, gettext("Your preferences were saved."))
+    return redirect("account-settings")
 
 
 @login_required
