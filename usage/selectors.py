@@ -13,6 +13,7 @@ from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum, 
 from django.db.models.functions import Coalesce, TruncDate
 
 from conversations.models import Message
+from sharing.models import MessageFeedback
 
 # The longest period one request may ask for, in days (both ends included).
 MAX_DAYS = 366
@@ -138,6 +139,19 @@ def top_groups(*, period: Period, limit: int = TOP) -> list[dict]:
     )
 
 
+def feedback_by_model(*, period: Period) -> list[dict]:
+    """Thumbs up and down on the period's replies, per model: ``model``, ``up``, ``down``."""
+    return list(
+        MessageFeedback.objects.filter(message__in=replies_in(period))
+        .values(model=F("message__model"))
+        .annotate(
+            up=Count("pk", filter=Q(rating=MessageFeedback.Rating.UP)),
+            down=Count("pk", filter=Q(rating=MessageFeedback.Rating.DOWN)),
+        )
+        .order_by("model")
+    )
+
+
 @dataclass
 class Dashboard:
     """Everything the admin's usage page shows for one period."""
@@ -147,12 +161,13 @@ class Dashboard:
     models: list[str]
     top_users: list[dict]
     top_groups: list[dict]
+    feedback: list[dict]
     totals: dict = field(default_factory=dict)
 
 
 def dashboard(*, period: Period) -> Dashboard:
     """The period's figures for everyone: rows per day and model (with the p50 and p95
-    times to first token), the models seen, top users and groups; four queries."""
+    times to first token), the models seen, top users and groups, feedback; five queries."""
     rows = daily_usage(period=period)
     timings = first_token_percentiles(period=period)
     for row in rows:
@@ -164,6 +179,7 @@ def dashboard(*, period: Period) -> Dashboard:
         models=sorted({row["model"] for row in rows}),
         top_users=top_users(period=period),
         top_groups=top_groups(period=period),
+        feedback=feedback_by_model(period=period),
         totals={name: sum(row[name] for row in rows) for name in names},
     )
 
