@@ -14,6 +14,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from chatbot.middleware import outage_response
+from conversations.errors import OUTAGES
+
 # Set in the session at sign-in when CHATBOT_REQUIRE_MFA covers a user without a second
 # factor; cleared when one is added (accounts.signals).
 MFA_ENROLMENT_SESSION_KEY = "accounts_mfa_enrolment_required"
@@ -42,7 +45,7 @@ class UserSessionsMiddleware(_HybridMiddleware):
         session_key = getattr(request, "session", None) and request.session.session_key
         return f"usersession-seen:{session_key}" if session_key else None
 
-    def sync_call(self, request: HttpRequest) -> HttpResponse:
+    def _record(self, request: HttpRequest) -> None:
         key = self._due(request)
         if (
             key
@@ -50,9 +53,8 @@ class UserSessionsMiddleware(_HybridMiddleware):
             and cache.add(key, 1, settings.CHATBOT_SESSION_SEEN_INTERVAL)
         ):
             UserSession.objects.create_from_request(request)
-        return self.get_response(request)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def _arecord(self, request: HttpRequest) -> None:
         key = self._due(request)
         if (
             key
@@ -60,6 +62,19 @@ class UserSessionsMiddleware(_HybridMiddleware):
             and await cache.aadd(key, 1, settings.CHATBOT_SESSION_SEEN_INTERVAL)
         ):
             await sync_to_async(UserSession.objects.create_from_request)(request)
+
+    def sync_call(self, request: HttpRequest) -> HttpResponse:
+        try:
+            self._record(request)
+        except OUTAGES as exc:
+            return outage_response(request, exc)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            await self._arecord(request)
+        except OUTAGES as exc:
+            return await sync_to_async(outage_response)(request, exc)
         return await self.get_response(request)
 
 
@@ -87,13 +102,19 @@ class MfaEnrolmentMiddleware(_HybridMiddleware):
         return HttpResponseRedirect(reverse("mfa_index"))
 
     def sync_call(self, request: HttpRequest) -> HttpResponse:
-        if request.session.get(MFA_ENROLMENT_SESSION_KEY) and not self._allowed(request.path):
+        try:
+            required = request.session.get(MFA_ENROLMENT_SESSION_KEY)
+        except OUTAGES as exc:
+            return outage_response(request, exc)
+        if required and not self._allowed(request.path):
             return self._refuse(request)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        if await request.session.aget(MFA_ENROLMENT_SESSION_KEY) and not self._allowed(
-            request.path
-        ):
+        try:
+            required = await request.session.aget(MFA_ENROLMENT_SESSION_KEY)
+        except OUTAGES as exc:
+            return await sync_to_async(outage_response)(request, exc)
+        if required and not self._allowed(request.path):
             return await sync_to_async(self._refuse)(request)
         return await self.get_response(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
@@ -19,10 +20,15 @@ class OutageMiddleware(MiddlewareMixin):
     def process_exception(self, request, exception):
         if not isinstance(exception, OUTAGES):
             return None
-        logger.warning("service outage: %s", type(exception).__name__)
-        return render(
-            request,
-            "503.html",
-            {"detail": StorageUnavailable.default_detail},
-            status=503,
-        )
+        return outage_response(request, exception)
+
+
+def outage_response(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 503 for an outage: JSON under /api/, the page elsewhere. Middleware that reads
+    the session or the user before the view answers with it too, since Django turns an
+    exception raised in middleware into a 500 before ``process_exception`` could see it."""
+    logger.warning("service outage: %s", type(exception).__name__)
+    detail = StorageUnavailable.default_detail
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail, "code": "unavailable"}, status=503)
+    return render(request, "503.html", {"detail": detail}, status=503)
