@@ -30,6 +30,7 @@ class GroupBudget(models.Model):
             models.CheckConstraint(
                 condition=Q(daily_tokens__isnull=False) | Q(monthly_tokens__isnull=False),
                 name="group_budget_sets_a_limit",
+                violation_error_message="Set a daily budget, a monthly budget or both.",
             ),
             # 0 would read as "no limit" where the daily quota is enforced.
             models.CheckConstraint(

@@ -1,0 +1,120 @@
+"""Token budgets per group: a user's is the most generous of their groups', else the global
+daily quota; budgets are set in admin."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.test import Client
+
+from tests.factories import UserFactory
+from usage.budgets import daily_budget_for, monthly_budget_for
+from usage.models import GroupBudget
+
+pytestmark = pytest.mark.django_db
+
+
+def group_with(name: str, **budget) -> Group:
+    group = Group.objects.create(name=name)
+    if budget:
+        GroupBudget.objects.create(group=group, **budget)
+    return group
+
+
+@pytest.fixture(autouse=True)
+def _quota(settings):
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 5_000
+
+
+def test_a_user_in_no_group_with_a_budget_has_the_global_quota(user):
+    user.groups.add(group_with("no budget"), group_with("monthly only", monthly_tokens=90_000))
+
+    assert daily_budget_for(user) == 5_000
+    assert daily_budget_for(UserFactory()) == 5_000
+
+
+def test_the_most_generous_group_budget_wins_even_under_the_global_quota(user):
+    user.groups.add(group_with("small", daily_tokens=1_000), group_with("less", daily_tokens=3_000))
+    UserFactory().groups.add(group_with("not theirs", daily_tokens=50_000))
+
+    assert daily_budget_for(user) == 3_000
+    assert daily_budget_for(user.pk) == 3_000  # as the send path holds only the id
+
+
+def test_a_group_budget_applies_when_the_global_quota_is_off(user, settings):
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 0
+    user.groups.add(group_with("capped", daily_tokens=2_000))
+
+    assert daily_budget_for(user) == 2_000
+    assert daily_budget_for(UserFactory()) == 0  # no limit
+
+
+def test_monthly_budget_is_the_largest_of_the_groups_or_none(user):
+    assert monthly_budget_for(user) is None
+    user.groups.add(
+        group_with("a", monthly_tokens=10_000),
+        group_with("b", monthly_tokens=40_000, daily_tokens=100),
+        group_with("c", daily_tokens=200),
+    )
+
+    assert monthly_budget_for(user) == 40_000
+    assert daily_budget_for(user) == 200
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [{}, {"daily_tokens": 0}, {"monthly_tokens": 0, "daily_tokens": 10}],
+    ids=["neither", "zero a day", "zero a month"],
+)
+def test_a_budget_sets_a_positive_limit(budget):
+    group = Group.objects.create(name="g")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        GroupBudget.objects.create(group=group, **budget)
+
+
+def test_budgets_are_set_in_admin():
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    group = Group.objects.create(name="research")
+
+    response = client.post(
+        "/admin/usage/groupbudget/add/",
+        {"group": group.pk, "daily_tokens": "20000", "monthly_tokens": ""},
+    )
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    budget = GroupBudget.objects.get(group=group)
+    assert (budget.daily_tokens, budget.monthly_tokens) == (20_000, None)
+    member = UserFactory()
+    member.groups.add(group)
+    assert daily_budget_for(member) == 20_000
+
+
+def test_admin_refuses_a_budget_of_zero():
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    group = Group.objects.create(name="research")
+
+    response = client.post(
+        "/admin/usage/groupbudget/add/", {"group": group.pk, "daily_tokens": "0"}
+    )
+
+    assert response.status_code == 200
+    assert "Ensure this value is greater than or equal to 1." in response.content.decode()
+    assert not GroupBudget.objects.exists()
+
+
+def test_admin_asks_for_at_least_one_budget():
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    group = Group.objects.create(name="research")
+
+    response = client.post("/admin/usage/groupbudget/add/", {"group": group.pk})
+
+    assert response.status_code == 200
+    assert "Set a daily budget, a monthly budget or both." in response.content.decode()
+    assert not GroupBudget.objects.exists()
