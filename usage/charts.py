@@ -153,3 +153,37 @@ def dashboard_charts(dashboard) -> list[Chart]:
             unit=" ms",
         ),
     ]
+
+
+@dataclass(frozen=True)
+class Meter:
+    """One horizontal bar: tokens spent by model against a limit (or against the total)."""
+
+    label: str
+    spent: int
+    limit: int | None
+    bars: list[Bar]
+    width: int = WIDTH
+    height: int = 28
+
+
+def meter(*, label: str, parts: list[tuple[str, int]], limit: int | None) -> Meter:
+    """Spent tokens by model, stacked left to right on a track as wide as ``limit``."""
+    spent = sum(tokens for _, tokens in parts)
+    scale = WIDTH / max(limit or 0, spent, 1)
+    bars, x = [], 0.0
+    for series, (model, tokens) in enumerate(parts):
+        if tokens:
+            width = min(tokens * scale, WIDTH - x)
+            bars.append(
+                Bar(
+                    round(x, 1),
+                    0,
+                    round(width, 1),
+                    28,
+                    series % SERIES_COLOURS,
+                    f"{model or '(none)'}: {tokens:,}",
+                )
+            )
+            x += width
+    return Meter(label=label, spent=spent, limit=limit, bars=bars)

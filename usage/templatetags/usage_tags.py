@@ -1,0 +1,38 @@
+"""The Usage section of Settings, filled in by the template that includes it."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils import timezone
+
+from usage import budgets, charts, selectors
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def settings_usage(context) -> dict:
+    """The signed-in user's tokens today and this month by model, against their budgets."""
+    user = context["request"].user
+    rows = selectors.tokens_by_model(user=user, today=timezone.now().date())
+    daily = budgets.daily_budget_for(user)
+    monthly = budgets.monthly_budget_for(user)
+    models = [row["model"] for row in rows]
+    return {
+        "rows": rows,
+        "legend": [
+            (index % charts.SERIES_COLOURS, model or "(none)") for index, model in enumerate(models)
+        ],
+        "meters": [
+            charts.meter(
+                label="Today",
+                parts=[(row["model"], row["today"]) for row in rows],
+                limit=daily or None,
+            ),
+            charts.meter(
+                label="This month",
+                parts=[(row["model"], row["month"]) for row in rows],
+                limit=monthly,
+            ),
+        ],
+    }
