@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from conversations.errors import QuotaExceeded, RateLimited
+from usage.budgets import daily_budget_for
 
 
 def check_send_rate(user_id: int) -> None:
@@ -56,13 +57,14 @@ class Reservation:
 
 def reserve_tokens(user_id: int, *, prompt_tokens: int) -> Reservation | None:
     """Hold a reply's worst case (its prompt plus ``CHATBOT_MAX_REPLY_TOKENS``) against
-    today's ``CHATBOT_DAILY_TOKEN_QUOTA``, or raise ``QuotaExceeded``.
+    today's budget (``CHATBOT_DAILY_TOKEN_QUOTA`` or the user's groups'), or raise
+    ``QuotaExceeded``.
 
     One atomic ``incr`` both reserves and reads what others hold, so parallel sends in any
     process queue on it. A send is refused when its prompt no longer fits in what is left;
     its reply may then run past the quota by at most its cap.
     """
-    quota = settings.CHATBOT_DAILY_TOKEN_QUOTA
+    quota = daily_budget_for(user_id)  # the user's groups' budget, or the global quota
     if quota <= 0:
         return None
     cap = settings.CHATBOT_MAX_REPLY_TOKENS

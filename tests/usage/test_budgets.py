@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.test import Client
 
+from tests.api.conftest import bearer_client
 from tests.factories import UserFactory
 from usage.budgets import daily_budget_for, monthly_budget_for
 from usage.models import GroupBudget
@@ -118,3 +119,21 @@ def test_admin_asks_for_at_least_one_budget():
     assert response.status_code == 200
     assert "Set a daily budget, a monthly budget or both." in response.content.decode()
     assert not GroupBudget.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_group_budget_caps_sends_where_the_global_quota_does_not(user, upstream, settings):
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 0
+    user.groups.add(group_with("capped", daily_tokens=40))
+    capped, free = bearer_client(user), bearer_client(UserFactory())
+
+    def send(client, text):
+        return client.post("/api/chat", {"message": text}, content_type="application/json")
+
+    # A send is refused once its prompt (about 30 tokens here) no longer fits in the 40.
+    assert send(capped, "use up the allowance please").status_code == 200
+    refused = send(capped, "one more")
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "quota_exceeded"
+    for text in ("use up the allowance please", "one more"):
+        assert send(free, text).status_code == 200
