@@ -23,7 +23,13 @@ function requestId() {
   return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(16).slice(2)}`;
 }
 
+// Code and tables scroll sideways: focusable, so that a keyboard can scroll them too.
+function makeScrollable(root) {
+  for (const block of root.querySelectorAll(".md pre, .md table")) block.tabIndex = 0;
+}
+
 function enhanceCodeBlocks(root) {
+  makeScrollable(root);
   // The Copy button sits in a bar above the code, never over the end of a long line.
   for (const pre of root.querySelectorAll(".md pre")) {
     if (pre.parentElement.classList.contains("code-block")) continue;
@@ -327,8 +333,12 @@ class Chat {
     stream.frame = 0;
     const follow = this.nearBottom();
     const text = stream.points.join("");
-    if (this.renderMarkdown) stream.body.replaceChildren(this.renderMarkdown(text));
-    else stream.body.textContent = text;
+    if (this.renderMarkdown) {
+      stream.body.replaceChildren(this.renderMarkdown(text));
+      makeScrollable(stream.body);
+    } else {
+      stream.body.textContent = text;
+    }
     stream.body.dataset.text = text;
     if (follow) this.scrollToBottom();
   }
