@@ -64,7 +64,8 @@ def too_large(scope, limit: int) -> HttpResponse:
 
 class BoundedBodyASGIHandler(InlineMiddlewareLoading, ASGIHandler):
     """Django's ASGI handler (with the inline middleware of chatbot.forks), bounding request
-    bodies by ``DATA_UPLOAD_MAX_MEMORY_SIZE``.
+    bodies by ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (or the path's own limit in
+    ``BODY_LIMITS_BY_PATH``).
 
     Django's handler reads a body of any size to the end before any view or check runs: here
     a declared ``Content-Length`` over the limit is refused before a byte of the body is
@@ -72,7 +73,9 @@ class BoundedBodyASGIHandler(InlineMiddlewareLoading, ASGIHandler):
     """
 
     async def handle(self, scope, receive, send):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = settings.BODY_LIMITS_BY_PATH.get(
+            scope["path"], settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        )
         if limit is None:
             await super().handle(scope, receive, send)
             return

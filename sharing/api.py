@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -47,9 +52,20 @@ class OrganizedSessionSerializer(SessionSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": services.FEEDBACK_COMMENT_MAX_CHARS,
+        "pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$",
+    }
+)
+class CommentField(StrictCharField):
+    pass
+
+
 class FeedbackRequestSerializer(serializers.Serializer):
     rating = serializers.ChoiceField(choices=MessageFeedback.Rating.choices)
-    comment = StrictCharField(
+    comment = CommentField(
         required=False,
         allow_blank=True,
         trim_whitespace=False,
@@ -116,6 +132,10 @@ class ShareView(SharingView):
 
 
 class ExportView(SharingView):
+    def perform_content_negotiation(self, request, force=False):
+        # ``format`` names the export here, not one of DRF's renderers (its URL override).
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(
         operation_id="chat_sessions_export",
         summary="Export a conversation",
