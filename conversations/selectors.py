@@ -33,10 +33,15 @@ def parse_uuid(value, *, not_found: type[Exception] = SessionNotFound) -> uuid.U
         raise not_found() from None
 
 
-def sessions_for_user(user, *, query: str = "") -> QuerySet[ChatSession]:
-    """The user's conversations, most recently active first, optionally searched."""
+def sessions_for_user(user, *, query: str = "", archived: bool = False) -> QuerySet[ChatSession]:
+    """The user's conversations, most recently active first, optionally searched.
+
+    Archived ones are listed on their own, and found by a search of the others too.
+    """
     sessions = ChatSession.objects.filter(user=user).order_by("-updated_at", "-id")
     query = query.strip()
+    if archived or not query:
+        sessions = sessions.filter(archived=archived)
     if query:
         matching_messages = Message.objects.filter(content__icontains=query, hidden=False).values(
             "session_id"
