@@ -154,9 +154,7 @@ def test_moderator_sees_and_revokes_share_links_in_admin(api, user):
     admin.force_login(UserFactory(is_staff=True, is_superuser=True))
 
     listing = admin.get("/admin/sharing/sharedconversation/")
-    revoked = admin.post(
-        f"/admin/sharing/sharedconversation/{share.pk}/delete/", {"post": "yes"}
-    )
+    revoked = admin.post(f"/admin/sharing/sharedconversation/{share.pk}/delete/", {"post": "yes"})
 
     assert listing.status_code == 200 and "Trip plans" in listing.content.decode()
     assert revoked.status_code == 302
