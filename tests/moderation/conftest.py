@@ -13,6 +13,7 @@ from django.test import Client
 from tests.factories import UserFactory
 
 moderators_migration = importlib.import_module("conversations.migrations.0003_moderators_group")
+sharing_migration = importlib.import_module("sharing.migrations.0002_moderator_permissions")
 
 
 @pytest.fixture
@@ -21,6 +22,7 @@ def moderators_group(db) -> Group:
     database afterwards, data migrations' rows included, so it is made again the same way
     (test_roles runs the migration itself to prove what it creates)."""
     moderators_migration.create_moderators(apps, None)
+    sharing_migration.grant(apps, None)
     return Group.objects.get(name=moderators_migration.MODERATORS)
 
 

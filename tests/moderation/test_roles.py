@@ -19,6 +19,9 @@ MODERATOR_PERMISSIONS = {
     "conversations.flag_message",
     "accounts.view_user",
     "accounts.suspend_user",
+    "sharing.view_sharedconversation",
+    "sharing.delete_sharedconversation",
+    "sharing.view_messagefeedback",
 }
 SESSIONS = "/admin/conversations/chatsession/"
 MESSAGES = "/admin/conversations/message/"
@@ -55,7 +58,9 @@ def test_a_moderator_has_exactly_the_groups_permissions(moderator):
     assert moderator.get_all_permissions() == MODERATOR_PERMISSIONS
 
 
-def test_admin_index_shows_a_moderator_only_conversations_messages_and_users(moderator_client):
+def test_admin_index_shows_a_moderator_conversations_messages_users_shares_and_feedback(
+    moderator_client,
+):
     response = moderator_client.get("/admin/")
     assert response.status_code == 200
     shown = {
@@ -67,6 +72,8 @@ def test_admin_index_shows_a_moderator_only_conversations_messages_and_users(mod
         ("conversations", "ChatSession", False, False),
         ("conversations", "Message", False, False),
         ("accounts", "User", False, False),
+        ("sharing", "SharedConversation", False, False),
+        ("sharing", "MessageFeedback", False, False),
     }
 
 

@@ -1,0 +1,52 @@
+"""Moderators read share links and feedback, and revoke share links."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+MODERATOR_PERMISSIONS = [
+    ("sharedconversation", "view_sharedconversation"),
+    ("sharedconversation", "delete_sharedconversation"),
+    ("messagefeedback", "view_messagefeedback"),
+]
+
+
+def grant(apps, schema_editor):
+    # As conversations.0003: permissions do not exist yet on a fresh database.
+    app_config = apps.get_app_config("sharing")
+    models_module = getattr(app_config, "models_module", None)
+    app_config.models_module = models_module or True
+    try:
+        create_permissions(app_config, apps=apps, verbosity=0)
+    finally:
+        app_config.models_module = models_module
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    group, _ = Group.objects.get_or_create(name="Moderators")
+    group.permissions.add(
+        *[
+            Permission.objects.get(
+                content_type__app_label="sharing", content_type__model=model, codename=codename
+            )
+            for model, codename in MODERATOR_PERMISSIONS
+        ]
+    )
+
+
+def revoke(apps, schema_editor):
+    Permission = apps.get_model("auth", "Permission")
+    for group in apps.get_model("auth", "Group").objects.filter(name="Moderators"):
+        group.permissions.remove(
+            *Permission.objects.filter(
+                content_type__app_label="sharing",
+                codename__in=[codename for _, codename in MODERATOR_PERMISSIONS],
+            )
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("sharing", "0001_initial"),
+        ("conversations", "0003_moderators_group"),
+    ]
+
+    operations = [migrations.RunPython(grant, revoke)]
