@@ -181,19 +181,24 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
         if message.status == Message.Status.STREAMING:
             await replies.stop_reply(message.pk)
 
+    def _resume_answer(self, message_id) -> tuple[str, payloads.ReplyEvent | None]:
+        """The reply's id, and its final event unless it still streams."""
+        message = selectors.get_message(user=self.user, message_id=message_id)
+        if message.status == Message.Status.STREAMING:
+            return str(message.pk), None
+        return str(message.pk), payloads.reply_event(message)
+
     async def handle_resume(self, content: dict) -> None:
         """A tab (re)joining a reply that was streaming when its page loaded: the text so
         far comes from the process generating it, or the final row if it has ended."""
         try:
-            message = await run_db(
-                selectors.get_message, user=self.user, message_id=content.get("messageId")
-            )
+            reply_id, final = await run_db(self._resume_answer, content.get("messageId"))
         except MessageNotFound:
             return  # deleted meanwhile: the tab has been told
-        if message.status == Message.Status.STREAMING:
-            await events.ask_for_reply_text(message.pk, reply_to=self.channel_name)
+        if final is None:
+            await events.ask_for_reply_text(reply_id, reply_to=self.channel_name)
         else:
-            await self.chat_reply(payloads.reply_event(message))
+            await self.chat_reply(final)
 
     async def _announce(self, turn: Turn, *, request_id, regenerated: bool = False) -> None:
         """Tell every tab about the new turn, then start the reply in the background."""
