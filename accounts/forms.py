@@ -15,7 +15,7 @@ class InstructionsForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["custom_instructions"]
-        labels = {"custom_instructions": "Custom instructions"}
+        labels = {"custom_instructions": _("Custom instructions")}
         widgets = {"custom_instructions": forms.Textarea(attrs={"rows": 5, "maxlength": 4000})}
 
 
@@ -31,13 +31,14 @@ class PreferencesForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["language"].choices = [("", _("Same as the browser")), *settings.LANGUAGES]
+        self.fields["language"].help_text = ""  # "Same as the browser" says it
 
 
 class DeleteAccountForm(forms.Form):
     """Deleting an account is confirmed with the account's password."""
 
     password = forms.CharField(
-        label="Your password",
+        label=_("Your password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
@@ -48,5 +49,5 @@ class DeleteAccountForm(forms.Form):
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
-            raise forms.ValidationError("That is not your password.")
+            raise forms.ValidationError(_("That is not your password."))
         return password

@@ -39,7 +39,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         services.set_custom_instructions(
             user=request.user, text=form.cleaned_data["custom_instructions"]
         )
-        messages.success(request, "Your custom instructions were saved.")
+        messages.success(request, gettext("Your custom instructions were saved."))
         return redirect("account-settings")
     return _settings_page(request)
 
@@ -72,7 +72,7 @@ def create_token(request: HttpRequest) -> HttpResponse:
 def revoke_token(request: HttpRequest, token_key: str) -> HttpResponse:
     if not services.revoke_token(user=request.user, token_key=token_key):
         raise Http404("Token not found.")
-    messages.success(request, "The token was revoked.")
+    messages.success(request, gettext("The token was revoked."))
     return redirect("account-settings")
 
 
@@ -99,7 +99,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
     user = request.user
     logout(request)
     services.delete_account(user=user)
-    messages.success(request, "Your account and all its conversations were deleted.")
+    messages.success(request, gettext("Your account and all its conversations were deleted."))
     return redirect("account_login")
 
 

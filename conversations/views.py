@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from conversations import payloads, rendering, selectors, services
@@ -30,7 +31,7 @@ def _session_or_404(request: HttpRequest, session_id) -> ChatSession:
     try:
         return selectors.get_session(user=request.user, session_id=session_id)
     except SessionNotFound:
-        raise Http404("Conversation not found.") from None
+        raise Http404(gettext("Conversation not found.")) from None
 
 
 def _latest_messages(
@@ -57,7 +58,7 @@ def _sessions_page(request: HttpRequest, *, query: str, after: str = "") -> dict
             stamp, _, raw_id = after.partition(CURSOR_SEPARATOR)
             updated_at, last_id = datetime.fromisoformat(stamp), uuid.UUID(raw_id)
         except ValueError:
-            raise InvalidInput("The list position is not valid.", field="after") from None
+            raise InvalidInput(gettext("The list position is not valid."), field="after") from None
         sessions = sessions.filter(
             Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=last_id)
         )
@@ -100,7 +101,8 @@ def older_messages(request: HttpRequest, session_id) -> JsonResponse:
         before = int(request.GET.get("before", ""))
     except ValueError:
         return JsonResponse(
-            {"detail": "Say which message to load before: ?before=<sequence>."}, status=400
+            {"detail": gettext("Say which message to load before: ?before=<sequence>.")},
+            status=400,
         )
     messages, has_more = _latest_messages(messages_qs, before=before)
     html = render_to_string(
@@ -163,7 +165,8 @@ def delete(request: HttpRequest, session_id) -> HttpResponse:
             services.delete_session(user=request.user, session_id=session_id)
         except SessionNotFound:
             # Deleted meanwhile (another tab): a 404 like any missing conversation.
-            raise Http404("Conversation not found.") from None
-        flash.success(request, f"“{session.title or 'New chat'}” was deleted.")
+            raise Http404(gettext("Conversation not found.")) from None
+        title = session.title or gettext("New chat")
+        flash.success(request, gettext("“%(title)s” was deleted.") % {"title": title})
         return redirect("chat")
     return render(request, "conversations/delete.html", {"session": session})

@@ -13,6 +13,13 @@ const ACCESS_ENDED = Number(SERVER.closeAccessEnded);
 const STREAMING = SERVER.statusStreaming;
 const SESSION_CHECK_DELAY_MS = 1000;
 
+// Words the page shows, translated by the server (conversations.context_processors) into
+// #chat-strings; ``%(name)s`` takes a value.
+const STRINGS = JSON.parse(document.getElementById("chat-strings")?.textContent ?? "{}");
+function t(key, values = {}) {
+  return (STRINGS[key] ?? key).replace(/%\((\w+)\)s/g, (_match, name) => values[name] ?? "");
+}
+
 function fragment(html) {
   const template = document.createElement("template");
   template.innerHTML = html;
@@ -43,8 +50,8 @@ function enhanceCodeBlocks(root) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "button copy-code";
-    button.textContent = "Copy";
-    button.setAttribute("aria-label", "Copy code");
+    button.textContent = t("copy");
+    button.setAttribute("aria-label", t("copyCode"));
     bar.append(language, button);
     pre.replaceWith(block);
     block.append(bar, pre);
@@ -58,10 +65,10 @@ document.addEventListener("click", (event) => {
   const text = code ? code.textContent : "";
   const done = (label) => {
     button.textContent = label;
-    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+    setTimeout(() => { button.textContent = t("copy"); }, 1500);
   };
-  if (!navigator.clipboard) { done("Copy failed"); return; }
-  navigator.clipboard.writeText(text).then(() => done("Copied"), () => done("Copy failed"));
+  if (!navigator.clipboard) { done(t("copyFailed")); return; }
+  navigator.clipboard.writeText(text).then(() => done(t("copied")), () => done(t("copyFailed")));
 });
 
 // The demo banner, once dismissed, stays away (the server reads the cookie).
@@ -216,7 +223,7 @@ class Chat {
         setTimeout(() => this.connect(), SESSION_CHECK_DELAY_MS);
         return;
       }
-      this.showError("Connection lost; reconnecting…", "connection");
+      this.showError(t("reconnecting"), "connection");
       setTimeout(() => this.connect(), this.reconnectDelay);
       this.reconnectDelay = Math.min(this.reconnectDelay * 2, 10000);
     });
@@ -227,9 +234,9 @@ class Chat {
     this.restorePending();
     const link = document.createElement("a");
     link.href = `${this.loginUrl}?next=${encodeURIComponent(location.pathname)}`;
-    link.textContent = "Sign in";
-    this.showError("You have been signed out. ", "signed-out");
-    this.el.error.append(link, " to keep chatting.");
+    link.textContent = t("signIn");
+    this.showError(t("signedOut"), "signed-out");
+    this.el.error.append(" ", link);
     this.updateComposer();
   }
 
@@ -237,10 +244,10 @@ class Chat {
     this.restorePending();
     if (reason === "suspended") {
       this.suspended = true;
-      this.showError("Your chat access has been suspended. You can still read your conversations.", "ended");
+      this.showError(t("suspended"), "ended");
     } else {
       this.ended = true;
-      this.showError("Your account has been deactivated.", "ended");
+      this.showError(t("deactivated"), "ended");
     }
     this.updateComposer();
   }
@@ -364,7 +371,7 @@ class Chat {
     const item = this.sessionItem(event.sessionId);
     if (item) {
       item.querySelector(".session-link").textContent = event.title;
-      item.querySelector(".session-menu-button").setAttribute("aria-label", `Actions for ${event.title}`);
+      item.querySelector(".session-menu-button").setAttribute("aria-label", t("actionsFor", { title: event.title }));
     }
     if (event.sessionId === this.sessionId) {
       this.el.title.textContent = event.title;
@@ -425,7 +432,7 @@ class Chat {
     const url = `${button.dataset.url}&after=${encodeURIComponent(button.dataset.next)}`;
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     if (!response.ok) {
-      this.showError("Could not load more conversations.", "chat");
+      this.showError(t("moreConversationsFailed"), "chat");
       button.disabled = false;
       return;
     }
@@ -474,7 +481,7 @@ class Chat {
     });
     this.loadingOlder = false;
     if (!response.ok) {
-      this.showError("Could not load earlier messages.", "chat");
+      this.showError(t("olderMessagesFailed"), "chat");
       return;
     }
     const page = await response.json();
@@ -701,7 +708,7 @@ class Chat {
     if (!last || !navigator.clipboard) return;
     const announce = (text) => { document.getElementById("announcer").textContent = text; };
     navigator.clipboard.writeText(last.innerText).then(
-      () => announce("Reply copied."), () => announce("Could not copy the reply."));
+      () => announce(t("replyCopied")), () => announce(t("replyCopyFailed")));
   }
 }
 
