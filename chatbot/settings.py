@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts import configuration as accounts_configuration
+from catalogue.file import load_models_file
 from chatbot.env import (
     env_bool,
     env_choice,
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "conversations",
     "usage",
     "sharing",
+    "catalogue",
 ]
 
 MIDDLEWARE = [
@@ -365,6 +367,18 @@ CHATBOT_LLM_MAX_RETRIES = env_int("CHATBOT_LLM_MAX_RETRIES", 2, minimum=0)
 CHATBOT_LLM_DEADLINE = env_float("CHATBOT_LLM_DEADLINE", 90.0, positive=True)
 # The longest reply (max_tokens sent to the model); also what a send holds against the quota.
 CHATBOT_MAX_REPLY_TOKENS = env_int("CHATBOT_MAX_REPLY_TOKENS", 4096, minimum=1)
+# The model catalogue from a TOML file, checked here so a bad file stops the start; empty:
+# the catalogue of admin rows, or else the one model of the settings above.
+CHATBOT_MODELS_FILE = env_str("CHATBOT_MODELS_FILE").strip()
+CHATBOT_MODELS = (
+    load_models_file(
+        CHATBOT_MODELS_FILE,
+        default_context_tokens=CHATBOT_CONTEXT_TOKENS,
+        max_reply_tokens=CHATBOT_MAX_REPLY_TOKENS,
+    )
+    if CHATBOT_MODELS_FILE
+    else None
+)
 # Parsed here, once: conversations.limits reads the Rate (or None when off).
 CHATBOT_RATE_LIMIT = env_rate("CHATBOT_RATE_LIMIT", "20/min")
 CHATBOT_DAILY_TOKEN_QUOTA = env_int("CHATBOT_DAILY_TOKEN_QUOTA", 0, minimum=0)

@@ -1,7 +1,8 @@
 """What the model is sent: token counts and the context that fits the budget.
 
 Counting uses tiktoken's o200k vocabulary, loaded offline; the context is the system prompt
-and the newest turns that fit ``CHATBOT_CONTEXT_TOKENS``. No SDK here: ``llm`` sends it.
+and the newest turns that fit the model's budget (its window less the reply's reserve), cut
+in blocks so that the upstream's prompt cache stays warm. No SDK here: ``llm`` sends it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,22 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from hashlib import blake2b
 from pathlib import Path
 from typing import NamedTuple
 
 import tiktoken
 from django.conf import settings
 
+from catalogue.entries import ModelEntry
 from conversations.errors import InvalidInput
 
 # OpenAI's chat format adds a few tokens per message and primes the reply with three more.
 MESSAGE_OVERHEAD_TOKENS = 4
 REPLY_PRIMING_TOKENS = 3
+# When history must be cut, the oldest message kept is a block boundary, met on average
+# once per this share of the budget: the cut moves in steps of about that size.
+BLOCK_SHARE = 4
 
 
 class ContextMessage(NamedTuple):
@@ -39,6 +45,7 @@ class ContextMessage(NamedTuple):
 class Context:
     messages: list[dict[str, str]]
     prompt_tokens: int
+    model: ModelEntry | None = None  # who answers; None: the implicit catalogue's model
 
 
 TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
@@ -85,15 +92,28 @@ def prompt_tokens(system_prompt: str) -> int:
     return count_tokens(system_prompt)
 
 
-def build_context(*, system_prompt: str, history: Iterable[ContextMessage], budget: int) -> Context:
-    """System prompt first, then as many of the newest turns as fit ``budget``, oldest first.
+def build_context(
+    *,
+    system_prompt: str,
+    history: Iterable[ContextMessage],
+    budget: int,
+    model: ModelEntry | None = None,
+) -> Context:
+    """System prompt first, then the newest turns that fit ``budget``, oldest first.
 
     ``history`` is read newest first and lazily, so a long conversation is only read as far
     back as the budget reaches. Its first item is the message being answered: it is always
     sent, and a message that cannot fit with the system prompt is refused.
+
+    When not everything fits, the history starts at a block boundary (``_starts_block``)
+    rather than at the oldest message that fits: the start then stays put from turn to
+    turn until it no longer fits, so each prompt begins with the whole previous one and the
+    upstream's prompt cache is reused, instead of a window sliding by a turn every turn.
     """
     used = REPLY_PRIMING_TOKENS + prompt_tokens(system_prompt) + MESSAGE_OVERHEAD_TOKENS
+    costs: list[int] = []
     kept: list[ContextMessage] = []
+    cut = False
     for message in history:
         cost = message.tokens + MESSAGE_OVERHEAD_TOKENS
         if used + cost > budget:
@@ -102,12 +122,32 @@ def build_context(*, system_prompt: str, history: Iterable[ContextMessage], budg
                     "This message is too long for the model's context. Please shorten it.",
                     field="message",
                 )
+            cut = True
             break
         used += cost
+        costs.append(cost)
         kept.append(message)
+    if cut:
+        step = max(1, budget // BLOCK_SHARE)
+        start = next(
+            (i for i in range(len(kept) - 1, 0, -1) if _starts_block(kept[i], costs[i], step)),
+            len(kept) - 1,
+        )
+        used -= sum(costs[start + 1 :])
+        kept = kept[: start + 1]
     messages = [{"role": "system", "content": system_prompt}]
     messages.extend({"role": m.role, "content": m.content} for m in reversed(kept))
-    return Context(messages=messages, prompt_tokens=used)
+    return Context(messages=messages, prompt_tokens=used, model=model)
+
+
+def _starts_block(message: ContextMessage, cost: int, step: int) -> bool:
+    """Whether a message is a block boundary: decided by its own text (so it never changes
+    as the conversation grows), with a chance of its share of ``step`` tokens, so that
+    boundaries come about once per ``step`` tokens of history (content-defined chunking)."""
+    digest = blake2b(
+        f"{message.role}\0{message.content}".encode("utf-8", "surrogatepass"), digest_size=8
+    ).digest()
+    return int.from_bytes(digest) * step < cost * 2**64
 
 
 def system_prompt_for(*, user_instructions: str = "", chat_instructions: str = "") -> str:

@@ -1,9 +1,10 @@
 """The one door to the model: the only module that imports ``openai``.
 
-It builds clients from settings, streams or completes a reply, runs moderation, and turns
-every SDK failure into one of our domain errors so the rest of the code never sees SDK
-classes or upstream error text. What to send (tokens, the context budget) is
-``conversations.context``'s.
+It builds one client per provider of the catalogue, streams or completes a reply (from a
+model's fallback when its provider is unavailable), runs moderation, lists a provider's
+models for admin, and turns every SDK failure into one of our domain errors so the rest of
+the code never sees SDK classes or upstream error text. What to send (tokens, the context
+budget) is ``conversations.context``'s; which model, ``catalogue``'s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import openai
 from django.conf import settings
 from openai.types.chat import ChatCompletion
 
+from catalogue.entries import ModelEntry, ProviderEntry
+from catalogue.selectors import implicit_model
 from conversations.context import count_tokens
 from conversations.errors import (
     LLMError,
@@ -75,21 +78,38 @@ def is_demo() -> bool:
 
 
 def default_model() -> str:
-    return "demo" if is_demo() else settings.CHATBOT_MODEL
+    return implicit_model().id
 
 
-def _client_options() -> dict:
+def _settings_provider() -> ProviderEntry:
+    """The provider of ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` (moderation's, and the
+    implicit catalogue's)."""
+    return ProviderEntry(
+        name="default",
+        base_url=settings.OPENAI_BASE_URL,
+        api_key_env="OPENAI_API_KEY",
+        api_key=settings.OPENAI_API_KEY,
+    )
+
+
+def _client_options(provider: ProviderEntry) -> dict:
     return {
         # Local OpenAI-compatible servers (vLLM, Ollama, llama.cpp) accept any key.
-        "api_key": settings.OPENAI_API_KEY or "not-needed",
-        "base_url": settings.OPENAI_BASE_URL or None,
+        "api_key": provider.api_key or "not-needed",
+        "base_url": provider.base_url or None,
         "timeout": settings.CHATBOT_LLM_TIMEOUT,
         "max_retries": settings.CHATBOT_LLM_MAX_RETRIES,
     }
 
 
-def _options_key() -> tuple:
-    return tuple(sorted(_client_options().items()))
+def _options_key(provider: ProviderEntry) -> tuple:
+    """One client per base URL and key variable (and key, so a rotated key takes effect)."""
+    return (
+        provider.base_url,
+        provider.api_key_env,
+        provider.api_key,
+        *_client_options(provider).values(),
+    )
 
 
 _sync_clients: dict[tuple, openai.OpenAI] = {}
@@ -97,10 +117,11 @@ _sync_clients: dict[tuple, openai.OpenAI] = {}
 _async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def sync_client() -> openai.OpenAI:
-    key = _options_key()
+def sync_client(provider: ProviderEntry | None = None) -> openai.OpenAI:
+    provider = provider or _settings_provider()
+    key = _options_key(provider)
     if key not in _sync_clients:
-        _sync_clients[key] = openai.OpenAI(**_client_options())
+        _sync_clients[key] = openai.OpenAI(**_client_options(provider))
     return _sync_clients[key]
 
 
@@ -109,13 +130,14 @@ def sync_client() -> openai.OpenAI:
 UPSTREAM_KEEPALIVE_SECONDS = 4.0
 
 
-def async_client() -> openai.AsyncOpenAI:
+def async_client(provider: ProviderEntry | None = None) -> openai.AsyncOpenAI:
+    provider = provider or _settings_provider()
     clients = _async_clients.setdefault(asyncio.get_running_loop(), {})
-    key = _options_key()
+    key = _options_key(provider)
     if key not in clients:
         # The SDK's aiohttp transport: the default one (httpx on anyio) cost more CPU than
         # everything else in a plain chat send, and a quarter of the relay of each token.
-        options = _client_options()
+        options = _client_options(provider)
         http_client = openai.DefaultAioHttpClient(
             timeout=options["timeout"],
             limits=httpx2.Limits(
@@ -164,30 +186,50 @@ def _domain_error(exc: BaseException) -> LLMError:
 
 
 async def stream(
-    messages: list[dict[str, str]], *, model: str | None = None
+    messages: list[dict[str, str]], *, model: ModelEntry | None = None
 ) -> AsyncIterator[TextDelta | StreamEnd]:
-    """Yield the reply as ``TextDelta`` pieces, then one ``StreamEnd`` with usage.
+    """Yield the reply as ``TextDelta`` pieces, then one ``StreamEnd`` naming the model
+    that answered, with usage.
 
-    Closing the iterator (or cancelling its task) closes the upstream request.
+    When ``model``'s provider is unavailable (refused, timed out, 5xx after the retries)
+    before any text came, its fallback answers instead, if it names one. Closing the
+    iterator (or cancelling its task) closes the upstream request.
     """
-    if is_demo():
+    model = model or implicit_model()
+    started = False
+    try:
+        async for event in _stream_from(messages, model):
+            started = True
+            yield event
+        return
+    except LLMUnavailable:
+        if started or model.fallback is None:
+            raise
+    logger.warning("model %s unavailable: its fallback %s answers", model.id, model.fallback.id)
+    async for event in _stream_from(messages, model.fallback):
+        yield event
+
+
+async def _stream_from(
+    messages: list[dict[str, str]], model: ModelEntry
+) -> AsyncIterator[TextDelta | StreamEnd]:
+    if model.provider is None:
         async for event in _demo_stream(messages):
             yield event
         return
-    model = model or settings.CHATBOT_MODEL
     prompt_tokens = completion_tokens = cached_tokens = None
     finished = False
     body = {
-        "model": model,
+        "model": model.upstream,
         "messages": messages,
         "temperature": settings.CHATBOT_TEMPERATURE,
-        # The cap the quota reserves for (limits.reserve_tokens).
-        "max_tokens": settings.CHATBOT_MAX_REPLY_TOKENS,
+        # At most the reply's reserve in the window (and the quota's cap).
+        "max_tokens": model.reply_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
     try:
-        response = await _post_chat(body, stream=True)
+        response = await _post_chat(body, stream=True, provider=model.provider)
         async with response:
             async for chunk in response:
                 if not isinstance(chunk, dict):
@@ -199,7 +241,6 @@ async def stream(
                     details = usage.get("prompt_tokens_details")
                     if isinstance(details, dict):
                         cached_tokens = details.get("cached_tokens")
-                model = chunk.get("model") or model
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     if delta.get("content"):
@@ -213,20 +254,20 @@ async def stream(
         logger.warning("model stream ended without a finish reason")
         raise LLMUnavailable("The reply was interrupted. Please try again.")
     yield StreamEnd(
-        model=model,
+        model=model.id,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cached_tokens=cached_tokens,
     )
 
 
-async def _post_chat(body: dict, *, stream: bool):
+async def _post_chat(body: dict, *, stream: bool, provider: ProviderEntry | None = None):
     """POST /chat/completions through the SDK's generic ``post`` (its documented door for
     requests it does not type): the same retries, errors, timeouts and SSE parsing as
     ``chat.completions.create``, without walking every argument through the SDK's type
     transforms (a fifth of the CPU of a plain send) or building a model object per
     streamed chunk; a stream yields each chunk's JSON as it was parsed."""
-    return await async_client().post(
+    return await async_client(provider).post(
         "/chat/completions",
         body=body,
         cast_to=ChatCompletion,
@@ -236,36 +277,46 @@ async def _post_chat(body: dict, *, stream: bool):
 
 
 def complete(
-    messages: list[dict[str, str]], *, model: str | None = None, max_tokens: int | None = None
+    messages: list[dict[str, str]],
+    *,
+    model: ModelEntry | None = None,
+    max_tokens: int | None = None,
 ) -> Completion:
     """A whole reply in one call, from the synchronous client."""
-    if is_demo():
+    model = model or implicit_model()
+    if model.provider is None:
         return _demo_completion(messages)
     try:
-        response = sync_client().chat.completions.create(
+        response = sync_client(model.provider).chat.completions.create(
             **_completion_args(messages, model, max_tokens)
         )
     except _UPSTREAM_FAILURES as exc:
         raise _domain_error(exc) from None
-    return _completion_from(response)
+    return _completion_from(response, model)
 
 
 async def acomplete(
-    messages: list[dict[str, str]], *, model: str | None = None, max_tokens: int | None = None
+    messages: list[dict[str, str]],
+    *,
+    model: ModelEntry | None = None,
+    max_tokens: int | None = None,
 ) -> Completion:
     """A whole reply in one call, from the asynchronous client."""
-    if is_demo():
+    model = model or implicit_model()
+    if model.provider is None:
         return _demo_completion(messages)
     try:
-        response = await _post_chat(_completion_args(messages, model, max_tokens), stream=False)
+        response = await _post_chat(
+            _completion_args(messages, model, max_tokens), stream=False, provider=model.provider
+        )
     except _UPSTREAM_FAILURES as exc:
         raise _domain_error(exc) from None
-    return _completion_from(response)
+    return _completion_from(response, model)
 
 
-def _completion_args(messages, model, max_tokens) -> dict:
+def _completion_args(messages, model: ModelEntry, max_tokens) -> dict:
     args = {
-        "model": model or settings.CHATBOT_MODEL,
+        "model": model.upstream,
         "messages": messages,
         "temperature": settings.CHATBOT_TEMPERATURE,
     }
@@ -274,25 +325,27 @@ def _completion_args(messages, model, max_tokens) -> dict:
     return args
 
 
-def _completion_from(response) -> Completion:
+def _completion_from(response, model: ModelEntry) -> Completion:
     if not response.choices:
         raise LLMUnavailable()
     usage = response.usage
     return Completion(
         content=response.choices[0].message.content or "",
-        model=response.model or settings.CHATBOT_MODEL,
+        model=model.id,
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
     )
 
 
-async def generate_title(first_message: str) -> str:
-    """A short title for a conversation that starts with ``first_message``."""
+async def generate_title(first_message: str, *, model: ModelEntry | None = None) -> str:
+    """A short title, from the conversation's model, for one that starts with
+    ``first_message``."""
     completion = await acomplete(
         [
             {"role": "system", "content": TITLE_PROMPT},
             {"role": "user", "content": first_message[:2000]},
         ],
+        model=model,
         max_tokens=24,
     )
     return completion.content
@@ -317,6 +370,35 @@ async def moderate(text: str) -> ModerationResult:
         flagged=bool(result.flagged),
         categories=sorted(name for name, hit in categories.items() if hit),
     )
+
+
+def list_models(provider: ProviderEntry) -> list[str]:
+    """The model names a provider lists (admin's "Test connection"), or an ``LLMError``
+    whose detail says what failed, for an administrator."""
+    client = sync_client(provider).with_options(max_retries=0)
+    where = provider.base_url or "OpenAI"
+    try:
+        return sorted(model.id for model in client.models.list())
+    except openai.APITimeoutError:
+        raise LLMUnavailable(
+            f"{where} did not answer within CHATBOT_LLM_TIMEOUT "
+            f"({settings.CHATBOT_LLM_TIMEOUT:g} s)."
+        ) from None
+    except openai.APIConnectionError:
+        raise LLMUnavailable(f"cannot connect to {where} (refused, or no such host).") from None
+    except openai.APIStatusError as exc:
+        if exc.status_code in (401, 403):
+            raise LLMRejected(
+                f"{where} refused the key (status {exc.status_code}): check the variable "
+                f"{provider.api_key_env or '(none set)'}."
+            ) from None
+        if exc.status_code == 404:
+            raise LLMRejected(
+                f"{where} has no /models (status 404): check the base URL (often ending in /v1)."
+            ) from None
+        raise LLMUnavailable(f"{where} answered with status {exc.status_code}.") from None
+    except _UPSTREAM_FAILURES:
+        raise LLMUnavailable(f"{where} did not answer like an OpenAI-compatible server.") from None
 
 
 # --- Demo backend -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
+from catalogue.entries import ModelEntry
 from conversations import events, llm, payloads, reply_storage, services, titles
 from conversations.db import run_db
 from conversations.errors import OUTAGES, ChatError, LLMUnavailable, StorageUnavailable
@@ -74,6 +75,7 @@ class ReplyRun:
         self.finished: ReplyFinished | None = None
         self._subscribers: set[asyncio.Event] = set()
         self._cancel_requested = False
+        self._model: ModelEntry | None = None  # who answers (its title too)
         self._unpublished = asyncio.Event()
         self._published = 0
         # Characters in ``pieces`` and in ``pieces[:_published]``: the offsets of deltas.
@@ -151,14 +153,14 @@ class ReplyRun:
         status = Message.Status.COMPLETE
         try:
             context = self.turn.context or await run_db(services.prepare_context, self.turn)
-            model = self.turn.session.model or None
+            self._model = context.model
             self._requested_at = asyncio.get_running_loop().time()
             # One deadline for the whole call: the SDK's timeout applies per attempt and
             # per silent gap, so a hanging upstream would otherwise hold the client for
             # minutes.
             async with (
                 asyncio.timeout(settings.CHATBOT_LLM_DEADLINE),
-                aclosing(llm.stream(context.messages, model=model)) as stream,
+                aclosing(llm.stream(context.messages, model=context.model)) as stream,
             ):
                 async for event in stream:
                     if self._cancel_requested:
@@ -326,7 +328,9 @@ class ReplyRun:
     async def _give_title(self) -> None:
         first_message = self.turn.user_message.content
         try:
-            title = titles.tidy_generated_title(await llm.generate_title(first_message))
+            title = titles.tidy_generated_title(
+                await llm.generate_title(first_message, model=self._model)
+            )
         except ChatError:
             title = ""
         title = title or titles.fallback_title(first_message)

@@ -66,6 +66,7 @@ class FakeUpstream:
         self.default = default or Behaviour()
         self.queue: deque[Behaviour] = deque()
         self.moderation = Moderation()
+        self.models_status = 200  # what GET /v1/models answers
         self.requests: list[dict] = []
         self.port = port or free_port()
         self._server: uvicorn.Server | None = None
@@ -87,6 +88,7 @@ class FakeUpstream:
         self.requests.clear()
         self.default = Behaviour()
         self.moderation = Moderation()
+        self.models_status = 200
         self.closed_early = 0
 
     def chat_requests(self) -> list[dict]:
@@ -143,7 +145,9 @@ class FakeUpstream:
             await self._control(path, payload, send)
             return
         self.requests.append({"path": path, "body": payload, "headers": headers})
-        if path.endswith("/models"):
+        if path.endswith("/models") and self.models_status != 200:
+            await _json(send, self.models_status, _error_body("models refused"))
+        elif path.endswith("/models"):
             await _json(send, 200, {"object": "list", "data": [{"id": "test-model"}]})
         elif path.endswith("/moderations"):
             await self._moderate(payload, send)

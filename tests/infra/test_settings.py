@@ -39,6 +39,7 @@ BAD_VALUES = {
     "CHATBOT_LLM_MAX_RETRIES": "-1",
     "CHATBOT_LLM_DEADLINE": "-5",
     "CHATBOT_MAX_REPLY_TOKENS": "0",
+    "CHATBOT_MODELS_FILE": "/nonexistent/models.toml",
     "CHATBOT_RATE_LIMIT": "20/mn",
     "CHATBOT_DAILY_TOKEN_QUOTA": "-1",
     "CHATBOT_MODERATION": "strict",
