@@ -39,6 +39,7 @@ EXPECTED_OPERATIONS = {
     ("/api/auth/tokens", "get"),
     ("/api/auth/tokens/{token_key}", "delete"),
     ("/api/usage", "get"),
+    ("/api/models", "get"),
 }
 
 
