@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "usage",
     "sharing",
     "catalogue",
+    "attachments",
 ]
 
 MIDDLEWARE = [
@@ -313,6 +314,38 @@ STORAGES = {
         )
     },
 }
+
+# --- Attachments ------------------------------------------------------------------------
+
+# Uploaded files live in the "attachments" storage, read only through the API (never served
+# by whitenoise or nginx): a private folder by default, or an S3-compatible bucket shared by
+# every app machine when CHATBOT_S3_BUCKET is set (keys from AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY, or boto3's own chain when those are empty).
+MEDIA_ROOT = Path(env_str("DJANGO_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+CHATBOT_MAX_IMAGE_BYTES = env_int("CHATBOT_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1)
+CHATBOT_MAX_FILE_BYTES = env_int("CHATBOT_MAX_FILE_BYTES", 20 * 1024 * 1024, minimum=1)
+CHATBOT_USER_STORAGE_BYTES = env_int("CHATBOT_USER_STORAGE_BYTES", 1024**3, minimum=1)
+CHATBOT_S3_BUCKET = env_str("CHATBOT_S3_BUCKET").strip()
+if CHATBOT_S3_BUCKET:
+    STORAGES["attachments"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CHATBOT_S3_BUCKET,
+            "endpoint_url": env_url("CHATBOT_S3_ENDPOINT_URL", ("http", "https")) or None,
+            "region_name": env_str("CHATBOT_S3_REGION").strip() or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID").strip() or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY").strip() or None,
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
+else:
+    STORAGES["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT / "attachments"},
+    }
+# The multipart envelope around the largest file (field name, headers, boundaries).
+BODY_LIMITS_BY_PATH["/api/files"] = max(CHATBOT_MAX_FILE_BYTES, CHATBOT_MAX_IMAGE_BYTES) + 64 * 1024
 
 # --- REST framework ---------------------------------------------------------------------
 

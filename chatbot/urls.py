@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/", include("conversations.api.urls")),
     path("api/", include("usage.urls")),
     path("api/", include("catalogue.urls")),
+    path("api/", include("attachments.urls")),
     path("api/auth/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

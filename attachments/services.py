@@ -1,0 +1,94 @@
+"""Writes of stored files: upload (typed by content, within the size limits and the
+owner's storage quota) and delete."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.db import transaction
+
+from attachments import content, selectors
+from attachments.errors import StorageQuotaExceeded
+from attachments.models import StoredFile
+from attachments.storage import file_storage
+
+NAME_MAX_CHARS = 255
+UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CHUNK_BYTES = 64 * 1024
+
+
+def clean_name(name: str | None) -> str:
+    """The last part of the sender's file name, without control characters, at most 255
+    characters (the extension kept): shown to people, never used as a storage path."""
+    name = UNSAFE_NAME_CHARS.sub("", (name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    if len(name) > NAME_MAX_CHARS:
+        stem, dot, extension = name.rpartition(".")
+        keep = extension[:16] if dot and stem else ""
+        name = name[: NAME_MAX_CHARS - len(keep) - 1] + "." + keep if keep else name[:255]
+    return name or "file"
+
+
+def _sha256(body) -> str:
+    digest = hashlib.sha256()
+    body.seek(0)
+    for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
+        digest.update(chunk)
+    body.seek(0)
+    return digest.hexdigest()
+
+
+def upload_file(*, user, upload) -> StoredFile:
+    """Store ``upload`` for ``user``: refused (415, 413, 400) unless an accepted type within
+    its limit and the user's quota. The bytes stream to storage in chunks."""
+    examined = content.examine(upload)
+    body = io.BytesIO(examined.image) if examined.image is not None else upload
+    size = len(examined.image) if examined.image is not None else upload.size
+    sha256 = _sha256(body)
+    storage = file_storage()
+    stored_key = None
+    try:
+        with transaction.atomic():
+            # One upload at a time per user, so two cannot both fit the same free space.
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            _check_quota(user=user, size=size)
+            stored_key = storage.save(f"{user.pk}/{uuid.uuid4().hex}", File(body))
+            return StoredFile.objects.create(
+                owner=user,
+                name=clean_name(upload.name),
+                size=size,
+                content_type=examined.content_type,
+                kind=examined.kind,
+                text=examined.text,
+                sha256=sha256,
+                key=stored_key,
+            )
+    except BaseException:
+        if stored_key is not None:
+            storage.delete(stored_key)
+        raise
+
+
+def _check_quota(*, user, size: int) -> None:
+    quota = settings.CHATBOT_USER_STORAGE_BYTES
+    used = selectors.storage_used(user=user)
+    if used + size > quota:
+        raise StorageQuotaExceeded(
+            f"Your files use {used} of your {quota} bytes of storage; this file needs "
+            f"{size} bytes more. Delete files you no longer need.",
+            field="file",
+        )
+
+
+def delete_file(*, user, file_id) -> None:
+    """Remove the user's file, its bytes once the row is gone."""
+    with transaction.atomic():
+        stored = selectors.file_of(user=user, file_id=file_id)
+        key = stored.key
+        stored.delete()
+        transaction.on_commit(lambda: file_storage().delete(key))
