@@ -6,6 +6,7 @@ import io
 import zipfile
 
 import docx
+from asgiref.sync import async_to_sync
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
@@ -113,3 +114,12 @@ def upload(client: Client, data: bytes, name: str = "file", content_type: str = 
     """POST /api/files with ``data`` as the multipart field ``file``."""
     sent = SimpleUploadedFile(name, data, content_type=content_type or "application/octet-stream")
     return client.post("/api/files", {"file": sent})
+
+
+def content_of(response) -> bytes:
+    """The body of a download, streamed asynchronously as under ASGI."""
+
+    async def collect() -> bytes:
+        return b"".join([part async for part in response.streaming_content])
+
+    return async_to_sync(collect)()

@@ -5,24 +5,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from asgiref.sync import async_to_sync
 
 from accounts import services as account_services
 from attachments.models import StoredFile
 from tests.attachments import samples
-from tests.attachments.samples import upload
+from tests.attachments.samples import content_of, upload
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def content_of(response) -> bytes:
-    """The body of a download, streamed asynchronously as under ASGI."""
-
-    async def collect() -> bytes:
-        return b"".join([part async for part in response.streaming_content])
-
-    return async_to_sync(collect)()
 
 
 def test_a_document_downloads_as_an_attachment_never_sniffed_or_run(api):
