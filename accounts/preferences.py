@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
+
+from chatbot.middleware import outage_response
+from conversations.errors import OUTAGES
 
 
 class UserLanguageMiddleware:
@@ -22,11 +25,17 @@ class UserLanguageMiddleware:
     def __call__(self, request: HttpRequest):
         if iscoroutinefunction(self):
             return self._acall(request)
-        _apply(request, request.user)
+        try:
+            _apply(request, request.user)
+        except OUTAGES as exc:
+            return outage_response(request, exc)
         return self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        _apply(request, await request.auser())
+        try:
+            _apply(request, await request.auser())
+        except OUTAGES as exc:
+            return await sync_to_async(outage_response)(request, exc)
         return await self.get_response(request)
 
 
