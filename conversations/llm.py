@@ -53,6 +53,28 @@ class StreamEnd:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    finish_reason: str | None = None  # the upstream's ("stop", "length", ...)
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Sampling a client chose (the OpenAI-compatible endpoint); None keeps the app's."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def body(self, *, reply_tokens: int) -> dict:
+        """The request fields these options set; ``max_tokens`` stays within the reply's
+        reserve, which the quota holds."""
+        fields: dict = {"temperature": self.temperature, "top_p": self.top_p}
+        fields = {name: value for name, value in fields.items() if value is not None}
+        if self.max_tokens is not None:
+            fields["max_tokens"] = min(self.max_tokens, reply_tokens)
+        if self.stop:
+            fields["stop"] = list(self.stop)
+        return fields
 
 
 @dataclass(frozen=True)
@@ -186,7 +208,10 @@ def _domain_error(exc: BaseException) -> LLMError:
 
 
 async def stream(
-    messages: list[dict[str, str]], *, model: ModelEntry | None = None
+    messages: list[dict[str, str]],
+    *,
+    model: ModelEntry | None = None,
+    options: GenerationOptions | None = None,
 ) -> AsyncIterator[TextDelta | StreamEnd]:
     """Yield the reply as ``TextDelta`` pieces, then one ``StreamEnd`` naming the model
     that answered, with usage.
@@ -198,7 +223,7 @@ async def stream(
     model = model or implicit_model()
     started = False
     try:
-        async for event in _stream_from(messages, model):
+        async for event in _stream_from(messages, model, options):
             started = True
             yield event
         return
@@ -206,19 +231,11 @@ async def stream(
         if started or model.fallback is None:
             raise
     logger.warning("model %s unavailable: its fallback %s answers", model.id, model.fallback.id)
-    async for event in _stream_from(messages, model.fallback):
+    async for event in _stream_from(messages, model.fallback, options):
         yield event
 
 
-async def _stream_from(
-    messages: list[dict[str, str]], model: ModelEntry
-) -> AsyncIterator[TextDelta | StreamEnd]:
-    if model.provider is None:
-        async for event in _demo_stream(messages):
-            yield event
-        return
-    prompt_tokens = completion_tokens = cached_tokens = None
-    finished = False
+def _stream_body(messages, model: ModelEntry, options: GenerationOptions | None) -> dict:
     body = {
         "model": model.upstream,
         "messages": messages,
@@ -228,8 +245,23 @@ async def _stream_from(
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if options is not None:
+        body.update(options.body(reply_tokens=model.reply_tokens))
+    return body
+
+
+async def _stream_from(
+    messages: list[dict[str, str]], model: ModelEntry, options: GenerationOptions | None = None
+) -> AsyncIterator[TextDelta | StreamEnd]:
+    if model.provider is None:
+        async for event in _demo_stream(messages):
+            yield event
+        return
+    prompt_tokens = completion_tokens = cached_tokens = finish_reason = None
     try:
-        response = await _post_chat(body, stream=True, provider=model.provider)
+        response = await _post_chat(
+            _stream_body(messages, model, options), stream=True, provider=model.provider
+        )
         async with response:
             async for chunk in response:
                 if not isinstance(chunk, dict):
@@ -246,10 +278,10 @@ async def _stream_from(
                     if delta.get("content"):
                         yield TextDelta(delta["content"])
                     if choice.get("finish_reason"):
-                        finished = True
+                        finish_reason = str(choice["finish_reason"])
     except (*_UPSTREAM_FAILURES, AttributeError, TypeError) as exc:
         raise _domain_error(exc) from None
-    if not finished:
+    if finish_reason is None:
         # The upstream closed the stream before saying the reply was over.
         logger.warning("model stream ended without a finish reason")
         raise LLMUnavailable("The reply was interrupted. Please try again.")
@@ -258,6 +290,7 @@ async def _stream_from(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cached_tokens=cached_tokens,
+        finish_reason=finish_reason,
     )
 
 

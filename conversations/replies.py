@@ -67,8 +67,10 @@ def stop_key(reply_id) -> str:
 class ReplyRun:
     """One reply being generated in this process."""
 
-    def __init__(self, turn: Turn) -> None:
+    def __init__(self, turn: Turn, options: llm.GenerationOptions | None = None) -> None:
         self.turn = turn
+        self.options = options
+        self.end: llm.StreamEnd | None = None  # the model's usage and finish reason
         self.reply_id = str(turn.reply.pk)
         self.user_id = turn.session.user_id
         self.pieces: list[str] = []
@@ -160,7 +162,9 @@ class ReplyRun:
             # minutes.
             async with (
                 asyncio.timeout(settings.CHATBOT_LLM_DEADLINE),
-                aclosing(llm.stream(context.messages, model=context.model)) as stream,
+                aclosing(
+                    llm.stream(context.messages, model=context.model, options=self.options)
+                ) as stream,
             ):
                 async for event in stream:
                     if self._cancel_requested:
@@ -178,7 +182,7 @@ class ReplyRun:
                             self._published = len(self.pieces)
                             self._published_length = self._length
                     else:
-                        end = event
+                        end = self.end = event
         except TimeoutError:
             logger.warning(
                 "reply %s passed CHATBOT_LLM_DEADLINE (%ss)",
@@ -341,9 +345,10 @@ class ReplyRun:
             )
 
 
-def start_reply(turn: Turn) -> ReplyRun:
-    """Start generating ``turn.reply`` in the background and return its run."""
-    run = ReplyRun(turn)
+def start_reply(turn: Turn, *, options: llm.GenerationOptions | None = None) -> ReplyRun:
+    """Start generating ``turn.reply`` in the background (with the client's sampling
+    ``options``, if any) and return its run."""
+    run = ReplyRun(turn, options)
     loop = asyncio.get_running_loop()
     # A fresh context: the task must not inherit the request's thread-sensitive context,
     # whose executor is shut down when the request ends.
