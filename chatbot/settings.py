@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "usage",
     "sharing",
     "catalogue",
+    "openai_api",
     "attachments",
 ]
 

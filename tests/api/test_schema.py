@@ -44,6 +44,8 @@ EXPECTED_OPERATIONS = {
     ("/api/files/{file_id}", "get"),
     ("/api/files/{file_id}", "delete"),
     ("/api/models", "get"),
+    ("/v1/models", "get"),
+    ("/v1/chat/completions", "post"),
 }
 
 
