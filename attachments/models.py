@@ -44,3 +44,23 @@ class StoredFile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class MessageAttachment(models.Model):
+    """A file attached to a user's message; a file may be attached to several messages, and
+    cannot be deleted while it is (RESTRICT: unless its message goes in the same delete)."""
+
+    message = models.ForeignKey(
+        "conversations.Message", on_delete=models.CASCADE, related_name="attachment_links"
+    )
+    file = models.ForeignKey(StoredFile, on_delete=models.RESTRICT, related_name="links")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["message", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "position"], name="attachment_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file} on {self.message_id}"

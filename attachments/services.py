@@ -14,8 +14,8 @@ from django.core.files import File
 from django.db import transaction
 
 from attachments import content, selectors
-from attachments.errors import StorageQuotaExceeded
-from attachments.models import StoredFile
+from attachments.errors import FileInUse, StorageQuotaExceeded
+from attachments.models import MessageAttachment, StoredFile
 from attachments.storage import file_storage
 
 NAME_MAX_CHARS = 255
@@ -86,9 +86,11 @@ def _check_quota(*, user, size: int) -> None:
 
 
 def delete_file(*, user, file_id) -> None:
-    """Remove the user's file, its bytes once the row is gone."""
+    """Remove the user's file, its bytes once the row is gone; not while a message has it."""
     with transaction.atomic():
         stored = selectors.file_of(user=user, file_id=file_id)
+        if MessageAttachment.objects.filter(file=stored).exists():
+            raise FileInUse()
         key = stored.key
         stored.delete()
         transaction.on_commit(lambda: file_storage().delete(key))

@@ -1,0 +1,108 @@
+"""Files on a message, as the send path uses them: which files a send may attach, and what
+the model receives for them (a document's text with the message, marked with its name; an
+image as an image content part holding a data URL)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from attachments.errors import FileNotFound
+from attachments.models import MessageAttachment, StoredFile
+from attachments.storage import file_storage
+from conversations.context import count_tokens
+from conversations.errors import InvalidInput
+
+MAX_ATTACHMENTS = 10
+# What an image costs in the prompt, counted ahead: OpenAI's high-detail price of a
+# 512-pixel tile plus its base, a fair bound for the sizes people paste.
+IMAGE_TOKENS = 765
+
+
+@dataclass(frozen=True)
+class Attached:
+    """The checked files of one send, in the order given, and what they cost the prompt."""
+
+    files: tuple[StoredFile, ...] = ()
+
+    @property
+    def documents(self) -> list[StoredFile]:
+        return [file for file in self.files if file.kind == StoredFile.Kind.DOCUMENT]
+
+    @property
+    def images(self) -> list[StoredFile]:
+        return [file for file in self.files if file.kind == StoredFile.Kind.IMAGE]
+
+    @property
+    def tokens(self) -> int:
+        return sum(count_tokens(document_block(file)) for file in self.documents) + (
+            IMAGE_TOKENS * len(self.images)
+        )
+
+
+def check_attachments(*, user, file_ids, accepts_images: bool) -> Attached:
+    """The caller's files ``file_ids`` (at most ten, no repeats): another user's or a
+    missing id is a 404; an image for a model that takes no images a 400 naming the field."""
+    if not file_ids:
+        return Attached()
+    if not isinstance(file_ids, list) or len(file_ids) > MAX_ATTACHMENTS:
+        raise InvalidInput(
+            f"Send at most {MAX_ATTACHMENTS} file ids as a list.", field="attachments"
+        )
+    if len(set(map(str, file_ids))) != len(file_ids):
+        raise InvalidInput("A file is attached twice.", field="attachments")
+    found = {str(file.pk): file for file in StoredFile.objects.filter(owner=user, pk__in=file_ids)}
+    if len(found) != len(file_ids):
+        raise FileNotFound()
+    files = tuple(found[str(file_id)] for file_id in file_ids)
+    attached = Attached(files)
+    if attached.images and not accepts_images:
+        raise InvalidInput(
+            "This model does not accept images: remove the images from the attachments or "
+            "choose a model that accepts them.",
+            field="attachments",
+        )
+    return attached
+
+
+def check_budget(*, attached: Attached, available: int) -> None:
+    """Refuse, saying the numbers, attachments that do not fit the tokens ``available``:
+    never a silent cut."""
+    needed = attached.tokens
+    if needed > available:
+        raise InvalidInput(
+            f"The attachments need {needed} tokens but only {available} are available in "
+            "this model's context. Attach fewer or shorter files.",
+            field="attachments",
+        )
+
+
+def attach(*, message, attached: Attached) -> None:
+    """Link the files to ``message`` (inside the send's transaction)."""
+    MessageAttachment.objects.bulk_create(
+        MessageAttachment(message=message, file=file, position=position)
+        for position, file in enumerate(attached.files)
+    )
+
+
+def document_block(file: StoredFile) -> str:
+    return f'<file name="{file.name}">\n{file.text}\n</file>'
+
+
+def model_content(*, text: str, attached: Attached) -> str | list[dict]:
+    """The user message as the model receives it: the documents' text after the message;
+    with images, a list of content parts (text, then each image as a data URL)."""
+    blocks = [text, *(document_block(file) for file in attached.documents)]
+    combined = "\n\n".join(blocks)
+    if not attached.images:
+        return combined
+    return [
+        {"type": "text", "text": combined},
+        *({"type": "image_url", "image_url": {"url": data_url(file)}} for file in attached.images),
+    ]
+
+
+def data_url(file: StoredFile) -> str:
+    with file_storage().open(file.key, "rb") as handle:
+        encoded = base64.b64encode(handle.read()).decode("ascii")
+    return f"data:{file.content_type};base64,{encoded}"
