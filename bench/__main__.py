@@ -82,7 +82,13 @@ async def steady(make, concurrency: int, per_client: int, stream_seconds: float)
 
 
 async def ttft_scenario(
-    app: App, upstream: Upstream, users: list[dict], *, websocket: bool, quick: bool
+    app: App,
+    upstream: Upstream,
+    users: list[dict],
+    *,
+    websocket: bool,
+    quick: bool,
+    openai: bool = False,
 ) -> dict:
     upstream.configure(first_token_delay=0.2, tokens=EXPECTED_PIECES, token_gap=0.01)
     expected = expected_text(EXPECTED_PIECES)
@@ -103,6 +109,8 @@ async def ttft_scenario(
         def through(i: int, tabs=tabs):
             if websocket:
                 return tabs[i].send(f"hello {i}")
+            if openai:
+                return clients.app_openai_sse(http, app.url, users[i]["token"], f"hello {i}")
             return clients.app_sse(http, app.url, users[i]["token"], f"hello {i}")
 
         def direct(i: int):
@@ -285,6 +293,12 @@ async def run_database(label: str, database_url: str | None, args) -> dict:
             ("4_many_users", lambda: many_users_scenario(app, upstream, data["users"], args.quick)),
             ("5_plain_json", lambda: json_scenario(app, upstream, data["users"], args.quick)),
             ("6_size", lambda: size_scenario(app, data)),
+            (
+                "8_ttft_openai",
+                lambda: ttft_scenario(
+                    app, upstream, data["users"], websocket=False, quick=args.quick, openai=True
+                ),
+            ),
         ]
         for name, step in steps:
             if args.only and not any(name.startswith(o) for o in args.only):

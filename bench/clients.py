@@ -92,6 +92,43 @@ async def app_sse(client: httpx.AsyncClient, base: str, token: str, text: str) -
     return pieces.done()
 
 
+async def app_openai_sse(client: httpx.AsyncClient, base: str, token: str, text: str) -> Stream:
+    """A streamed completion through the app's OpenAI-compatible endpoint."""
+    return await _openai_sse(
+        client,
+        base + "/v1/chat/completions",
+        {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+        text,
+    )
+
+
+async def _openai_sse(client: httpx.AsyncClient, url: str, headers: dict, text: str) -> Stream:
+    pieces = Pieces()
+    body = {
+        "model": "bench-model",
+        "messages": [{"role": "user", "content": text}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    try:
+        async with client.stream("POST", url, json=body, headers=headers) as response:
+            if response.status_code != 200:
+                pieces.result.error = f"HTTP {response.status_code}"
+                return pieces.done()
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and line.strip() != "data: [DONE]":
+                    data = json.loads(line[5:])
+                    if "error" in data:
+                        pieces.result.error = data["error"].get("message", "error")
+                    for choice in data.get("choices", []):
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            pieces.piece(content)
+    except httpx.HTTPError as exc:
+        pieces.result.error = type(exc).__name__
+    return pieces.done()
+
+
 async def direct_sse(client: httpx.AsyncClient, upstream: str, text: str) -> Stream:
     pieces = Pieces()
     body = {

@@ -53,6 +53,8 @@ def markdown(report: dict) -> str:
             rows += _stream_rows("1. TTFT, SSE API", results["1_ttft_sse"])
         if "2_ttft_websocket" in results:
             rows += _stream_rows("2. TTFT, WebSocket", results["2_ttft_websocket"])
+        if "8_ttft_openai" in results:
+            rows += _stream_rows("8. TTFT, OpenAI-compatible /v1", results["8_ttft_openai"])
         if "3_relay_cost" in results:
             r = results["3_relay_cost"]
             faults = r["app"]["errors"] + r["app"]["incomplete"]
