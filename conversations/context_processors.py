@@ -1,3 +1,5 @@
+from functools import cache
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
@@ -28,10 +30,13 @@ CHAT_STRINGS = {
 
 def chat(request) -> dict:
     """What every page needs to show the demo banner (unless dismissed) and the message limit."""
-    demo_mode = llm.is_demo()
+    # Asked by the template only where it is used (it may read the catalogue), once.
+    demo_mode = cache(llm.is_demo)
     return {
         "demo_mode": demo_mode,
-        "demo_banner": demo_mode and request.COOKIES.get(DEMO_BANNER_COOKIE) != "dismissed",
+        "demo_banner": lambda: (
+            demo_mode() and request.COOKIES.get(DEMO_BANNER_COOKIE) != "dismissed"
+        ),
         "max_message_chars": settings.CHATBOT_MAX_MESSAGE_CHARS,
         "chat_strings": CHAT_STRINGS,
     }

@@ -21,6 +21,7 @@ from django.conf import settings
 from openai.types.chat import ChatCompletion
 
 from catalogue.entries import ModelEntry, ProviderEntry
+from catalogue.models import Model
 from catalogue.selectors import implicit_model
 from conversations.context import count_tokens
 from conversations.errors import (
@@ -95,7 +96,14 @@ class ModerationResult:
 
 
 def is_demo() -> bool:
-    """True when no model is configured: neither a key nor a base URL."""
+    """True when no model is configured: no catalogue file or rows, no key, no base URL
+    (the banner's question; a database read only when the settings name no model)."""
+    if settings.CHATBOT_MODELS is not None or not _settings_are_demo():
+        return False
+    return not Model.objects.exists()
+
+
+def _settings_are_demo() -> bool:
     return not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
 
 
@@ -386,7 +394,7 @@ async def generate_title(first_message: str, *, model: ModelEntry | None = None)
 
 async def moderate(text: str) -> ModerationResult:
     """Ask the moderation endpoint whether ``text`` breaks the usage policy."""
-    if is_demo():
+    if _settings_are_demo():
         return ModerationResult(flagged=False)
     try:
         response = await async_client().moderations.create(

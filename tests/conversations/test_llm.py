@@ -9,10 +9,16 @@ from conversations.errors import LLMRateLimited, LLMRejected, LLMUnavailable
 from tests.upstream import Behaviour
 
 
-def test_demo_mode_only_without_key_and_base_url(settings):
+@pytest.mark.django_db
+def test_demo_mode_only_without_key_base_url_or_catalogue(settings):
     settings.OPENAI_API_KEY = ""
     settings.OPENAI_BASE_URL = ""
     assert llm.is_demo()
+    from catalogue.models import Model, Provider
+
+    model = Model.objects.create(id="m", provider=Provider.objects.create(name="p"))
+    assert not llm.is_demo()
+    model.delete()
     settings.OPENAI_BASE_URL = "http://127.0.0.1:1/v1"
     assert not llm.is_demo()
     settings.OPENAI_BASE_URL = ""
