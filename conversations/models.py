@@ -27,6 +27,14 @@ class ChatSession(models.Model):
     archived = models.BooleanField(
         default=False, help_text="Left out of the list; still searchable."
     )
+    current_message = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The current leaf: the branch shown and continued.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -56,7 +64,17 @@ class Message(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     session = models.ForeignKey(ChatSession, on_delete=models.CASCADE, related_name="messages")
-    sequence = models.PositiveIntegerField(help_text="Orders the messages of a session exactly.")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+        help_text="The message this one follows; none for a conversation's first message.",
+    )
+    sequence = models.PositiveIntegerField(
+        help_text="Creation order within the session, never renumbered."
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)

@@ -22,6 +22,8 @@ class MessagePayload(TypedDict):
 
     messageId: str
     sessionId: str
+    parentId: str | None
+    siblingIds: list[str]  # the messages with the same parent, this one included, oldest first
     role: str
     content: str
     status: str
@@ -31,9 +33,15 @@ class MessagePayload(TypedDict):
 
 
 def message_payload(message: Message) -> MessagePayload:
+    """The payload; its siblings are read beforehand (``selectors.with_sibling_ids``, one
+    query for a page), or here for a single message on a database thread."""
+    if not hasattr(message, "sibling_ids"):
+        selectors.with_sibling_ids([message])
     return {
         "messageId": str(message.pk),
         "sessionId": str(message.session_id),
+        "parentId": str(message.parent_id) if message.parent_id else None,
+        "siblingIds": message.sibling_ids,
         "role": message.role,
         "content": "" if message.hidden else message.content,
         "status": selectors.reported_status(message),
@@ -47,6 +55,7 @@ class ExportedMessage(TypedDict):
     holds it there)."""
 
     messageId: str
+    parentId: str | None
     role: str
     content: str
     status: str
@@ -55,15 +64,15 @@ class ExportedMessage(TypedDict):
 
 
 def exported_message(message: Message) -> ExportedMessage:
-    """The stored status, as is: an export is a copy of the rows."""
-    payload = message_payload(message)
+    """The stored status, as is: an export is a copy of the rows (every branch)."""
     return {
-        "messageId": payload["messageId"],
-        "role": payload["role"],
-        "content": payload["content"],
+        "messageId": str(message.pk),
+        "parentId": str(message.parent_id) if message.parent_id else None,
+        "role": message.role,
+        "content": "" if message.hidden else message.content,
         "status": message.status,
-        "hidden": payload["hidden"],
-        "createdAt": payload["createdAt"],
+        "hidden": message.hidden,
+        "createdAt": message.created_at.isoformat(),
     }
 
 
@@ -71,6 +80,7 @@ class ModeratedMessage(TypedDict):
     """A message in a moderator's export: its text even when hidden, and its flags."""
 
     messageId: str
+    parentId: str | None
     sequence: int
     role: str
     content: str
@@ -86,6 +96,7 @@ class ModeratedMessage(TypedDict):
 def moderated_message(message: Message) -> ModeratedMessage:
     return {
         "messageId": str(message.pk),
+        "parentId": str(message.parent_id) if message.parent_id else None,
         "sequence": message.sequence,
         "role": message.role,
         "content": message.content,
@@ -183,6 +194,21 @@ def title_event(*, session_id, title: str) -> TitleEvent:
     return {"type": "chat.title", "sessionId": str(session_id), "title": title}
 
 
+class BranchEvent(TypedDict):
+    type: Literal["chat.branch"]
+    sessionId: str
+    currentMessageId: str
+
+
+def branch_event(*, session_id, current_message_id) -> BranchEvent:
+    """Another branch of a conversation became current (every tab follows)."""
+    return {
+        "type": "chat.branch",
+        "sessionId": str(session_id),
+        "currentMessageId": str(current_message_id),
+    }
+
+
 class SessionDeletedEvent(TypedDict):
     type: Literal["chat.session_deleted"]
     sessionId: str
@@ -244,12 +270,11 @@ class SseDone(TypedDict):
 
 
 def sse_done(message: Message) -> SseDone:
-    payload = message_payload(message)
     return {
-        "message": payload["content"],
-        "sessionId": payload["sessionId"],
-        "messageId": payload["messageId"],
-        "status": payload["status"],
+        "message": "" if message.hidden else message.content,
+        "sessionId": str(message.session_id),
+        "messageId": str(message.pk),
+        "status": selectors.reported_status(message),
     }
 
 

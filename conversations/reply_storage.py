@@ -83,6 +83,8 @@ def finish_reply(
         # come back in full in the final event.
         if updated:
             reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
+            # For its payload, sent from async code that cannot query.
+            selectors.with_sibling_ids([reply])
     spent = (prompt_tokens or 0) + (completion_tokens or 0) or fields["token_count"]
     limits.settle_tokens(reservation, spent=spent)
     if not updated:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from conversations.context import MESSAGE_OVERHEAD_TOKENS, ContextMessage
@@ -58,10 +60,90 @@ def get_session(*, user, session_id) -> ChatSession:
         raise SessionNotFound() from None
 
 
-def messages_for_session(*, user, session_id) -> QuerySet[Message]:
-    """The messages of one of the user's conversations, oldest first."""
+def messages_for_session(*, user, session_id, every_branch: bool = False) -> QuerySet[Message]:
+    """The messages of one of the user's conversations, oldest first: its current branch,
+    or with ``every_branch`` the whole tree in creation order."""
     session = get_session(user=user, session_id=session_id)
-    return Message.objects.filter(session=session).order_by("sequence")
+    if every_branch:
+        return Message.objects.filter(session=session).order_by("sequence")
+    return branch_messages(session)
+
+
+def branch_messages(session: ChatSession) -> QuerySet[Message]:
+    """The current branch of a conversation, oldest first: one query at any size."""
+    leaf_id = session.current_message_id
+    if leaf_id is None:
+        return Message.objects.none()
+    return Message.objects.filter(session=session, id__in=_path_to(leaf_id)).order_by("sequence")
+
+
+# Django has no API for recursive queries; PostgreSQL and SQLite both run WITH RECURSIVE,
+# which walks a branch of any depth in one query instead of one query per message.
+
+
+def _tree_sql() -> tuple[Any, dict[str, str]]:
+    """The connection reading messages, and the quoted names its recursive SQL uses."""
+    connection = connections[router.db_for_read(Message)]
+    quote, field = connection.ops.quote_name, Message._meta.get_field
+    names = {
+        "table": quote(Message._meta.db_table),
+        "key": quote(Message._meta.pk.column),
+        "parent": quote(field("parent").column),
+        "sequence": quote(field("sequence").column),
+    }
+    return connection, names
+
+
+def _path_to(message_id) -> RawSQL:
+    """The ids of a message and its ancestors up to the first message of its conversation."""
+    connection, n = _tree_sql()
+    sql = (
+        "WITH RECURSIVE path(node, up) AS ("
+        "SELECT {key}, {parent} FROM {table} WHERE {key} = %s "
+        "UNION ALL SELECT m.{key}, m.{parent} FROM {table} m JOIN path ON m.{key} = path.up"
+        ") SELECT node FROM path"
+    ).format(**n)
+    return RawSQL(sql, [Message._meta.pk.get_db_prep_value(message_id, connection)])
+
+
+def newest_leaf_under(message: Message):
+    """The id of the leaf reached from ``message`` by always taking its most recently
+    created child."""
+    connection, n = _tree_sql()
+    sql = (
+        "WITH RECURSIVE down(node, depth) AS ("
+        "SELECT {key}, 0 FROM {table} WHERE {key} = %s "
+        "UNION ALL SELECT c.{key}, down.depth + 1 FROM {table} c "
+        "JOIN down ON c.{parent} = down.node WHERE NOT EXISTS ("
+        "SELECT 1 FROM {table} n WHERE n.{parent} = c.{parent} AND n.{sequence} > c.{sequence})"
+        ") SELECT node FROM down ORDER BY depth DESC LIMIT 1"
+    ).format(**n)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Message._meta.pk.get_db_prep_value(message.pk, connection)])
+        (node,) = cursor.fetchone()
+    return Message._meta.pk.to_python(node)
+
+
+def with_sibling_ids(messages: list[Message]) -> list[Message]:
+    """``messages`` (of one conversation) with ``sibling_ids`` set on each: the ids of the
+    messages with the same parent, its own included, oldest first. One query for a page."""
+    if not messages:
+        return messages
+    parents = {message.parent_id for message in messages}
+    same_parent = Q(parent_id__in=[p for p in parents if p is not None])
+    if None in parents:
+        same_parent |= Q(parent__isnull=True)
+    rows = (
+        Message.objects.filter(same_parent, session_id=messages[0].session_id)
+        .order_by("sequence")
+        .values_list("id", "parent_id")
+    )
+    children: dict[Any, list[str]] = {}
+    for message_id, parent_id in rows:
+        children.setdefault(parent_id, []).append(str(message_id))
+    for message in messages:
+        message.sibling_ids = children.get(message.parent_id, [str(message.pk)])
+    return messages
 
 
 def stale_cutoff() -> datetime:
@@ -87,10 +169,20 @@ def get_message(*, user, message_id) -> Message:
         raise MessageNotFound() from None
 
 
-def context_history(
-    *, session_id, before_sequence: int, budget: int | None = None
-) -> Iterator[ContextMessage]:
-    """What the model may see of a conversation, newest first.
+def message_in_session(*, session: ChatSession, message_id) -> Message:
+    """A message of ``session``, or ``MessageNotFound`` (another conversation's message,
+    or another user's, answers the same)."""
+    try:
+        return Message.objects.get(
+            id=parse_uuid(message_id, not_found=MessageNotFound), session=session
+        )
+    except Message.DoesNotExist:
+        raise MessageNotFound() from None
+
+
+def context_history(*, last_id, budget: int | None = None) -> Iterator[ContextMessage]:
+    """What the model may see of a conversation, newest first: the branch that ends at the
+    message ``last_id`` (the parent of the message being answered); other branches never.
 
     Hidden messages, replies still streaming or failed, and empty messages are left out.
     The caller stops reading when its budget is spent, so turn 1,000 of a conversation costs
@@ -104,8 +196,10 @@ def context_history(
       reads only the stored token counts (small rows) to find how far back the budget
       reaches, and a second reads the text of just those messages.
     """
+    # Along a branch every message was created after its parent, so the newest first is
+    # the highest sequence first.
     visible = (
-        Message.objects.filter(session_id=session_id, hidden=False, sequence__lt=before_sequence)
+        Message.objects.filter(id__in=_path_to(last_id), hidden=False)
         .filter(
             Q(role=Message.Role.USER)
             | Q(

@@ -14,6 +14,10 @@ With no content check to wait for, ``check_send`` calls ``do_send`` itself, so a
 one database trip; the caller never chooses. ``send_message`` is the whole door for a caller
 that is not on a database thread. Regenerating has the same shape (``regenerate_reply``,
 ``check_regenerate``, ``do_regenerate``). ``replies.start_reply`` then streams the reply.
+
+A conversation is a tree: a send continues the current leaf, an edit is a sibling of the
+edited message, a regenerated reply a sibling of the old one (which is kept); each makes its
+new branch current, and ``switch_branch`` chooses another.
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ class CheckedSend:
     session_id: Any
     idempotency_key: str | None
     turn: Turn | None = None
+    edit_message_id: Any = None
 
 
 # --- Validation -------------------------------------------------------------------------
@@ -142,33 +147,51 @@ def _ensure_can_send(user) -> None:
 # --- Sending ----------------------------------------------------------------------------
 
 
-async def send_message(*, user, text, session_id=None, idempotency_key=None) -> Turn:
+async def send_message(
+    *, user, text, session_id=None, idempotency_key=None, edit_message_id=None
+) -> Turn:
     """Validate and commit a new user message (starting a session when ``session_id`` is
-    None) with an empty reply row, ready for ``replies.start_reply``.
+    None, or beside the user message ``edit_message_id``) with an empty reply row, ready
+    for ``replies.start_reply``.
 
     With an ``idempotency_key`` already used by this user in the last 24 hours, nothing is
     stored and the first turn comes back with ``replayed=True``.
     """
     checked = await run_db(
-        check_send, user=user, text=text, session_id=session_id, idempotency_key=idempotency_key
+        check_send,
+        user=user,
+        text=text,
+        session_id=session_id,
+        idempotency_key=idempotency_key,
+        edit_message_id=edit_message_id,
     )
     return await finish_send(checked)
 
 
-def check_send(*, user, text, session_id=None, idempotency_key=None) -> CheckedSend:
+def check_send(
+    *, user, text, session_id=None, idempotency_key=None, edit_message_id=None
+) -> CheckedSend:
     """Check a send on a database thread; with no content check to await, store it too."""
     text = clean_message(text)
     key = clean_idempotency_key(idempotency_key)
     _ensure_can_send(user)
     if settings.CHATBOT_MODERATION == "off":
         # do_send answers an Idempotency-Key replay from inside its transaction.
-        turn = do_send(user=user, text=text, session_id=session_id, idempotency_key=key)
-        return CheckedSend(user, text, session_id, key, turn=turn)
+        turn = do_send(
+            user=user,
+            text=text,
+            session_id=session_id,
+            idempotency_key=key,
+            edit_message_id=edit_message_id,
+        )
+        return CheckedSend(user, text, session_id, key, turn=turn, edit_message_id=edit_message_id)
     turn = replayed_turn(user=user, key=key)
-    if turn is None and session_id is not None:
-        # A missing session answers 404 before the content check, not after it.
+    if turn is None and edit_message_id is not None:
+        # A missing session or message answers 404 before the content check, not after it.
+        _edited_message(user=user, session_id=session_id, message_id=edit_message_id)
+    elif turn is None and session_id is not None:
         selectors.get_session(user=user, session_id=session_id)
-    return CheckedSend(user, text, session_id, key, turn=turn)
+    return CheckedSend(user, text, session_id, key, turn=turn, edit_message_id=edit_message_id)
 
 
 async def finish_send(checked: CheckedSend) -> Turn:
@@ -182,6 +205,7 @@ async def finish_send(checked: CheckedSend) -> Turn:
         text=checked.text,
         session_id=checked.session_id,
         idempotency_key=checked.idempotency_key,
+        edit_message_id=checked.edit_message_id,
         content=content,
     )
 
@@ -204,12 +228,19 @@ def do_send(
     text: str,
     session_id=None,
     idempotency_key: str | None = None,
+    edit_message_id=None,
     content: ContentCheck = ContentCheck(),
 ) -> Turn:
-    """Commit the checked message and, unless its content check refuses it, an empty reply."""
+    """Commit the checked message and, unless its content check refuses it, an empty reply;
+    the new branch becomes current."""
     try:
         turn = _store_send(
-            user=user, text=text, session_id=session_id, key=idempotency_key, content=content
+            user=user,
+            text=text,
+            session_id=session_id,
+            key=idempotency_key,
+            edit_message_id=edit_message_id,
+            content=content,
         )
     except IntegrityError:
         # Another request with the same Idempotency-Key committed first: answer with its turn.
@@ -223,7 +254,9 @@ def do_send(
     return turn
 
 
-def _store_send(*, user, text: str, session_id, key: str | None, content: ContentCheck) -> Turn:
+def _store_send(
+    *, user, text: str, session_id, key: str | None, edit_message_id, content: ContentCheck
+) -> Turn:
     tokens = count_tokens(text)
     now = timezone.now()
     reservation = None
@@ -231,23 +264,40 @@ def _store_send(*, user, text: str, session_id, key: str | None, content: Conten
         replay = replayed_turn(user=user, key=key)
         if replay is not None:
             return replay
+        if edit_message_id is not None:
+            edited = _edited_message(user=user, session_id=session_id, message_id=edit_message_id)
+            session_id = edited.session_id
         session, created, context = _session_for_send(
             user=user, session_id=session_id, text=text, tokens=tokens, now=now
         )
+        if edit_message_id is not None:
+            parent_id = edited.parent_id
+        else:
+            parent_id = None if created else _leaf_id(session)
         limits.check_send_rate(user.pk)
         user_message, reply = _new_turn_rows(
-            session=session, text=text, tokens=tokens, content=content, now=now, first=created
+            session=session,
+            parent_id=parent_id,
+            text=text,
+            tokens=tokens,
+            content=content,
+            now=now,
+            first=created,
         )
         if key is not None:
             _remember_key(user=user, key=key, user_message=user_message, now=now)
-        _touch_session(session, flagged=content.flagged, created=created, now=now)
+        _touch_session(
+            session, flagged=content.flagged, leaf=reply or user_message, created=created, now=now
+        )
         if reply is not None:
             # Read inside the transaction: the quota reservation needs its size, and a
             # refusal must leave nothing stored.
             context = context or _history_context(
-                user=user, session=session, before_sequence=reply.sequence
+                user=user, session=session, last_id=user_message.pk
             )
             reservation = limits.reserve_tokens(user.pk, prompt_tokens=context.prompt_tokens)
+        # For the turn's payloads, built in async code that cannot query.
+        selectors.with_sibling_ids([m for m in (user_message, reply) if m is not None])
     session.user = user  # the same row: spares a query wherever the turn goes next
     return Turn(
         session=session,
@@ -273,13 +323,42 @@ def _session_for_send(
     return session, False, None
 
 
+def _edited_message(*, user, session_id, message_id) -> Message:
+    """The user message an edit replaces (in ``session_id`` when given): another user's, or
+    a missing one, is ``MessageNotFound``; a reply's id is refused naming the field."""
+    if session_id is None:
+        edited = selectors.get_message(user=user, message_id=message_id)
+    else:
+        session = selectors.get_session(user=user, session_id=session_id)
+        edited = selectors.message_in_session(session=session, message_id=message_id)
+    if edited.role != Message.Role.USER:
+        raise InvalidInput("editMessageId must be one of your messages.", field="editMessageId")
+    return edited
+
+
+def _leaf_id(session: ChatSession):
+    """The message a send continues: the current leaf (or, for a conversation stored
+    without one, its last message)."""
+    if session.current_message_id is not None:
+        return session.current_message_id
+    return session.messages.order_by("-sequence").values_list("pk", flat=True).first()
+
+
 def _new_turn_rows(
-    *, session: ChatSession, text: str, tokens: int, content: ContentCheck, now, first: bool
+    *,
+    session: ChatSession,
+    parent_id,
+    text: str,
+    tokens: int,
+    content: ContentCheck,
+    now,
+    first: bool,
 ) -> tuple[Message, Message | None]:
     """The user's message and, unless refused, its empty reply: one INSERT for both."""
     sequence = 1 if first else _next_sequence(session)
     user_message = Message(
         session=session,
+        parent_id=parent_id,
         sequence=sequence,
         role=Message.Role.USER,
         content=text,
@@ -292,14 +371,15 @@ def _new_turn_rows(
     )
     reply = None
     if content.refusal() is None:
-        reply = _empty_reply(session=session, sequence=sequence + 1, now=now)
+        reply = _empty_reply(session=session, parent=user_message, sequence=sequence + 1, now=now)
     Message.objects.bulk_create([m for m in (user_message, reply) if m is not None])
     return user_message, reply
 
 
-def _empty_reply(*, session: ChatSession, sequence: int, now) -> Message:
+def _empty_reply(*, session: ChatSession, parent: Message, sequence: int, now) -> Message:
     return Message(
         session=session,
+        parent=parent,
         sequence=sequence,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,
@@ -316,12 +396,18 @@ def _remember_key(*, user, key: str, user_message: Message, now) -> None:
     IdempotencyKey.objects.create(user=user, key=key, user_message=user_message, created_at=now)
 
 
-def _touch_session(session: ChatSession, *, flagged: bool, created: bool, now) -> None:
+def _touch_session(
+    session: ChatSession, *, flagged: bool, leaf: Message, created: bool, now
+) -> None:
+    """Make ``leaf`` the current one (and the session active now, flagged if it is)."""
+    fields: dict[str, Any] = {"current_message": leaf}
     if flagged:
-        ChatSession.objects.filter(pk=session.pk).update(flagged=True)
+        fields["flagged"] = True
     if not created:
-        ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
-        session.updated_at = now
+        fields["updated_at"] = now
+    ChatSession.objects.filter(pk=session.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(session, name, value)
 
 
 def replayed_turn(*, user, key: str | None) -> Turn | None:
@@ -338,11 +424,7 @@ def replayed_turn(*, user, key: str | None) -> Turn | None:
         return None
     user_message = record.user_message
     reply = (
-        Message.objects.filter(
-            session_id=user_message.session_id,
-            role=Message.Role.ASSISTANT,
-            sequence__gt=user_message.sequence,
-        )
+        Message.objects.filter(parent=user_message, role=Message.Role.ASSISTANT)
         .order_by("sequence")
         .first()
     )
@@ -398,13 +480,13 @@ def _first_context(*, user, session: ChatSession | None, text: str, tokens: int)
     )
 
 
-def _history_context(*, user, session: ChatSession, before_sequence: int) -> Context:
+def _history_context(*, user, session: ChatSession, last_id) -> Context:
+    """The context of a reply to the message ``last_id``: the branch that ends there."""
     system = _system_prompt(user=user, session=session)
     return build_context(
         system_prompt=system,
         history=selectors.context_history(
-            session_id=session.pk,
-            before_sequence=before_sequence,
+            last_id=last_id,
             budget=settings.CHATBOT_CONTEXT_TOKENS - system_prompt_tokens(system),
         ),
         budget=settings.CHATBOT_CONTEXT_TOKENS,
@@ -414,67 +496,104 @@ def _history_context(*, user, session: ChatSession, before_sequence: int) -> Con
 def prepare_context(turn: Turn) -> Context:
     """The messages to send for ``turn``: system prompt, then the newest turns that fit."""
     return _history_context(
-        user=turn.session.user, session=turn.session, before_sequence=turn.reply.sequence
+        user=turn.session.user, session=turn.session, last_id=turn.reply.parent_id
     )
 
 
-# --- Regenerating -----------------------------------------------------------------------
+# --- Regenerating and switching branches ------------------------------------------------
 
 
-async def regenerate_reply(*, user, session_id) -> Turn:
-    """Replace the answer to the last user message with a new, empty reply row."""
-    return await run_db(check_regenerate, user=user, session_id=session_id)
+async def regenerate_reply(*, user, session_id, message_id=None) -> Turn:
+    """Answer again, beside the reply ``message_id`` (default: the current leaf's reply)."""
+    return await run_db(check_regenerate, user=user, session_id=session_id, message_id=message_id)
 
 
-def check_regenerate(*, user, session_id) -> Turn:
+def check_regenerate(*, user, session_id, message_id=None) -> Turn:
     """``regenerate_reply`` on a database thread: the user may send, then ``do_regenerate``
     (which checks the conversation under its lock)."""
     _ensure_can_send(user)
-    return do_regenerate(user=user, session_id=session_id)
+    return do_regenerate(user=user, session_id=session_id, message_id=message_id)
 
 
-def do_regenerate(*, user, session_id) -> Turn:
-    """In one transaction: the last user message still answerable, the send rate, the old
-    answer deleted, the new empty reply in its place, and the quota reservation."""
+def do_regenerate(*, user, session_id, message_id=None) -> Turn:
+    """In one transaction: the user message still answerable, the send rate, a new empty
+    reply beside the old ones (all kept) made current, and the quota reservation."""
     reservation = None
     with _released_on_error(lambda: reservation), transaction.atomic():
         session = _locked_session(user=user, session_id=session_id)
-        last_user = _answerable_message(session)
+        question = _answerable_message(session, reply_id=message_id)
         limits.check_send_rate(user.pk)
-        # The old answer goes; the new one takes its place so sequences stay gapless.
-        session.messages.filter(
-            role=Message.Role.ASSISTANT, sequence__gt=last_user.sequence
-        ).delete()
         now = timezone.now()
-        reply = _empty_reply(session=session, sequence=last_user.sequence + 1, now=now)
+        reply = _empty_reply(
+            session=session, parent=question, sequence=_next_sequence(session), now=now
+        )
         reply.save(force_insert=True)
-        ChatSession.objects.filter(pk=session.pk).update(updated_at=now)
-        session.updated_at = now
-        context = _history_context(user=user, session=session, before_sequence=reply.sequence)
+        _touch_session(session, flagged=False, leaf=reply, created=False, now=now)
+        context = _history_context(user=user, session=session, last_id=question.pk)
         reservation = limits.reserve_tokens(user.pk, prompt_tokens=context.prompt_tokens)
+        selectors.with_sibling_ids([question, reply])
     session.user = user
     return Turn(
         session=session,
-        user_message=last_user,
+        user_message=question,
         reply=reply,
         context=context,
         reservation=reservation,
     )
 
 
-def _answerable_message(session: ChatSession) -> Message:
-    """The last user message of a conversation with no reply in progress, or the error."""
+def _answerable_message(session: ChatSession, *, reply_id=None) -> Message:
+    """The user message that the reply ``reply_id`` (default: the current leaf's) answers,
+    in a conversation with no reply in progress, or the error."""
+    if reply_id is not None:
+        reply = selectors.message_in_session(session=session, message_id=reply_id)
+        if reply.role != Message.Role.ASSISTANT:
+            raise InvalidInput("messageId must be a reply of the assistant.", field="messageId")
+        question = reply.parent
+    else:
+        leaf = _leaf_id(session)
+        question = Message.objects.filter(pk=leaf).first() if leaf is not None else None
+        if question is not None and question.role == Message.Role.ASSISTANT:
+            question = question.parent
     reply_storage.fail_stale_replies(session_id=session.pk)
     if session.messages.filter(status=Message.Status.STREAMING).exists():
         raise ReplyInProgress()
-    last_user = (
-        session.messages.filter(role=Message.Role.USER, hidden=False).order_by("-sequence").first()
-    )
     # In block mode a refused message, flagged or never checked, must not reach the model.
-    refused = last_user is not None and (last_user.flagged or last_user.moderation_failed)
-    if last_user is None or (refused and settings.CHATBOT_MODERATION == "block"):
+    refused = question is not None and (question.flagged or question.moderation_failed)
+    if (
+        question is None
+        or question.role != Message.Role.USER
+        or question.hidden
+        or (refused and settings.CHATBOT_MODERATION == "block")
+    ):
         raise NothingToRegenerate()
-    return last_user
+    return question
+
+
+def switch_branch(*, user, session_id, message_id) -> ChatSession:
+    """Make current the newest leaf under the message ``message_id`` (at each step its most
+    recently created child), under the conversation's lock as sends take it."""
+    with transaction.atomic():
+        session = _locked_session(user=user, session_id=session_id)
+        message = selectors.message_in_session(session=session, message_id=message_id)
+        leaf_id = selectors.newest_leaf_under(message)
+        ChatSession.objects.filter(pk=session.pk).update(current_message_id=leaf_id)
+        session.current_message_id = leaf_id
+    events.publish_sync(
+        user.pk, payloads.branch_event(session_id=session.pk, current_message_id=leaf_id)
+    )
+    return session
+
+
+def store_as_branch(*, session: ChatSession, messages: list[Message], batch_size=None) -> None:
+    """Store new ``messages`` of ``session`` as one branch, each following the one before,
+    the last current (imports, copies of shared conversations)."""
+    for parent, message in zip([None, *messages], messages, strict=False):
+        message.parent = parent
+    Message.objects.bulk_create(messages, batch_size=batch_size)
+    if messages:
+        ChatSession.objects.filter(pk=session.pk).update(current_message=messages[-1])
+        session.current_message = messages[-1]
 
 
 # --- Renames and deletes ----------------------------------------------------------------

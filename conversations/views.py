@@ -84,7 +84,7 @@ def chat(request: HttpRequest, session_id=None) -> HttpResponse:
     }
     if session_id is not None:
         session = _session_or_404(request, session_id)
-        messages, has_more = _latest_messages(session.messages.all())
+        messages, has_more = _latest_messages(selectors.branch_messages(session))
         context.update(session=session, chat_messages=messages, has_more=has_more)
     return render(request, "conversations/chat.html", context)
 

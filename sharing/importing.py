@@ -17,6 +17,7 @@ from typing import IO
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import services as conversation_services
 from conversations.context import count_tokens
 from conversations.models import ChatSession, Message
 from conversations.titles import TITLE_MAX_CHARS
@@ -296,8 +297,9 @@ def _store(*, user, conversation: Conversation) -> ChatSession:
         source=conversation.source,
         source_id=conversation.source_id,
     )
-    Message.objects.bulk_create(
-        (
+    conversation_services.store_as_branch(
+        session=session,
+        messages=[
             Message(
                 session=session,
                 sequence=sequence,
@@ -309,7 +311,7 @@ def _store(*, user, conversation: Conversation) -> ChatSession:
                 updated_at=at,
             )
             for sequence, (role, content, at, model) in enumerate(conversation.messages, start=1)
-        ),
+        ],
         batch_size=BATCH,
     )
     return session

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations import selectors as conversation_selectors
+from conversations import services as conversation_services
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
 from conversations.validation import has_bad_characters
@@ -80,18 +81,21 @@ def continue_shared(*, user, token: str) -> ChatSession:
         session = ChatSession.objects.create(
             user=user, title=share.title, model=share.model, created_at=now, updated_at=now
         )
-        Message.objects.bulk_create(
-            Message(
-                session=session,
-                sequence=sequence,
-                role=shared.role,
-                content=shared.content,
-                token_count=shared.token_count,
-                model=shared.model,
-                created_at=now,
-                updated_at=now,
-            )
-            for sequence, shared in enumerate(selectors.shared_messages(share), start=1)
+        conversation_services.store_as_branch(
+            session=session,
+            messages=[
+                Message(
+                    session=session,
+                    sequence=sequence,
+                    role=shared.role,
+                    content=shared.content,
+                    token_count=shared.token_count,
+                    model=shared.model,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for sequence, shared in enumerate(selectors.shared_messages(share), start=1)
+            ],
         )
     return session
 

@@ -41,6 +41,7 @@ class ChatSessionFactory(factory.django.DjangoModelFactory):
 class MessageFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Message
+        skip_postgeneration_save = True
 
     session = factory.SubFactory(ChatSessionFactory)
     role = Message.Role.USER
@@ -53,6 +54,18 @@ class MessageFactory(factory.django.DjangoModelFactory):
     def sequence(self):
         last = self.session.messages.order_by("-sequence").values_list("sequence", flat=True)
         return (last.first() or 0) + 1
+
+    @factory.lazy_attribute
+    def parent(self):
+        """The session's current leaf: messages made one after another form one branch."""
+        return ChatSession.objects.get(pk=self.session.pk).current_message
+
+    @factory.post_generation
+    def make_current(obj, create, extracted, **kwargs):
+        """The new message is the current leaf (``make_current=False`` leaves it off)."""
+        if create and extracted is not False:
+            ChatSession.objects.filter(pk=obj.session_id).update(current_message=obj)
+            obj.session.current_message = obj
 
 
 def conversation(user=None, turns: int = 2, **session_fields) -> ChatSession:

@@ -17,17 +17,33 @@ from conversations.models import ChatSession, Message
 from tests.factories import ChatSessionFactory, MessageFactory, UserFactory, conversation
 
 
+def one_branch(messages: list[Message]) -> list[Message]:
+    """``messages`` stored as one branch, each following the one before; the last current."""
+    for parent, message in zip([None, *messages], messages, strict=False):
+        message.parent = parent
+    Message.objects.bulk_create(messages)
+    ChatSession.objects.filter(pk=messages[0].session_id).update(current_message=messages[-1])
+    return messages
+
+
+def before(session, sequence: int):
+    """The id of the message just before ``sequence``: where a reply there reads back from."""
+    return session.messages.filter(sequence=sequence - 1).values_list("pk", flat=True).first()
+
+
 def long_session(turns: int):
     session = ChatSessionFactory()
-    Message.objects.bulk_create(
-        Message(
-            session=session,
-            sequence=i + 1,
-            role="user" if i % 2 == 0 else "assistant",
-            content=f"message {i} " + "filler " * 30,
-            token_count=count_tokens(f"message {i} " + "filler " * 30),
-        )
-        for i in range(turns * 2)
+    one_branch(
+        [
+            Message(
+                session=session,
+                sequence=i + 1,
+                role="user" if i % 2 == 0 else "assistant",
+                content=f"message {i} " + "filler " * 30,
+                token_count=count_tokens(f"message {i} " + "filler " * 30),
+            )
+            for i in range(turns * 2)
+        ]
     )
     return session
 
@@ -38,15 +54,12 @@ def test_context_history_costs_the_same_queries_whatever_the_length(
     django_assert_num_queries, turns
 ):
     session = long_session(turns)
+    last_id = before(session, turns * 2 + 1)
     # SQLite: one query read in chunks as far as the budget; PostgreSQL: token counts, then
     # the text of the messages that fit.
     queries = 1 if connection.vendor == "sqlite" else 2
     with django_assert_num_queries(queries):
-        kept = list(
-            selectors.context_history(
-                session_id=session.pk, before_sequence=turns * 2 + 1, budget=2000
-            )
-        )
+        kept = list(selectors.context_history(last_id=last_id, budget=2000))
     newest_first = list(Message.objects.filter(session=session).order_by("-sequence"))
     fitting, used = 0, 0
     for message in newest_first:
@@ -64,13 +77,13 @@ def test_budgeted_history_equals_what_the_context_keeps():
     session = long_session(100)
     unbounded = build_context(
         system_prompt="S",
-        history=selectors.context_history(session_id=session.pk, before_sequence=201),
+        history=selectors.context_history(last_id=before(session, 201)),
         budget=3000,
     )
     budgeted = build_context(
         system_prompt="S",
         history=selectors.context_history(
-            session_id=session.pk, before_sequence=201, budget=3000 - count_tokens("S")
+            last_id=before(session, 201), budget=3000 - count_tokens("S")
         ),
         budget=3000,
     )
@@ -87,7 +100,7 @@ def test_context_leaves_out_hidden_streaming_failed_and_empty_messages():
     MessageFactory(session=session, role="assistant", content="still going", status="streaming")
     MessageFactory(session=session, role="assistant", content="stopped early", status="cancelled")
     MessageFactory(session=session, role="user", content="latest")
-    history = selectors.context_history(session_id=session.pk, before_sequence=8, budget=1000)
+    history = selectors.context_history(last_id=before(session, 8), budget=1000)
     assert [m.content for m in history] == ["latest", "stopped early", "kept question"]
 
 
@@ -104,7 +117,8 @@ def history_of(session, *, before_sequence: int = 1000, budget: int | None = Non
     return [
         (m.role, m.content)
         for m in selectors.context_history(
-            session_id=session.pk, before_sequence=before_sequence, budget=budget
+            last_id=before(session, min(before_sequence, session.messages.count() + 1)),
+            budget=budget,
         )
     ]
 
@@ -165,14 +179,12 @@ def test_budget_reads_up_to_the_first_message_past_it():
         MessageFactory(session=session, role="user", content="word " * 10, token_count=10 + n)
     per_message = [10 + n + MESSAGE_OVERHEAD_TOKENS for n in range(6)]
     newest_two = per_message[5] + per_message[4]
-    kept = list(
-        selectors.context_history(session_id=session.pk, before_sequence=7, budget=newest_two)
-    )
+    kept = list(selectors.context_history(last_id=before(session, 7), budget=newest_two))
     # SQLite yields the first message past the budget and stops; PostgreSQL reads only
     # the messages that fit. Either way nothing older is read.
     fitting = [15, 14] if connection.vendor != "sqlite" else [15, 14, 13]
     assert [m.tokens for m in kept] == fitting
-    everything = list(selectors.context_history(session_id=session.pk, before_sequence=7))
+    everything = list(selectors.context_history(last_id=before(session, 7)))
     assert [m.tokens for m in everything] == [15, 14, 13, 12, 11, 10]
 
 
@@ -249,16 +261,17 @@ def test_parse_uuid_accepts_uuids_and_their_text_only():
 @pytest.mark.django_db
 def test_a_budget_reaching_past_one_read_chunk_keeps_exactly_what_fits():
     session = ChatSessionFactory()
-    Message.objects.bulk_create(
-        Message(session=session, sequence=n, role="user", content=f"m{n}", token_count=1)
-        for n in range(1, selectors.CONTEXT_CHUNK + 101)
+    one_branch(
+        [
+            Message(session=session, sequence=n, role="user", content=f"m{n}", token_count=1)
+            for n in range(1, selectors.CONTEXT_CHUNK + 101)
+        ]
     )
     per_message = 1 + MESSAGE_OVERHEAD_TOKENS
     fitting = selectors.CONTEXT_CHUNK + 50
     kept = list(
         selectors.context_history(
-            session_id=session.pk,
-            before_sequence=selectors.CONTEXT_CHUNK + 101,
+            last_id=before(session, selectors.CONTEXT_CHUNK + 101),
             budget=fitting * per_message,
         )
     )

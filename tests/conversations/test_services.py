@@ -271,7 +271,9 @@ async def test_a_subscriber_leaving_does_not_stop_the_reply(upstream):
     assert finished.message.content.endswith("tok29 ")
 
 
-async def test_regenerate_replaces_the_last_reply_keeping_sequences_gapless(upstream):
+async def test_regenerate_keeps_the_old_reply_as_a_sibling_and_makes_the_new_one_current(
+    upstream,
+):
     user = await sync_to_async(UserFactory)()
     first = await send(user, "first")
     upstream.push(Behaviour(content="a better answer"))
@@ -282,8 +284,13 @@ async def test_regenerate_replaces_the_last_reply_keeping_sequences_gapless(upst
     stored = await sync_to_async(rows)(first.message.session_id)
     assert stored == [
         (1, "user", "complete", "first"),
-        (2, "assistant", "complete", "a better answer"),
+        (2, "assistant", "complete", "You said: first"),
+        (3, "assistant", "complete", "a better answer"),
     ]
+    assert finished.message.parent_id == first.message.parent_id == turn.user_message.pk
+    assert finished.message.sibling_ids == [str(first.message.pk), str(finished.message.pk)]
+    session = await ChatSession.objects.aget(pk=first.message.session_id)
+    assert session.current_message_id == finished.message.pk
 
 
 async def test_regenerate_refused_while_streaming_and_without_a_user_message(upstream):

@@ -99,7 +99,7 @@ async def test_stop_ends_the_reply_cancelled_and_keeps_the_partial_text(upstream
     assert stored.status == "cancelled" and stored.content == reply["content"]
 
 
-async def test_regenerate_replaces_the_last_answer(upstream, sockets):
+async def test_regenerate_keeps_the_last_answer_beside_the_new_one(upstream, sockets):
     user = await sync_to_async(UserFactory)()
     session = await sync_to_async(conversation)(user, turns=1)
     upstream.push(Behaviour(content="A better answer"))
@@ -113,8 +113,13 @@ async def test_regenerate_replaces_the_last_answer(upstream, sockets):
     await settle(reply["messageId"])
     assert await sync_to_async(rows)(session.pk) == [
         ("user", "complete", "question 0"),
+        ("assistant", "complete", "answer 0"),
         ("assistant", "complete", "A better answer"),
     ]
+    old = await Message.objects.aget(session=session, content="answer 0")
+    assert turn["reply"]["parentId"] == turn["userMessage"]["messageId"] == str(old.parent_id)
+    assert turn["reply"]["siblingIds"] == [str(old.pk), reply["messageId"]]
+    assert reply["siblingIds"] == [str(old.pk), reply["messageId"]]
 
 
 async def test_retry_after_a_failed_reply_answers_again(upstream, sockets):

@@ -14,6 +14,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import User
 from accounts.services import issue_token
+from conversations import services
 from conversations.models import ChatSession, Message
 from tests.factories import PASSWORD, ChatSessionFactory, MessageFactory, conversation
 
@@ -103,9 +104,12 @@ def test_long_conversations_open_with_the_latest_messages_and_load_older_by_sequ
     client_for, user, django_assert_max_num_queries
 ):
     session = ChatSessionFactory(user=user)
-    Message.objects.bulk_create(
-        Message(session=session, sequence=n, role="user", content=f"msg-{n:03d}.")
-        for n in range(1, 121)
+    services.store_as_branch(
+        session=session,
+        messages=[
+            Message(session=session, sequence=n, role="user", content=f"msg-{n:03d}.")
+            for n in range(1, 121)
+        ],
     )
     client = client_for(user)
     html = client.get(f"/c/{session.pk}/").content.decode()
