@@ -58,8 +58,23 @@ def bubble_html(payload: payloads.MessagePayload) -> str:
         hidden=payload["hidden"],
         content=payload["content"],
         error=payload.get("error", ""),
+        **_usage_fields(payload.get("usage")),
     )
     return render_to_string("conversations/_message.html", {"message": message})
+
+
+def _usage_fields(usage: payloads.ReplyUsage | None) -> dict:
+    """A finished reply's model, tokens and timings under the row's own field names."""
+    if usage is None:
+        return {}
+    return {
+        "model": usage["model"],
+        "prompt_tokens": usage["promptTokens"],
+        "completion_tokens": usage["completionTokens"],
+        "cached_tokens": usage["cachedTokens"],
+        "first_token_ms": usage["firstTokenMs"],
+        "total_ms": usage["totalMs"],
+    }
 
 
 def rendered(payload: payloads.MessagePayload) -> payloads.RenderedMessage:
@@ -155,9 +170,9 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
             raise AccessEnded(events.ACCESS_ENDED, "deactivated")
         self.user.chat_suspended, self.user.custom_instructions = row[3], row[4]
 
-    def _check_send(self, text, session_id) -> services.CheckedSend:
+    def _check_send(self, text, session_id, model) -> services.CheckedSend:
         self._refresh_user()
-        return services.check_send(user=self.user, text=text, session_id=session_id)
+        return services.check_send(user=self.user, text=text, session_id=session_id, model=model)
 
     def _check_regenerate(self, session_id) -> Turn:
         self._refresh_user()
@@ -166,7 +181,7 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
     async def handle_send(self, content: dict) -> None:
         text, session_id = content.get("text"), content.get("sessionId") or None
         # The user's fresh flags and the send's check in one database trip.
-        checked = await run_db(self._check_send, text, session_id)
+        checked = await run_db(self._check_send, text, session_id, content.get("model"))
         turn = await services.finish_send(checked)
         await self._announce(turn, request_id=content.get("requestId"))
 

@@ -34,6 +34,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from catalogue import selectors as catalogue
+from catalogue.entries import ModelEntry
 from conversations import events, limits, llm, payloads, reply_storage, selectors, titles
 from conversations.context import (
     Context,
@@ -107,6 +109,7 @@ class CheckedSend:
     idempotency_key: str | None
     turn: Turn | None = None
     edit_message_id: Any = None
+    model: str | None = None
 
 
 # --- Validation -------------------------------------------------------------------------
@@ -169,9 +172,12 @@ async def send_message(
 
 
 def check_send(
-    *, user, text, session_id=None, idempotency_key=None, edit_message_id=None
+    *, user, text, session_id=None, idempotency_key=None, edit_message_id=None, model=None
 ) -> CheckedSend:
-    """Check a send on a database thread; with no content check to await, store it too."""
+    """Check a send on a database thread; with no content check to await, store it too.
+
+    ``model`` (a catalogue id) starts a new conversation with it, or switches an existing
+    one to it from this turn on."""
     text = clean_message(text)
     key = clean_idempotency_key(idempotency_key)
     _ensure_can_send(user)
@@ -183,15 +189,22 @@ def check_send(
             session_id=session_id,
             idempotency_key=key,
             edit_message_id=edit_message_id,
+            model=model,
         )
-        return CheckedSend(user, text, session_id, key, turn=turn, edit_message_id=edit_message_id)
+        return CheckedSend(
+            user, text, session_id, key, turn=turn, edit_message_id=edit_message_id, model=model
+        )
     turn = replayed_turn(user=user, key=key)
     if turn is None and edit_message_id is not None:
         # A missing session or message answers 404 before the content check, not after it.
         _edited_message(user=user, session_id=session_id, message_id=edit_message_id)
     elif turn is None and session_id is not None:
         selectors.get_session(user=user, session_id=session_id)
-    return CheckedSend(user, text, session_id, key, turn=turn, edit_message_id=edit_message_id)
+    if turn is None and model is not None:
+        catalogue.model_for(user=user, model_id=model)  # an unknown model answers 400 now
+    return CheckedSend(
+        user, text, session_id, key, turn=turn, edit_message_id=edit_message_id, model=model
+    )
 
 
 async def finish_send(checked: CheckedSend) -> Turn:
@@ -206,6 +219,7 @@ async def finish_send(checked: CheckedSend) -> Turn:
         session_id=checked.session_id,
         idempotency_key=checked.idempotency_key,
         edit_message_id=checked.edit_message_id,
+        model=checked.model,
         content=content,
     )
 
@@ -229,6 +243,7 @@ def do_send(
     session_id=None,
     idempotency_key: str | None = None,
     edit_message_id=None,
+    model: str | None = None,
     content: ContentCheck = ContentCheck(),
 ) -> Turn:
     """Commit the checked message and, unless its content check refuses it, an empty reply;
@@ -240,6 +255,7 @@ def do_send(
             session_id=session_id,
             key=idempotency_key,
             edit_message_id=edit_message_id,
+            model=model,
             content=content,
         )
     except IntegrityError:
@@ -255,7 +271,14 @@ def do_send(
 
 
 def _store_send(
-    *, user, text: str, session_id, key: str | None, edit_message_id, content: ContentCheck
+    *,
+    user,
+    text: str,
+    session_id,
+    key: str | None,
+    edit_message_id,
+    model: str | None,
+    content: ContentCheck,
 ) -> Turn:
     tokens = count_tokens(text)
     now = timezone.now()
@@ -268,7 +291,7 @@ def _store_send(
             edited = _edited_message(user=user, session_id=session_id, message_id=edit_message_id)
             session_id = edited.session_id
         session, created, context = _session_for_send(
-            user=user, session_id=session_id, text=text, tokens=tokens, now=now
+            user=user, session_id=session_id, text=text, tokens=tokens, now=now, model_id=model
         )
         if edit_message_id is not None:
             parent_id = edited.parent_id
@@ -310,16 +333,25 @@ def _store_send(
 
 
 def _session_for_send(
-    *, user, session_id, text: str, tokens: int, now: datetime
+    *, user, session_id, text: str, tokens: int, now: datetime, model_id: str | None = None
 ) -> tuple[ChatSession, bool, Context | None]:
-    """The conversation (created, or locked), whether it is new, and for a new one the
-    context already (it has no history to read). A message that cannot fit with the system
-    prompt is refused before anything is stored."""
+    """The conversation (created with ``model_id`` or the default model, or locked and
+    switched to ``model_id``), whether it is new, and for a new one the context already (it
+    has no history to read). A message that cannot fit with the system prompt in the
+    model's budget is refused before anything is stored."""
     if session_id is None:
-        context = _first_context(user=user, session=None, text=text, tokens=tokens)
-        return ChatSession.objects.create(user=user, created_at=now, updated_at=now), True, context
+        model = catalogue.model_for(user=user, model_id=model_id)
+        context = _first_context(user=user, session=None, text=text, tokens=tokens, model=model)
+        session = ChatSession.objects.create(
+            user=user, model=model.id, created_at=now, updated_at=now
+        )
+        return session, True, context
     session = _locked_session(user=user, session_id=session_id)
-    _first_context(user=user, session=session, text=text, tokens=tokens)
+    if model_id is not None and model_id != session.model:
+        session.model = catalogue.model_for(user=user, model_id=model_id).id
+        ChatSession.objects.filter(pk=session.pk).update(model=session.model)
+    model = catalogue.session_model(user=user, model_id=session.model)
+    _first_context(user=user, session=session, text=text, tokens=tokens, model=model)
     return session, False, None
 
 
@@ -470,26 +502,31 @@ def _system_prompt(*, user, session: ChatSession | None) -> str:
     )
 
 
-def _first_context(*, user, session: ChatSession | None, text: str, tokens: int) -> Context:
+def _first_context(
+    *, user, session: ChatSession | None, text: str, tokens: int, model: ModelEntry
+) -> Context:
     """The context of a conversation's first message (no history to read); refuses a
     message that cannot fit with the system prompt."""
     return build_context(
         system_prompt=_system_prompt(user=user, session=session),
         history=[ContextMessage(role="user", content=text, tokens=tokens)],
-        budget=settings.CHATBOT_CONTEXT_TOKENS,
+        budget=model.prompt_budget,
+        model=model,
     )
 
 
 def _history_context(*, user, session: ChatSession, last_id) -> Context:
     """The context of a reply to the message ``last_id``: the branch that ends there."""
     system = _system_prompt(user=user, session=session)
+    model = catalogue.session_model(user=user, model_id=session.model)
     return build_context(
         system_prompt=system,
         history=selectors.context_history(
             last_id=last_id,
-            budget=settings.CHATBOT_CONTEXT_TOKENS - system_prompt_tokens(system),
+            budget=model.prompt_budget - system_prompt_tokens(system),
         ),
-        budget=settings.CHATBOT_CONTEXT_TOKENS,
+        budget=model.prompt_budget,
+        model=model,
     )
 
 
@@ -597,6 +634,35 @@ def store_as_branch(*, session: ChatSession, messages: list[Message], batch_size
 
 
 # --- Renames and deletes ----------------------------------------------------------------
+
+
+INSTRUCTIONS_MAX_CHARS = 4000
+
+
+def configure_session(*, user, session_id, model=None, instructions=None) -> ChatSession:
+    """Set a conversation's model (a catalogue id the user may use) and its own
+    instructions (added to the system prompt after the user's); None leaves one as is."""
+    session = selectors.get_session(user=user, session_id=session_id)
+    fields = []
+    if model is not None:
+        session.model = catalogue.model_for(user=user, model_id=model).id
+        fields.append("model")
+    if instructions is not None:
+        if len(instructions) > INSTRUCTIONS_MAX_CHARS:
+            raise InvalidInput(
+                f"The instructions are too long: {len(instructions)} characters, the limit "
+                f"is {INSTRUCTIONS_MAX_CHARS}.",
+                field="instructions",
+            )
+        if has_bad_characters(instructions):
+            raise InvalidInput(
+                "The instructions contain characters that are not allowed.", field="instructions"
+            )
+        session.instructions = instructions
+        fields.append("instructions")
+    if fields:
+        session.save(update_fields=fields)
+    return session
 
 
 def rename_session(*, user, session_id, title) -> ChatSession:
