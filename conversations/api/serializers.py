@@ -91,6 +91,11 @@ class ChatRequestSerializer(StreamOptionSerializer):
         allow_null=True,
         help_text="Continue this conversation; leave out to start a new one.",
     )
+    model = StrictCharField(
+        required=False,
+        help_text="A model id from GET /api/models: a new conversation uses it (else the "
+        "default); an existing one switches to it from this turn on.",
+    )
 
     def validate_message(self, value: str) -> str:
         return _domain_check(services.clean_message, value)
@@ -128,7 +133,7 @@ class SessionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ChatSession
-        fields = ["sessionId", "title", "createdAt", "updatedAt"]
+        fields = ["sessionId", "title", "model", "instructions", "createdAt", "updatedAt"]
         read_only_fields = fields
 
 

@@ -175,6 +175,7 @@ class ChatView(OnDatabaseThreads):
                 text=self.data["message"],
                 session_id=self.data.get("sessionId"),
                 idempotency_key=request.headers.get("Idempotency-Key"),
+                model=self.data.get("model"),
             )
 
     @extend_schema(

@@ -46,7 +46,14 @@ def test_list_is_an_array_newest_first_with_camel_case_fields(api, user):
     assert response.status_code == 200
     body = response.json()
     assert [item["sessionId"] for item in body] == [str(newer.pk), str(older.pk)]
-    assert set(body[0]) == {"sessionId", "title", "createdAt", "updatedAt"}
+    assert set(body[0]) == {
+        "sessionId",
+        "title",
+        "model",
+        "instructions",
+        "createdAt",
+        "updatedAt",
+    }
     assert body[0]["updatedAt"].endswith("Z")
     assert "Link" not in response.headers
 
