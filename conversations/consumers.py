@@ -58,8 +58,23 @@ def bubble_html(payload: payloads.MessagePayload) -> str:
         hidden=payload["hidden"],
         content=payload["content"],
         error=payload.get("error", ""),
+        **_usage_fields(payload.get("usage")),
     )
     return render_to_string("conversations/_message.html", {"message": message})
+
+
+def _usage_fields(usage: payloads.ReplyUsage | None) -> dict:
+    """A finished reply's model, tokens and timings under the row's own field names."""
+    if usage is None:
+        return {}
+    return {
+        "model": usage["model"],
+        "prompt_tokens": usage["promptTokens"],
+        "completion_tokens": usage["completionTokens"],
+        "cached_tokens": usage["cachedTokens"],
+        "first_token_ms": usage["firstTokenMs"],
+        "total_ms": usage["totalMs"],
+    }
 
 
 def rendered(payload: payloads.MessagePayload) -> payloads.RenderedMessage:

@@ -25,6 +25,25 @@ CHAT_STRINGS = {
     "actionsFor": _("Actions for %(title)s"),
     "replyCopied": _("Reply copied."),
     "replyCopyFailed": _("Could not copy the reply."),
+    # static/js/sharing.js
+    "actionFailed": _("That did not work. Please try again."),
+    "pinned": _("Conversation pinned."),
+    "unpinned": _("Conversation unpinned."),
+    "archived": _("Conversation archived. It is listed under Archived conversations."),
+    "unarchived": _("Conversation restored."),
+    "createLink": _("Create link"),
+    "updateLink": _("Update link"),
+    "linkReady": _("The link shows the conversation as it is now."),
+    "linkCopied": _("Link copied."),
+    "linkCopyFailed": _("Could not copy the link: select it and copy it."),
+    "linkRevoked": _("Link revoked: it no longer opens the conversation."),
+    "ratingSaved": _("Thanks: your rating is saved."),
+    "ratingRemoved": _("Rating removed."),
+    "feedbackSent": _("Thanks: your comment is saved."),
+    "importUploading": _("Uploading…"),
+    "importProcessing": _("Reading the conversations…"),
+    "importFailed": _("The import failed."),
+    "importDone": _("Imported: %(imported)s. Skipped: %(skipped)s."),
 }
 
 

@@ -17,6 +17,28 @@ from conversations.models import Message
 # --- The message ------------------------------------------------------------------------
 
 
+class ReplyUsage(TypedDict):
+    """What a finished reply cost and how long it took (shown under it on demand)."""
+
+    model: str
+    promptTokens: int | None
+    completionTokens: int | None
+    cachedTokens: int | None
+    firstTokenMs: int | None
+    totalMs: int | None
+
+
+def reply_usage(message: Message) -> ReplyUsage:
+    return {
+        "model": message.model,
+        "promptTokens": message.prompt_tokens,
+        "completionTokens": message.completion_tokens,
+        "cachedTokens": message.cached_tokens,
+        "firstTokenMs": message.first_token_ms,
+        "totalMs": message.total_ms,
+    }
+
+
 class MessagePayload(TypedDict):
     """A message as its owner's tabs and API clients see it (hidden text is never sent)."""
 
@@ -30,6 +52,7 @@ class MessagePayload(TypedDict):
     hidden: bool
     createdAt: str
     error: NotRequired[str]  # why a reply failed, in the group's ``chat.reply`` only
+    usage: NotRequired[ReplyUsage]  # in the group's ``chat.reply`` only
 
 
 def message_payload(message: Message) -> MessagePayload:
@@ -178,6 +201,7 @@ class ReplyEvent(TypedDict):
 def reply_event(message: Message, *, error: ChatError | None = None) -> ReplyEvent:
     """A reply's final row; with ``error``, why it failed."""
     payload = message_payload(message)
+    payload["usage"] = reply_usage(message)
     if error is not None:
         payload["error"] = error.detail
     return {"type": "chat.reply", "message": payload}

@@ -21,10 +21,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from conversations import payloads, rendering, selectors, services
 from conversations.errors import InvalidInput, SessionNotFound
 from conversations.models import ChatSession, Message
+from sharing import selectors as sharing_selectors
 
 MESSAGES_PAGE = 50
 SESSIONS_PAGE = 50
 CURSOR_SEPARATOR = "~"
+SIDEBAR_FIELDS = ("id", "title", "updated_at", "pinned", "archived")
 
 
 def _session_or_404(request: HttpRequest, session_id) -> ChatSession:
@@ -49,10 +51,14 @@ def _session_cursor(session: ChatSession) -> str:
     return f"{session.updated_at.isoformat()}{CURSOR_SEPARATOR}{session.pk}"
 
 
-def _sessions_page(request: HttpRequest, *, query: str, after: str = "") -> dict:
+def _sessions_page(
+    request: HttpRequest, *, query: str, after: str = "", archived: bool = False
+) -> dict:
     """One page of the sidebar, keyset-paginated on (updated_at, id) so every page costs
-    one query however many conversations the user has."""
-    sessions = selectors.sessions_for_user(request.user, query=query)
+    one query however many conversations the user has; pinned ones are listed apart."""
+    sessions = selectors.sessions_for_user(request.user, query=query, archived=archived)
+    if not archived:
+        sessions = sessions.filter(pinned=False)
     if after:
         try:
             stamp, _, raw_id = after.partition(CURSOR_SEPARATOR)
@@ -62,7 +68,7 @@ def _sessions_page(request: HttpRequest, *, query: str, after: str = "") -> dict
         sessions = sessions.filter(
             Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=last_id)
         )
-    page = list(sessions.only("id", "title", "updated_at")[: SESSIONS_PAGE + 1])
+    page = list(sessions.only(*SIDEBAR_FIELDS)[: SESSIONS_PAGE + 1])
     has_more = len(page) > SESSIONS_PAGE
     page = page[:SESSIONS_PAGE]
     return {
@@ -71,20 +77,33 @@ def _sessions_page(request: HttpRequest, *, query: str, after: str = "") -> dict
     }
 
 
+def _pinned_sessions(request: HttpRequest, *, query: str) -> list[ChatSession]:
+    """The pinned conversations, shown first in the sidebar (one query, a bounded list)."""
+    sessions = selectors.sessions_for_user(request.user, query=query).filter(
+        pinned=True, archived=False
+    )
+    return list(sessions.only(*SIDEBAR_FIELDS)[:SESSIONS_PAGE])
+
+
 @login_required
 @require_GET
 def chat(request: HttpRequest, session_id=None) -> HttpResponse:
     """The chat page: sidebar, the open conversation (latest messages) and the composer."""
     query = request.GET.get("q", "").strip()[:200]
+    archived = request.GET.get("archived") == "1"
     context = {
         "query": query,
+        "archived_view": archived,
+        "pinned_sessions": [] if archived else _pinned_sessions(request, query=query),
         "sanitizer_policy": rendering.client_policy(),
         "page_constants": payloads.page_constants(),
-        **_sessions_page(request, query=query),
+        **_sessions_page(request, query=query, archived=archived),
     }
     if session_id is not None:
         session = _session_or_404(request, session_id)
-        messages, has_more = _latest_messages(selectors.branch_messages(session))
+        messages, has_more = _latest_messages(
+            sharing_selectors.with_feedback(selectors.branch_messages(session), user=request.user)
+        )
         context.update(session=session, chat_messages=messages, has_more=has_more)
     return render(request, "conversations/chat.html", context)
 
@@ -104,7 +123,9 @@ def older_messages(request: HttpRequest, session_id) -> JsonResponse:
             {"detail": gettext("Say which message to load before: ?before=<sequence>.")},
             status=400,
         )
-    messages, has_more = _latest_messages(messages_qs, before=before)
+    messages, has_more = _latest_messages(
+        sharing_selectors.with_feedback(messages_qs, user=request.user), before=before
+    )
     html = render_to_string(
         "conversations/_messages.html", {"chat_messages": messages}, request=request
     )
@@ -123,7 +144,12 @@ def sessions_list(request: HttpRequest) -> JsonResponse:
     """The next page of the sidebar (``?after=<cursor>``) as rendered items."""
     query = request.GET.get("q", "").strip()[:200]
     try:
-        page = _sessions_page(request, query=query, after=request.GET.get("after", ""))
+        page = _sessions_page(
+            request,
+            query=query,
+            after=request.GET.get("after", ""),
+            archived=request.GET.get("archived") == "1",
+        )
     except InvalidInput as exc:
         return JsonResponse({"detail": exc.detail}, status=400)
     html = render_to_string(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from conversations import selectors as conversation_selectors
 from conversations.models import ChatSession, Message
@@ -49,3 +49,13 @@ def session_for_export(*, user, session_id) -> tuple[ChatSession, list[Message]]
 
 def feedback_for(*, user, message: Message) -> MessageFeedback | None:
     return MessageFeedback.objects.filter(user=user, message=message).first()
+
+
+def with_feedback(messages: QuerySet[Message], *, user) -> QuerySet[Message]:
+    """``messages`` with the user's rating of each as ``my_rating`` and ``my_comment``
+    (None when not rated), read in the same query."""
+    mine = MessageFeedback.objects.filter(user=user, message=OuterRef("pk"))
+    return messages.annotate(
+        my_rating=Subquery(mine.values("rating")[:1]),
+        my_comment=Subquery(mine.values("comment")[:1]),
+    )

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import issue_token
+from sharing.services import share_session
 from tests.browser.conftest import log_in
 from tests.factories import MessageFactory, UserFactory, conversation
 from tests.upstream import Behaviour
@@ -137,3 +138,44 @@ def test_admin_pages(pages, live_app, user, screens, width, theme):
     audit(page, screens, f"admin-{width}-{theme}")
     page.goto(live_app + "/admin/conversations/chatsession/")
     audit(page, screens, f"admin-sessions-{width}-{theme}")
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_chat_sharing_rating_and_details_states(pages, live_app, user, screens, width, theme):
+    session = conversation(user, turns=1, title="Sorting in Python", pinned=True)
+    MessageFactory(session=session, content="How do I sort?")
+    MessageFactory(
+        session=session,
+        role="assistant",
+        content=CODE_REPLY,
+        model="gpt-test",
+        prompt_tokens=120,
+        completion_tokens=80,
+        cached_tokens=64,
+        first_token_ms=300,
+        total_ms=1800,
+    )
+    conversation(user, turns=1, title="Trip to Lisbon")
+    share_session(user=user, session_id=session.pk)
+    page = pages(width, theme, user)
+    page.goto(f"{live_app}/c/{session.pk}/")
+    reply = page.locator(".message-assistant").last
+    reply.get_by_text("Details").click()
+    reply.get_by_role("button", name="Bad reply").click()
+    expect(reply.get_by_role("button", name="Send feedback")).to_be_visible()
+    audit(page, screens, f"chat-rated-{width}-{theme}")
+
+    if width == "phone":
+        page.get_by_role("button", name="Menu", exact=True).click()
+        page.wait_for_timeout(300)
+    page.get_by_role("button", name="Actions for Sorting in Python").click()
+    page.get_by_role("menuitem", name="Share").click()
+    page.get_by_role("button", name="Create link").click()
+    expect(page.get_by_role("button", name="Revoke link")).to_be_visible()
+    audit(page, screens, f"chat-share-{width}-{theme}")
+
+    page.goto(f"{live_app}/settings/")
+    expect(page.locator("#shared-links")).to_be_visible()
+    audit(page, screens, f"settings-sharing-{width}-{theme}")
+    assert page.js_errors == []
