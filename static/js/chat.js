@@ -6,6 +6,9 @@ const WS_PATH = "/ws/chat/";
 // Where the last model chosen is kept, for the next new chat.
 const MODEL_KEY = "chatbot.model";
 const NEAR_BOTTOM_PX = 120;
+// Set to "off" when the user turns single-key shortcuts off.
+const SINGLE_KEYS_KEY = "chatbot.singleKeyShortcuts";
+const singleKeysOn = () => localStorage.getItem(SINGLE_KEYS_KEY) !== "off";
 const NEAR_TOP_PX = 80;
 // Close codes and status names, from the server (conversations.payloads.page_constants) as
 // data attributes of #chat-app.
@@ -157,6 +160,8 @@ class Chat {
     this.el = {
       sidebar: document.getElementById("sidebar"),
       sessions: document.getElementById("session-list"),
+      // Every list of the sidebar: the pinned group and the others.
+      lists: document.getElementById("session-lists"),
       moreSessions: document.getElementById("load-more-sessions"),
       title: document.getElementById("conversation-title"),
       scroller: document.getElementById("scroller"),
@@ -405,13 +410,14 @@ class Chat {
   // --- Sidebar -----------------------------------------------------------------------
 
   sessionItem(sessionId) {
-    return this.el.sessions.querySelector(`[data-session-id="${CSS.escape(sessionId)}"]`);
+    return this.el.lists.querySelector(`[data-session-id="${CSS.escape(sessionId)}"]`);
   }
 
   upsertSessionItem(sessionId, html) {
     document.getElementById("sessions-empty")?.remove();
     const item = this.sessionItem(sessionId) ?? fragment(html).firstElementChild;
-    this.el.sessions.prepend(item);
+    // A pinned conversation stays in its group, at the top.
+    (item.closest(".session-list") ?? this.el.sessions).prepend(item);
     this.markCurrent();
   }
 
@@ -423,7 +429,7 @@ class Chat {
   }
 
   markCurrent() {
-    for (const link of this.el.sessions.querySelectorAll(".session-link")) {
+    for (const link of this.el.lists.querySelectorAll(".session-link")) {
       const current = link.closest(".session-item").dataset.sessionId === this.sessionId;
       if (current) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
@@ -576,7 +582,7 @@ class Chat {
   }
 
   closeMenus(except) {
-    for (const button of this.el.sessions.querySelectorAll('.session-menu-button[aria-expanded="true"]')) {
+    for (const button of this.el.lists.querySelectorAll('.session-menu-button[aria-expanded="true"]')) {
       if (button === except) continue;
       button.setAttribute("aria-expanded", "false");
       button.nextElementSibling.hidden = true;
@@ -613,7 +619,7 @@ class Chat {
   }
 
   bind() {
-    const { input, composer, stop, messages, sessions, scroller } = this.el;
+    const { input, composer, stop, messages, lists, scroller } = this.el;
     input.addEventListener("input", () => {
       this.autogrow();
       this.updateComposer();
@@ -637,7 +643,7 @@ class Chat {
       if (!button || !this.sessionId) return;
       this.post({ type: button.dataset.action, sessionId: this.sessionId, requestId: requestId() });
     });
-    sessions.addEventListener("click", (event) => {
+    lists.addEventListener("click", (event) => {
       const menuButton = event.target.closest(".session-menu-button");
       if (menuButton) {
         this.toggleMenu(menuButton, menuButton.getAttribute("aria-expanded") !== "true");
@@ -650,7 +656,7 @@ class Chat {
       const dialog = link.dataset.action === "rename" ? this.el.renameDialog : this.el.deleteDialog;
       this.openDialog(dialog, link);
     });
-    sessions.addEventListener("keydown", (event) => this.menuKeys(event));
+    lists.addEventListener("keydown", (event) => this.menuKeys(event));
     document.addEventListener("click", (event) => {
       if (!event.target.closest(".session-item")) this.closeMenus();
     });
@@ -673,6 +679,7 @@ class Chat {
     });
     window.addEventListener("popstate", () => location.reload());
     document.getElementById("show-shortcuts").addEventListener("click", () => this.showShortcuts());
+    this.bindSingleKeysSwitch();
     document.addEventListener("keydown", (event) => this.shortcut(event));
   }
 
@@ -681,6 +688,16 @@ class Chat {
   showShortcuts() {
     const dialog = document.getElementById("shortcuts-dialog");
     if (!dialog.open) dialog.showModal();
+  }
+
+  // Single-key shortcuts can be turned off (WCAG 2.1.4), for this browser.
+  bindSingleKeysSwitch() {
+    const box = document.getElementById("single-key-shortcuts");
+    box.checked = singleKeysOn();
+    box.addEventListener("change", () => {
+      if (box.checked) localStorage.removeItem(SINGLE_KEYS_KEY);
+      else localStorage.setItem(SINGLE_KEYS_KEY, "off");
+    });
   }
 
   shortcut(event) {
@@ -692,7 +709,7 @@ class Chat {
     const ctrl = event.ctrlKey || event.metaKey;
     const key = event.key.toLowerCase();
     const actions = [
-      [!typing && event.key === "?" && !ctrl, () => this.showShortcuts()],
+      [!typing && event.key === "?" && !ctrl && singleKeysOn(), () => this.showShortcuts()],
       [ctrl && !event.shiftKey && key === "/", () => this.showShortcuts()],
       [ctrl && event.shiftKey && key === "o", () => location.assign(this.chatUrl)],
       [ctrl && !event.shiftKey && key === "k", () => document.getElementById("search").focus()],
