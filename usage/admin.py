@@ -13,6 +13,8 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from usage import charts, selectors
 from usage.models import GroupBudget, UsageDashboard
@@ -39,17 +41,23 @@ class GroupBudgetAdmin(admin.ModelAdmin):
 
 
 class PeriodForm(forms.Form):
-    start = forms.DateField(label="From (UTC day)", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To (UTC day)", widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label=_("From (UTC day)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(label=_("To (UTC day)"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict:
         data = super().clean()
         start, end = data.get("start"), data.get("end")
         if start and end:
             if end < start:
-                self.add_error("end", "The period ends before it starts.")
+                self.add_error("end", gettext("The period ends before it starts."))
             elif (end - start).days >= selectors.MAX_DAYS:
-                self.add_error("end", f"The period is longer than {selectors.MAX_DAYS} days.")
+                self.add_error(
+                    "end",
+                    gettext("The period is longer than %(days)s days.")
+                    % {"days": selectors.MAX_DAYS},
+                )
         return data
 
 
@@ -84,7 +92,7 @@ class UsageDashboardAdmin(admin.ModelAdmin):
         form = PeriodForm(request.GET if "start" in request.GET else default)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Usage",
+            "title": gettext("Usage"),
             "opts": self.model._meta,
             "form": form,
         }

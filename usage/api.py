@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -23,10 +24,13 @@ class UsageQuerySerializer(serializers.Serializer):
 
     def validate(self, data: dict) -> selectors.Period:
         if data["to"] < data["from"]:
-            raise serializers.ValidationError({"to": "The period ends before it starts."})
+            raise serializers.ValidationError({"to": gettext("The period ends before it starts.")})
         if (data["to"] - data["from"]).days >= selectors.MAX_DAYS:
             raise serializers.ValidationError(
-                {"to": f"The period is longer than {selectors.MAX_DAYS} days."}
+                {
+                    "to": gettext("The period is longer than %(days)s days.")
+                    % {"days": selectors.MAX_DAYS}
+                }
             )
         return selectors.Period(start=data["from"], end=data["to"])
 

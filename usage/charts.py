@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils.translation import gettext
+
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 8, 12, 28
 MAX_X_LABELS = 10
@@ -106,7 +108,9 @@ def bar_chart(
         Tick(LEFT - 6, round(HEIGHT - BOTTOM - fraction * plot_height, 1), _number(top * fraction))
         for fraction in (0, 0.5, 1)
     ]
-    legend = [(series % SERIES_COLOURS, model or "(none)") for series, model in enumerate(models)]
+    legend = [
+        (series % SERIES_COLOURS, model or gettext("(none)")) for series, model in enumerate(models)
+    ]
     return Chart(title=title, bars=bars, x_labels=x_labels, y_ticks=y_ticks, legend=legend)
 
 
@@ -119,25 +123,25 @@ def dashboard_charts(dashboard) -> list[Chart]:
 
     return [
         bar_chart(
-            title="Replies per day",
+            title=gettext("Replies per day"),
             days=days,
             models=models,
             values=series(lambda row: row["messages"]),
         ),
         bar_chart(
-            title="Tokens per day (prompt + completion)",
+            title=gettext("Tokens per day (prompt + completion)"),
             days=days,
             models=models,
             values=series(lambda row: row["prompt_tokens"] + row["completion_tokens"]),
         ),
         bar_chart(
-            title="Failed replies per day",
+            title=gettext("Failed replies per day"),
             days=days,
             models=models,
             values=series(lambda row: row["failed"]),
         ),
         bar_chart(
-            title="Time to first token, p50 (ms)",
+            title=gettext("Time to first token, p50 (ms)"),
             days=days,
             models=models,
             values=series(lambda row: row["ttft_p50"]),
@@ -145,7 +149,7 @@ def dashboard_charts(dashboard) -> list[Chart]:
             unit=" ms",
         ),
         bar_chart(
-            title="Time to first token, p95 (ms)",
+            title=gettext("Time to first token, p95 (ms)"),
             days=days,
             models=models,
             values=series(lambda row: row["ttft_p95"]),

@@ -12,8 +12,7 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-# The app's own templates (allauth's overrides in account/ and the staff-only usage
-# dashboard are not yet marked).
+# The app's own templates.
 TEMPLATES = [
     "templates/base.html",
     "templates/503.html",
@@ -31,6 +30,14 @@ TEMPLATES = [
     "templates/socialaccount/snippets/provider_list.html",
     "templates/usage/_bar_chart.html",
     "templates/usage/_settings_usage.html",
+    "templates/usage/_reply_stats.html",
+    "templates/usage/admin_dashboard.html",
+    "templates/account/password_change.html",
+    "templates/sharing/_reply_feedback.html",
+    "templates/sharing/_session_menu_items.html",
+    "templates/sharing/_settings_shares.html",
+    "templates/sharing/_share_dialog.html",
+    "templates/sharing/_sidebar_groups.html",
 ]
 LANGUAGES = ["de", "fr", "es"]
 # Names that stay as they are in every language.

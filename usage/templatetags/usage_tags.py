@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from usage import budgets, charts, selectors
 
@@ -21,16 +22,17 @@ def settings_usage(context) -> dict:
     return {
         "rows": rows,
         "legend": [
-            (index % charts.SERIES_COLOURS, model or "(none)") for index, model in enumerate(models)
+            (index % charts.SERIES_COLOURS, model or gettext("(none)"))
+            for index, model in enumerate(models)
         ],
         "meters": [
             charts.meter(
-                label="Today",
+                label=gettext("Today"),
                 parts=[(row["model"], row["today"]) for row in rows],
                 limit=daily or None,
             ),
             charts.meter(
-                label="This month",
+                label=gettext("This month"),
                 parts=[(row["model"], row["month"]) for row in rows],
                 limit=monthly,
             ),
