@@ -234,7 +234,8 @@ def context_history(*, last_id, budget: int | None = None) -> Iterator[ContextMe
 
 
 def _oldest_sequence_within(visible: QuerySet[Message], budget: int) -> int:
-    """The sequence of the oldest message that still fits ``budget``, reading counts only."""
+    """The sequence of the first message past ``budget`` (read too, as on SQLite, so the
+    caller sees that history was cut), else of the oldest, reading counts only."""
     used, oldest, upper = 0, 0, None
     counts = visible.order_by("-sequence").values_list("sequence", "token_count")
     while True:
@@ -242,7 +243,7 @@ def _oldest_sequence_within(visible: QuerySet[Message], budget: int) -> int:
         for sequence, tokens in chunk:
             used += tokens + MESSAGE_OVERHEAD_TOKENS
             if used > budget:
-                return oldest or sequence
+                return sequence
             oldest = sequence
         if len(chunk) < CONTEXT_CHUNK:
             return oldest

@@ -180,10 +180,9 @@ def test_budget_reads_up_to_the_first_message_past_it():
     per_message = [10 + n + MESSAGE_OVERHEAD_TOKENS for n in range(6)]
     newest_two = per_message[5] + per_message[4]
     kept = list(selectors.context_history(last_id=before(session, 7), budget=newest_two))
-    # SQLite yields the first message past the budget and stops; PostgreSQL reads only
-    # the messages that fit. Either way nothing older is read.
-    fitting = [15, 14] if connection.vendor != "sqlite" else [15, 14, 13]
-    assert [m.tokens for m in kept] == fitting
+    # The first message past the budget comes too (the caller sees history was cut, and
+    # cuts it in blocks); nothing older is read, on either database.
+    assert [m.tokens for m in kept] == [15, 14, 13]
     everything = list(selectors.context_history(last_id=before(session, 7)))
     assert [m.tokens for m in everything] == [15, 14, 13, 12, 11, 10]
 
@@ -275,7 +274,7 @@ def test_a_budget_reaching_past_one_read_chunk_keeps_exactly_what_fits():
             budget=fitting * per_message,
         )
     )
-    # SQLite yields the first message past the budget as well.
-    expected = fitting if connection.vendor != "sqlite" else fitting + 1
+    # The first message past the budget as well, on either database.
+    expected = fitting + 1
     newest = selectors.CONTEXT_CHUNK + 100
     assert [m.content for m in kept] == [f"m{n}" for n in range(newest, newest - expected, -1)]
