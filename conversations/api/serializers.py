@@ -12,6 +12,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from catalogue.fields import ModelIdField
 from conversations import payloads, services, titles
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
@@ -91,7 +92,7 @@ class ChatRequestSerializer(StreamOptionSerializer):
         allow_null=True,
         help_text="Continue this conversation; leave out to start a new one.",
     )
-    model = StrictCharField(
+    model = ModelIdField(
         required=False,
         help_text="A model id from GET /api/models: a new conversation uses it (else the "
         "default); an existing one switches to it from this turn on.",
