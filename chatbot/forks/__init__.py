@@ -5,11 +5,12 @@ fork exists"); each has a test in tests/infra/test_forks.py that fails when the 
 source it copied or relies on changes. After an upgrade, re-read the upstream function,
 carry its change over, and record the new hash.
 
-- ``middleware``: ``InlineHooks`` and eight subclasses of Django's and django-csp's
+- ``middleware``: ``InlineHooks`` and nine subclasses of Django's and django-csp's
   middleware. Replaces ``django.utils.deprecation.MiddlewareMixin.__acall__`` (Django
   5.2.19) and relies on the hooks of SecurityMiddleware, SessionMiddleware,
   CommonMiddleware, CsrfViewMiddleware, AuthenticationMiddleware, MessageMiddleware,
-  XFrameOptionsMiddleware (Django 5.2.19) and CSPMiddleware (django-csp 4.0) doing no I/O.
+  XFrameOptionsMiddleware, LocaleMiddleware (Django 5.2.19) and CSPMiddleware
+  (django-csp 4.0) doing no I/O.
 - ``handler``: ``InlineMiddlewareLoading.load_middleware`` wraps
   ``django.core.handlers.base.BaseHandler.load_middleware`` (Django 5.2.19) under
   ``override_settings``, so settings keep Django's paths for its system checks.

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.middleware import clickjacking, common, csrf, security
+from django.middleware import clickjacking, common, csrf, locale, security
 from django.utils.deprecation import MiddlewareMixin
 
 # The hooks below do no I/O (they read headers and cookies and build lazy objects), so they
@@ -90,6 +90,10 @@ class CSPMiddleware(InlineHooks, BaseCSPMiddleware):
     pass
 
 
+class LocaleMiddleware(InlineHooks, locale.LocaleMiddleware):
+    pass
+
+
 INLINE_EQUIVALENTS = {
     "django.middleware.security.SecurityMiddleware": f"{__name__}.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware": f"{__name__}.SessionMiddleware",
@@ -103,6 +107,7 @@ INLINE_EQUIVALENTS = {
         f"{__name__}.XFrameOptionsMiddleware"
     ),
     "csp.middleware.CSPMiddleware": f"{__name__}.CSPMiddleware",
+    "django.middleware.locale.LocaleMiddleware": f"{__name__}.LocaleMiddleware",
 }
 
 

@@ -57,6 +57,8 @@ def test_inline_middleware_hooks_match_django_5_2_and_csp_4():
             "django.middleware.clickjacking:XFrameOptionsMiddleware.process_response": (
                 "045e5788270860c6"
             ),
+            "django.middleware.locale:LocaleMiddleware.process_request": "d9d2626c77dcfe26",
+            "django.middleware.locale:LocaleMiddleware.process_response": "fb2abee032d2e473",
             "csp.middleware:CSPMiddleware.process_request": "bf5a743128a430b8",
             "csp.middleware:CSPMiddleware.process_response": "fa72a0cd0d633c49",
         }
