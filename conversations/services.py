@@ -590,7 +590,9 @@ def _answerable_message(session: ChatSession, *, reply_id=None) -> Message:
     else:
         leaf = _leaf_id(session)
         question = Message.objects.filter(pk=leaf).first() if leaf is not None else None
-        if question is not None and question.role == Message.Role.ASSISTANT:
+        # Up the current branch to the last question still shown: a hidden one is skipped
+        # (its text never reaches the model) and the new reply branches off before it.
+        while question is not None and (question.role == Message.Role.ASSISTANT or question.hidden):
             question = question.parent
     reply_storage.fail_stale_replies(session_id=session.pk)
     if session.messages.filter(status=Message.Status.STREAMING).exists():

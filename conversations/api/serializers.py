@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -92,6 +93,12 @@ class ChatRequestSerializer(StreamOptionSerializer):
         allow_null=True,
         help_text="Continue this conversation; leave out to start a new one.",
     )
+    editMessageId = StrictUUIDField(
+        required=False,
+        allow_null=True,
+        help_text="Edit and resend: the id of one of your messages. The new message becomes "
+        "its sibling (same parent), gets a reply, and the new branch becomes current.",
+    )
     model = ModelIdField(
         required=False,
         help_text="A model id from GET /api/models: a new conversation uses it (else the "
@@ -100,6 +107,15 @@ class ChatRequestSerializer(StreamOptionSerializer):
 
     def validate_message(self, value: str) -> str:
         return _domain_check(services.clean_message, value)
+
+
+class RegenerateSerializer(StreamOptionSerializer):
+    messageId = StrictUUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The assistant reply to answer again (default: the current leaf's reply); "
+        "it is kept, and the new reply, its sibling, becomes current.",
+    )
 
 
 class RenameSerializer(serializers.Serializer):
@@ -117,6 +133,42 @@ class RenameSerializer(serializers.Serializer):
         return _domain_check(titles.clean_title, value)
 
 
+class SessionUpdateSerializer(RenameSerializer):
+    """A rename, a switch of branch, or both."""
+
+    currentMessageId = StrictUUIDField(
+        required=False,
+        help_text="Switch branch: the current leaf becomes the newest leaf under this "
+        "message (at each step its most recently created child).",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["title"].required = False
+
+    def validate(self, attrs: dict) -> dict:
+        # The schema allows no other field (so that one of these is sent): a stray one is a
+        # client mistake to report, not to ignore.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({unknown[0]: ["Not a field of this request."]})
+        if not attrs:
+            raise serializers.ValidationError(
+                {"title": ["A title or a currentMessageId is required."]}
+            )
+        return attrs
+
+
+class SessionUpdateSchema(OpenApiSerializerExtension):
+    """At least one field and no other: what OpenAPI cannot say of a serializer's fields."""
+
+    target_class = SessionUpdateSerializer
+
+    def map_serializer(self, auto_schema, direction) -> dict:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "minProperties": 1, "additionalProperties": False}
+
+
 class ChatReplySerializer(serializers.Serializer):
     message = serializers.CharField(help_text="The assistant's reply.")
     sessionId = serializers.UUIDField()
@@ -131,10 +183,24 @@ class SessionSerializer(serializers.ModelSerializer):
     sessionId = serializers.UUIDField(source="id", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+    currentMessageId = serializers.UUIDField(
+        source="current_message_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The current leaf: the last message of the branch shown and continued.",
+    )
 
     class Meta:
         model = ChatSession
-        fields = ["sessionId", "title", "model", "instructions", "createdAt", "updatedAt"]
+        fields = [
+            "sessionId",
+            "title",
+            "currentMessageId",
+            "model",
+            "instructions",
+            "createdAt",
+            "updatedAt",
+        ]
         read_only_fields = fields
 
 
@@ -143,6 +209,13 @@ class MessageSerializer(serializers.Serializer):
 
     messageId = serializers.UUIDField()
     sessionId = serializers.UUIDField()
+    parentId = serializers.UUIDField(
+        allow_null=True, help_text="The message this one follows; null for the first."
+    )
+    siblingIds = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="The messages with the same parent, this one included, oldest first.",
+    )
     role = serializers.ChoiceField(choices=Message.Role.choices)
     content = serializers.CharField(help_text="Empty when a moderator removed the message.")
     status = serializers.ChoiceField(choices=Message.Status.choices)

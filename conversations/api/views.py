@@ -7,6 +7,7 @@ is open; reads, renames and deletes are ordinary sync DRF actions.
 from __future__ import annotations
 
 from adrf.viewsets import GenericViewSet
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -22,9 +23,9 @@ from conversations.api.serializers import (
     ChatRequestSerializer,
     ErrorSerializer,
     MessageSerializer,
-    RenameSerializer,
+    RegenerateSerializer,
     SessionSerializer,
-    StreamOptionSerializer,
+    SessionUpdateSerializer,
     SuccessSerializer,
 )
 from conversations.api.streaming import reply_response
@@ -38,7 +39,7 @@ ERRORS = {
         400: "Invalid input; `detail` names the field.",
         401: "Missing or invalid credentials.",
         403: "Chat suspended, or CSRF failure with session authentication.",
-        404: "Conversation not found (another user's conversation answers the same).",
+        404: "Conversation or message not found (another user's answers the same).",
         409: "A reply is still being generated, or there is nothing to regenerate.",
         413: "Request body too large.",
         429: "Rate limit or daily token quota reached; see the Retry-After header.",
@@ -102,6 +103,12 @@ SEARCH = OpenApiParameter(
     OpenApiParameter.QUERY,
     description="Search titles and message text (empty: no search).",
 )
+EVERY_BRANCH = OpenApiParameter(
+    "all",
+    OpenApiTypes.BOOL,
+    OpenApiParameter.QUERY,
+    description="`true`: every message of the tree in creation order, not only the current branch.",
+)
 CURSOR = OpenApiParameter(
     "cursor",
     OpenApiTypes.STR,
@@ -113,20 +120,24 @@ CURSOR = OpenApiParameter(
 
 class SessionSchema(OperationSchema):
     """PATCH here takes the whole body, as POST does (drf-spectacular describes every PATCH
-    body as partial, with no field required)."""
+    body as partial, with no field required); an update's body is required, since it must
+    hold at least one field though none is required alone."""
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         method, self.method = self.method, "POST"
         try:
-            return super()._get_request_for_media_type(serializer, direction)
+            schema, required = super()._get_request_for_media_type(serializer, direction)
         finally:
             self.method = method
+        return schema, required or isinstance(force_instance(serializer), SessionUpdateSerializer)
 
 
-# POST and PATCH rename the same way; only their operation ids differ.
+# POST and PATCH update the same way; only their operation ids differ.
 RENAME_SCHEMA = {
+    "description": "Rename with `title`, switch branch with `currentMessageId` (the current "
+    "leaf becomes the newest leaf under that message), or both.",
     "parameters": [SESSION_ID],
-    "request": RenameSerializer,
+    "request": SessionUpdateSerializer,
     "responses": {
         200: SessionSerializer,
         **{code: ERRORS[code] for code in (400, 401, 403, 404, 413)},
@@ -175,13 +186,16 @@ class ChatView(OnDatabaseThreads):
                 text=self.data["message"],
                 session_id=self.data.get("sessionId"),
                 idempotency_key=request.headers.get("Idempotency-Key"),
+                edit_message_id=self.data.get("editMessageId"),
                 model=self.data.get("model"),
             )
 
     @extend_schema(
         operation_id="chat_send",
         summary="Send a message",
-        description="Start a conversation, or continue one with `sessionId`. "
+        description="Start a conversation, or continue one with `sessionId` (from its "
+        "current leaf), or edit and resend with `editMessageId` (a sibling of that user "
+        "message, whose branch becomes current). "
         "The user's message is saved before the model is called. A retry carrying the same "
         "`Idempotency-Key` within 24 hours answers with the first turn (header "
         "`Idempotent-Replayed: true`) instead of sending the message again.",
@@ -207,6 +221,12 @@ class SearchSerializer(serializers.Serializer):
         if "\x00" in value:
             raise serializers.ValidationError("The search contains characters not allowed.")
         return value
+
+
+class MessagesQuerySerializer(serializers.Serializer):
+    all = serializers.BooleanField(
+        required=False, help_text="Every message of the tree, not just the current branch."
+    )
 
 
 class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericViewSet):
@@ -245,18 +265,25 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
         return Response(SessionSerializer(session).data)
 
     @extend_schema(
-        operation_id="chat_sessions_rename", summary="Rename a conversation", **RENAME_SCHEMA
+        operation_id="chat_sessions_rename",
+        summary="Rename a conversation or switch its branch",
+        **RENAME_SCHEMA,
     )
     def rename(self, request, session_id):
-        data = validated(RenameSerializer, request)
-        session = services.rename_session(
-            user=request.user, session_id=session_id, title=data["title"]
-        )
+        data = validated(SessionUpdateSerializer, request)
+        if "currentMessageId" in data:
+            session = services.switch_branch(
+                user=request.user, session_id=session_id, message_id=data["currentMessageId"]
+            )
+        if "title" in data:
+            session = services.rename_session(
+                user=request.user, session_id=session_id, title=data["title"]
+            )
         return Response(SessionSerializer(session).data)
 
     @extend_schema(
         operation_id="chat_sessions_rename_patch",
-        summary="Rename a conversation (PATCH)",
+        summary="Rename a conversation or switch its branch (PATCH)",
         **RENAME_SCHEMA,
     )
     def partial_update(self, request, session_id):
@@ -276,29 +303,37 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
     @extend_schema(
         operation_id="chat_sessions_messages_list",
         summary="A conversation's messages",
-        description="Oldest first. Next page in the `Link` header. A reply whose writer died "
+        description="The current branch, oldest first; with `all=true` every message of the "
+        "tree in creation order. Next page in the `Link` header. A reply whose writer died "
         "is reported `failed`.",
-        parameters=[SESSION_ID, CURSOR, LINK_HEADER],
+        parameters=[SESSION_ID, EVERY_BRANCH, CURSOR, LINK_HEADER],
         responses={200: MessageSerializer(many=True), **{c: ERRORS[c] for c in (400, 401, 404)}},
         tags=["sessions"],
     )
     @action(detail=True, pagination_class=MessagePagination)
     def messages(self, request, session_id):
-        messages = selectors.messages_for_session(user=request.user, session_id=session_id)
-        page = self.paginate_queryset(messages)
+        every_branch = validated_query(MessagesQuerySerializer, request).get("all", False)
+        messages = selectors.messages_for_session(
+            user=request.user, session_id=session_id, every_branch=every_branch
+        )
+        page = selectors.with_sibling_ids(self.paginate_queryset(messages))
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="chat_sessions_regenerate",
-        summary="Answer the last message again",
-        description="Replaces the reply to the conversation's last user message.",
-        request=StreamOptionSerializer,
+        summary="Answer a message again",
+        description="A new reply to the user message that `messageId` (default: the current "
+        "leaf's reply) answers, as a sibling of the old replies, which are kept; the new reply "
+        "becomes the current leaf.",
+        request=RegenerateSerializer,
         responses=REPLY_RESPONSES,
         parameters=[SESSION_ID],
         tags=["chat"],
     )
     @action(detail=True, methods=["post"])
     async def regenerate(self, request, session_id):
-        data = validated(StreamOptionSerializer, request)
-        turn = await services.regenerate_reply(user=request.user, session_id=session_id)
+        data = validated(RegenerateSerializer, request)
+        turn = await services.regenerate_reply(
+            user=request.user, session_id=session_id, message_id=data.get("messageId")
+        )
         return await reply_response(turn, stream=data["stream"])

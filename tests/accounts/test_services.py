@@ -11,6 +11,7 @@ from knox.models import AuthToken
 
 from accounts import services
 from conversations.errors import InvalidInput
+from conversations.models import Message
 from tests.factories import ChatSessionFactory, MessageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,11 +47,13 @@ def test_export_has_every_field_and_leaves_hidden_text_out(bystanders, frozen_no
         created_at=at(9),
     )
     # Created out of sequence order: the export follows the sequence.
-    first = MessageFactory(session=newer, role="user", content="Q two", sequence=1)
+    first = MessageFactory(session=newer, role="user", content="Q two", sequence=1, parent=None)
+    Message.objects.filter(pk=failed.pk).update(parent=first)
 
-    def message(m, content, hidden_flag=False):
+    def message(m, content, parent, hidden_flag=False):
         return {
             "messageId": str(m.pk),
+            "parentId": parent and str(parent.pk),
             "role": m.role,
             "content": content,
             "status": m.status,
@@ -67,14 +70,17 @@ def test_export_has_every_field_and_leaves_hidden_text_out(bystanders, frozen_no
                 "title": "",
                 "createdAt": at(20).isoformat(),
                 "updatedAt": at(15).isoformat(),
-                "messages": [message(question, "Q one"), message(hidden, "", hidden_flag=True)],
+                "messages": [
+                    message(question, "Q one", None),
+                    message(hidden, "", question, hidden_flag=True),
+                ],
             },
             {
                 "sessionId": str(newer.pk),
                 "title": "Newer",
                 "createdAt": at(10).isoformat(),
                 "updatedAt": at(1).isoformat(),
-                "messages": [message(first, "Q two"), message(failed, "half")],
+                "messages": [message(first, "Q two", None), message(failed, "half", first)],
             },
             {
                 "sessionId": str(empty.pk),

@@ -163,7 +163,7 @@ def test_suspended_user_cannot_send_but_can_read(api, user, upstream):
     assert Message.objects.filter(session_id=session_id).count() == 2
 
 
-def test_regenerate_replaces_the_last_answer(api, upstream):
+def test_regenerate_keeps_the_old_answer_as_a_sibling_and_shows_the_new_one(api, upstream):
     first = send(api, "Tell me a joke").json()
     upstream.push(Behaviour(content="A better joke"))
 
@@ -177,8 +177,19 @@ def test_regenerate_replaces_the_last_answer(api, upstream):
     assert body["messageId"] != first["messageId"]
     assert rows(first["sessionId"]) == [
         ("user", "complete", "Tell me a joke"),
+        ("assistant", "complete", "You said: Tell me a joke"),
         ("assistant", "complete", "A better joke"),
     ]
+    # The model saw only the question, not the old answer.
+    assert [m["content"] for m in upstream.reply_requests()[-1]["messages"][1:]] == [
+        "Tell me a joke"
+    ]
+    branch = api.get(f"/api/chat/sessions/{first['sessionId']}/messages").json()
+    assert [m["content"] for m in branch] == ["Tell me a joke", "A better joke"]
+    assert branch[1]["siblingIds"] == [first["messageId"], body["messageId"]]
+    assert branch[1]["parentId"] == branch[0]["messageId"]
+    session = api.get(f"/api/chat/sessions/{first['sessionId']}").json()
+    assert session["currentMessageId"] == body["messageId"]
 
 
 def test_regenerate_with_nothing_to_answer_is_409(api, user):

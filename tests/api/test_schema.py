@@ -195,23 +195,28 @@ def test_schema_states_every_input_rule(openapi):
     assert chat["properties"]["sessionId"]["nullable"] is True
     assert chat["properties"]["sessionId"]["format"] == "uuid"
     assert chat["properties"]["stream"]["type"] == "boolean"
-    rename = schemas["RenameRequest"]
-    assert rename["required"] == ["title"]
-    assert rename["properties"]["title"]["maxLength"] == 255
-    assert rename["properties"]["title"]["pattern"] == TEXT
     session = openapi["paths"]["/api/chat/sessions/{session_id}"]
     for method in ("post", "patch"):
-        assert session[method]["requestBody"] == {
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/RenameRequest"}}
-            },
-            "required": True,
-        }
+        body = session[method]["requestBody"]
+        assert body["required"] is True
+        ref = body["content"]["application/json"]["schema"]["$ref"]
+        update = schemas[ref.rsplit("/", 1)[1]]
+        assert update["minProperties"] == 1 and update["additionalProperties"] is False
+        assert "required" not in update
+        assert update["properties"]["title"]["maxLength"] == 255
+        assert update["properties"]["title"]["pattern"] == TEXT
+        assert update["properties"]["currentMessageId"]["format"] == "uuid"
+    assert chat["properties"]["editMessageId"]["format"] == "uuid"
+    assert schemas["RegenerateRequest"]["properties"]["messageId"]["format"] == "uuid"
+    message = schemas["Message"]["properties"]
+    assert message["parentId"]["nullable"] is True
+    assert message["siblingIds"]["items"]["format"] == "uuid"
+    assert "currentMessageId" in schemas["Session"]["properties"]
     token = schemas["TokenRequestRequest"]["properties"]
     assert (token["username"]["maxLength"], token["password"]["maxLength"]) == (254, 4096)
     assert token["username"]["pattern"] == token["password"]["pattern"] == r"^[^\x00]*$"
     assert schemas["MessageStatusEnum"]["enum"] == ["complete", "streaming", "failed", "cancelled"]
-    assert schemas["RoleEnum"]["enum"] == ["system", "user", "assistant"]
+    assert schemas["MessageRoleEnum"]["enum"] == ["system", "user", "assistant"]
     assert schemas["ChatReplyStatusEnum"]["enum"] == ["complete", "cancelled"]
 
 

@@ -49,11 +49,13 @@ def test_list_is_an_array_newest_first_with_camel_case_fields(api, user):
     assert set(body[0]) == {
         "sessionId",
         "title",
+        "currentMessageId",
         "model",
         "instructions",
         "createdAt",
         "updatedAt",
     }
+    assert body[0]["currentMessageId"] is None
     assert body[0]["updatedAt"].endswith("Z")
     assert "Link" not in response.headers
 
@@ -136,8 +138,9 @@ def test_a_message_page_costs_the_same_queries_at_any_length(
         (bearer_client(user), short, 4),
         (bearer_client(other_user), long, 50),
     ):
-        # The token with its user, session ownership, the page: a read writes nothing.
-        with django_assert_num_queries(3):
+        # The token with its user, session ownership, the page, the page's siblings (one
+        # query for every message's siblingIds): a read writes nothing.
+        with django_assert_num_queries(4):
             response = client.get(f"/api/chat/sessions/{session.pk}/messages")
         assert len(response.json()) == expected
 
@@ -203,6 +206,19 @@ def test_bad_title_is_400_naming_the_field(api, user, body, detail_part):
     assert response.status_code == 400
     assert response.json()["field"] == "title"
     assert detail_part in response.json()["detail"]
+    session.refresh_from_db()
+    assert session.title == "Kept"
+
+
+def test_an_update_with_a_stray_field_is_400_naming_it(api, user):
+    session = ChatSessionFactory(user=user, title="Kept")
+
+    response = api.patch(
+        f"/api/chat/sessions/{session.pk}", {"title": "New", "colour": "red"}, "application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["field"] == "colour"
     session.refresh_from_db()
     assert session.title == "Kept"
 

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations import payloads, replies, services
-from conversations.models import Message
+from conversations.models import ChatSession, Message
 from tests.factories import UserFactory
 from tests.moderation.admin_actions import changelist_action
 from tests.replying import send
@@ -64,7 +64,22 @@ async def test_regenerate_skips_a_hidden_last_question(upstream, moderator_clien
     finished = await run.result()
     await asyncio.wait_for(asyncio.shield(run.task), 5)
     assert finished.message.content == "You said: first question"
-    assert "second question" not in context_sent(upstream)
+    assert context_sent(upstream) == ["first question"]
+
+    # The new answer branches off the first question; every old message is kept.
+    def tree():
+        rows = Message.objects.filter(session_id=session_id).order_by("sequence")
+        return [(m.sequence, m.parent.sequence if m.parent else None, m.hidden) for m in rows]
+
+    assert await sync_to_async(tree)() == [
+        (1, None, False),
+        (2, 1, False),
+        (3, 2, True),
+        (4, 3, False),
+        (5, 1, False),
+    ]
+    session = await sync_to_async(ChatSession.objects.get)(pk=session_id)
+    assert session.current_message_id == finished.message.pk
 
 
 async def test_a_reply_hidden_while_it_streams_ends_without_its_text(upstream, moderator_client):
