@@ -1,7 +1,8 @@
 """The browser's WebSocket at /ws/chat/: one per tab, carrying every conversation of its user.
 
-Client messages (JSON): ``send`` {text, sessionId?, requestId?}, ``stop`` {messageId},
-``regenerate`` / ``retry`` {sessionId}, ``resume`` {messageId} (the text so far of a reply
+Client messages (JSON): ``send`` {text, sessionId?, editMessageId?, requestId?}, ``stop``
+{messageId}, ``regenerate`` / ``retry`` {sessionId, messageId?}, ``switch`` {sessionId,
+currentMessageId} (show another branch), ``resume`` {messageId} (the text so far of a reply
 that streams). The consumer calls the same services as the API,
 announces each new turn to the user's group so every tab shows it, and starts the reply in
 the background, where it keeps going if this tab closes. The reply's deltas, its final
@@ -129,6 +130,7 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
             "regenerate": self.handle_regenerate,
             "resume": self.handle_resume,
             "retry": self.handle_regenerate,
+            "switch": self.handle_switch,
         }
         handler = handlers.get(content.get("type"))
         if handler is None:
@@ -170,24 +172,45 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
             raise AccessEnded(events.ACCESS_ENDED, "deactivated")
         self.user.chat_suspended, self.user.custom_instructions = row[3], row[4]
 
-    def _check_send(self, text, session_id, model) -> services.CheckedSend:
+    def _check_send(self, content: dict) -> services.CheckedSend:
         self._refresh_user()
-        return services.check_send(user=self.user, text=text, session_id=session_id, model=model)
+        return services.check_send(
+            user=self.user,
+            text=content.get("text"),
+            session_id=content.get("sessionId") or None,
+            edit_message_id=content.get("editMessageId") or None,
+            model=content.get("model"),
+        )
 
-    def _check_regenerate(self, session_id) -> Turn:
+    def _check_regenerate(self, content: dict) -> Turn:
         self._refresh_user()
-        return services.check_regenerate(user=self.user, session_id=session_id)
+        return services.check_regenerate(
+            user=self.user,
+            session_id=content.get("sessionId"),
+            message_id=content.get("messageId") or None,
+        )
+
+    def _switch(self, content: dict) -> None:
+        self._refresh_user()
+        services.switch_branch(
+            user=self.user,
+            session_id=content.get("sessionId"),
+            message_id=content.get("currentMessageId"),
+        )
 
     async def handle_send(self, content: dict) -> None:
-        text, session_id = content.get("text"), content.get("sessionId") or None
         # The user's fresh flags and the send's check in one database trip.
-        checked = await run_db(self._check_send, text, session_id, content.get("model"))
+        checked = await run_db(self._check_send, content)
         turn = await services.finish_send(checked)
         await self._announce(turn, request_id=content.get("requestId"))
 
     async def handle_regenerate(self, content: dict) -> None:
-        turn = await run_db(self._check_regenerate, content.get("sessionId"))
+        turn = await run_db(self._check_regenerate, content)
         await self._announce(turn, request_id=content.get("requestId"), regenerated=True)
+
+    async def handle_switch(self, content: dict) -> None:
+        """Show another branch; every tab hears of it through the ``chat.branch`` event."""
+        await run_db(self._switch, content)
 
     async def handle_stop(self, content: dict) -> None:
         message = await run_db(
@@ -256,6 +279,9 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
 
     async def chat_title(self, event: dict) -> None:
         await self.send_json({**event, "type": "title"})
+
+    async def chat_branch(self, event: dict) -> None:
+        await self.send_json({**event, "type": "branch"})
 
     async def chat_session_deleted(self, event: dict) -> None:
         await self.send_json({**event, "type": "sessionDeleted"})

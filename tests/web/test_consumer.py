@@ -291,3 +291,109 @@ async def test_a_send_from_a_tab_stores_its_turn_in_one_database_trip(
 
     # The user's fresh flags and the stored turn together; then the reply's end.
     assert trips[:2] == ["ChatConsumer._check_send", "finish_reply"]
+
+
+def model_saw(upstream) -> list[str]:
+    return [m["content"] for m in upstream.reply_requests()[-1]["messages"][1:]]
+
+
+def current_message_id(session_id):
+    return ChatSession.objects.values_list("current_message_id", flat=True).get(pk=session_id)
+
+
+async def test_an_edit_from_a_tab_is_a_sibling_answered_with_its_branch_only(upstream, sockets):
+    user = await sync_to_async(UserFactory)()
+    session = await sync_to_async(conversation)(user, turns=2)
+    question = await Message.objects.aget(session=session, content="question 1")
+    socket = await sockets(user)
+    await socket.send_json_to(
+        {"type": "send", "text": "Q1 edited", "sessionId": str(session.pk), "editMessageId": "x"}
+    )
+    assert (await socket.receive_json_from(timeout=5))["code"] == "not_found"
+    answer = await Message.objects.aget(session=session, content="answer 1")
+    await socket.send_json_to(
+        {
+            "type": "send",
+            "text": "no",
+            "sessionId": str(session.pk),
+            "editMessageId": str(answer.pk),
+        }
+    )
+    error = await socket.receive_json_from(timeout=5)
+    assert error["code"] == "invalid" and "editMessageId" in error["detail"]
+
+    await socket.send_json_to(
+        {
+            "type": "send",
+            "text": "Q1 edited",
+            "sessionId": str(session.pk),
+            "editMessageId": str(question.pk),
+        }
+    )
+    turn = await socket.receive_json_from(timeout=5)
+    edited = turn["userMessage"]
+    assert edited["parentId"] == str(question.parent_id)
+    assert edited["siblingIds"] == [str(question.pk), edited["messageId"]]
+    reply = (await receive_until(socket, "reply"))[-1]["message"]
+    await settle(reply["messageId"])
+    assert model_saw(upstream) == ["question 0", "answer 0", "Q1 edited"]
+    assert str(await sync_to_async(current_message_id)(session.pk)) == reply["messageId"]
+    assert await Message.objects.filter(session=session).acount() == 6
+
+
+async def test_regenerating_a_given_reply_from_a_tab_keeps_it(upstream, sockets):
+    user = await sync_to_async(UserFactory)()
+    session = await sync_to_async(conversation)(user, turns=2)
+    first_answer = await Message.objects.aget(session=session, content="answer 0")
+    question = await Message.objects.aget(session=session, content="question 1")
+    upstream.push(Behaviour(content="Another first answer"))
+    socket = await sockets(user)
+    await socket.send_json_to(
+        {"type": "regenerate", "sessionId": str(session.pk), "messageId": str(question.pk)}
+    )
+    error = await socket.receive_json_from(timeout=5)
+    assert error["code"] == "invalid" and "messageId" in error["detail"]
+
+    await socket.send_json_to(
+        {"type": "regenerate", "sessionId": str(session.pk), "messageId": str(first_answer.pk)}
+    )
+    turn = await socket.receive_json_from(timeout=5)
+    assert turn["regenerated"] is True and turn["userMessage"]["content"] == "question 0"
+    reply = (await receive_until(socket, "reply"))[-1]["message"]
+    await settle(reply["messageId"])
+    assert model_saw(upstream) == ["question 0"]
+    assert reply["siblingIds"] == [str(first_answer.pk), reply["messageId"]]
+    assert await Message.objects.filter(pk=first_answer.pk, content="answer 0").aexists()
+    assert str(await sync_to_async(current_message_id)(session.pk)) == reply["messageId"]
+
+
+async def test_switching_branch_from_a_tab_tells_every_tab(upstream, sockets):
+    user = await sync_to_async(UserFactory)()
+    session = await sync_to_async(conversation)(user, turns=1)
+    first = await Message.objects.aget(session=session, content="question 0")
+    old_answer = await Message.objects.aget(session=session, content="answer 0")
+    newer = await sync_to_async(MessageFactory)(
+        session=session, role="assistant", content="answer 0 again", parent=first
+    )
+    socket, other_tab = await sockets(user), await sockets(user)
+    await socket.send_json_to(
+        {"type": "switch", "sessionId": str(session.pk), "currentMessageId": str(uuid.uuid4())}
+    )
+    assert (await socket.receive_json_from(timeout=5))["code"] == "not_found"
+
+    await socket.send_json_to(
+        {"type": "switch", "sessionId": str(session.pk), "currentMessageId": str(old_answer.pk)}
+    )
+    expected = {
+        "type": "branch",
+        "sessionId": str(session.pk),
+        "currentMessageId": str(old_answer.pk),
+    }
+    assert await socket.receive_json_from(timeout=5) == expected
+    assert await other_tab.receive_json_from(timeout=5) == expected
+    assert await sync_to_async(current_message_id)(session.pk) == old_answer.pk
+    # From the question: its newest reply.
+    await socket.send_json_to(
+        {"type": "switch", "sessionId": str(session.pk), "currentMessageId": str(first.pk)}
+    )
+    assert (await socket.receive_json_from(timeout=5))["currentMessageId"] == str(newer.pk)
