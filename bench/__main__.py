@@ -1,6 +1,6 @@
 """The benchmark: the app as deployed against a direct call to the same upstream, one run.
 
-    make bench                          # SQLite, then PostgreSQL + Redis (scripts/bench.sh starts its own)
+    make bench                          # SQLite, then PostgreSQL + Redis (its own)
     .venv/bin/python -m bench --db sqlite --quick
 
 Every streaming scenario runs the same load straight against the upstream first and then
