@@ -55,13 +55,13 @@ MODULES: dict[str, list[str]] = {
     "accounts/views.py": ["tests/web/test_pages.py", "tests/security/test_isolation.py"],
 }
 
-# What CI runs (``--ci``). The token-quota functions of limits.py are left out until their
-# rewrite lands with its tests.
+# What CI runs (``--ci``), each held to the target: the modules that meet it today. Left
+# out until their tests do (docs/testing.md): the token-quota functions of limits.py,
+# selectors.py (the branch walk's raw SQL on SQLite), api/serializers.py (its tests' stats
+# run fails inside mutmut's copy: the live-server and Schemathesis tests).
 CI_RUNS = [
     "conversations/limits.py::parse_rate,check_send_rate",
-    "conversations/selectors.py",
     "conversations/rendering.py",
-    "conversations/api/serializers.py",
 ]
 
 # Surviving mutants no test can kill: (module, function, the mutated line) -> why.

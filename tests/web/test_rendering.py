@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conversations.rendering import render_markdown, sanitize
+from conversations.rendering import client_policy, render_markdown, sanitize
 
 
 def test_markdown_renders_headings_lists_tables_and_highlighted_code():
@@ -193,3 +193,19 @@ def test_code_without_a_language_is_escaped_as_it_is():
     assert (
         render_markdown("```\n<b>x</b>\n```") == "<pre><code>&lt;b&gt;x&lt;/b&gt;\n</code></pre>\n"
     )
+
+
+def test_the_browsers_streaming_renderer_gets_exactly_the_servers_rules():
+    # Written out: the page's DOMPurify must hold a streaming reply to these same rules.
+    assert client_policy() == {
+        "tags": [
+            "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6",
+            "hr", "li", "ol", "p", "pre", "s", "span", "strong", "table", "tbody", "td", "th",
+            "thead", "tr", "ul",
+        ],
+        "attributes": {
+            "a": ["href", "title"], "code": ["class"], "span": ["class"], "ol": ["start"]
+        },
+        "schemes": ["http", "https", "mailto"],
+        "rel": "noopener noreferrer nofollow",
+    }  # fmt: skip
