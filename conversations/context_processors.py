@@ -16,9 +16,7 @@ CHAT_STRINGS = {
     "reconnecting": _("Connection lost; reconnecting…"),
     "signedOut": _("You have been signed out."),
     "signIn": _("Sign in to keep chatting."),
-    "suspended": _(
-        "Your chat access has been suspended. You can still read your conversations."
-    ),
+    "suspended": _("Your chat access has been suspended. You can still read your conversations."),
     "deactivated": _("Your account has been deactivated."),
     "moreConversationsFailed": _("Could not load more conversations."),
     "olderMessagesFailed": _("Could not load earlier messages."),

@@ -141,6 +141,15 @@ class SessionUpdateSerializer(RenameSerializer):
         help_text="Switch branch: the current leaf becomes the newest leaf under this "
         "message (at each step its most recently created child).",
     )
+    model = ModelIdField(required=False, help_text="A model id from GET /api/models.")
+    instructions = StrictCharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=services.INSTRUCTIONS_MAX_CHARS,
+        help_text="This conversation's own system prompt, added after your custom "
+        "instructions (empty: none).",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -154,7 +163,7 @@ class SessionUpdateSerializer(RenameSerializer):
             raise serializers.ValidationError({unknown[0]: ["Not a field of this request."]})
         if not attrs:
             raise serializers.ValidationError(
-                {"title": ["A title or a currentMessageId is required."]}
+                {"title": ["A title, a currentMessageId, a model or instructions is required."]}
             )
         return attrs
 

@@ -271,6 +271,14 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
     )
     def rename(self, request, session_id):
         data = validated(SessionUpdateSerializer, request)
+        # First: a refused model or instructions leaves the rest of the request undone too.
+        if "model" in data or "instructions" in data:
+            session = services.configure_session(
+                user=request.user,
+                session_id=session_id,
+                model=data.get("model"),
+                instructions=data.get("instructions"),
+            )
         if "currentMessageId" in data:
             session = services.switch_branch(
                 user=request.user, session_id=session_id, message_id=data["currentMessageId"]
