@@ -1,16 +1,16 @@
 """Error pages that Django itself answers (no view, or a view that crashed): JSON under
-``/api/``, where clients parse every answer, and Django's own pages elsewhere."""
+``/api/`` and ``/v1/``, where clients parse every answer, and Django's own pages elsewhere."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-API_PREFIX = "/api/"
+API_PREFIXES = ("/api/", "/v1/")
 
 
 def is_api_path(path: str) -> bool:
-    return path == API_PREFIX.rstrip("/") or path.startswith(API_PREFIX)
+    return path.startswith(API_PREFIXES) or path in {p.rstrip("/") for p in API_PREFIXES}
 
 
 def json_error(detail: str, *, code: str, status: int) -> JsonResponse:

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
+from chatbot.errors import is_api_path
 from conversations.errors import OUTAGES, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,6 @@ def outage_response(request: HttpRequest, exception: Exception) -> HttpResponse:
     exception raised in middleware into a 500 before ``process_exception`` could see it."""
     logger.warning("service outage: %s", type(exception).__name__)
     detail = StorageUnavailable.default_detail
-    if request.path.startswith("/api/"):
+    if is_api_path(request.path):
         return JsonResponse({"detail": detail, "code": "unavailable"}, status=503)
     return render(request, "503.html", {"detail": detail}, status=503)

@@ -107,7 +107,9 @@ def read_model(data) -> str:
         raise invalid(
             "You must provide a model parameter.", param="model", code="missing_required_parameter"
         )
-    if not isinstance(model, str) or not model.strip() or len(model) > MODEL_MAX_CHARS:
+    # Any other string is looked up, and one naming no model is a 404 model_not_found, as
+    # OpenAI answers (blank ones included: Python's strip() also eats \x1c-\x1f).
+    if not isinstance(model, str) or len(model) > MODEL_MAX_CHARS:
         raise invalid(
             f"'model' must be a model's id (a string of at most {MODEL_MAX_CHARS} characters).",
             param="model",

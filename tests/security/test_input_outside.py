@@ -233,7 +233,15 @@ def test_body_at_the_limit_is_accepted(live_app, settings, upstream, token):
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/nope", "/api/chat/sessions/a%2Fb", "/api/chat/sessions/a/b/c", "/api/chat/", "/api"],
+    [
+        "/api/nope",
+        "/api/chat/sessions/a%2Fb",
+        "/api/chat/sessions/a/b/c",
+        "/api/chat/",
+        "/api",
+        "/v1/nope",
+        "/v1",
+    ],
 )
 def test_unknown_api_path_is_json_404(live_app, token, path):
     response = httpx.get(live_app + path, headers={"Authorization": f"Bearer {token}"})
