@@ -41,6 +41,9 @@ _runs: dict[str, ReplyRun] = {}
 DEADLINE_DETAIL = "The assistant took too long to answer. Please try again."
 # Backoff of the final save while the database is down (see ReplyRun._save_final).
 FINAL_SAVE_FIRST_PAUSE = 0.1
+# The message that ends a reply's text answerer, and how long it may take to stop.
+STOP_ANSWERING = "reply.text_stop"
+ANSWERER_STOP_SECONDS = 2.0
 FINAL_SAVE_MAX_PAUSE = 2.0
 
 
@@ -83,6 +86,8 @@ class ReplyRun:
         # Characters in ``pieces`` and in ``pieces[:_published]``: the offsets of deltas.
         self._length = 0
         self._published_length = 0
+        self._answer_channel: str | None = None
+        self._answering_over = False
         self._relay_over = False
         self._finished_event = asyncio.Event()
         self.task: asyncio.Task | None = None
@@ -206,7 +211,7 @@ class ReplyRun:
         try:
             await self._finish(status, end, error)
         finally:
-            answerer.cancel()
+            await self._stop_answering(answerer)
             if self.finished is None:
                 # Saving the end failed (the database is down): still release every waiter.
                 logger.error("reply %s could not be finished", self.reply_id)
@@ -241,6 +246,20 @@ class ReplyRun:
             ),
         )
 
+    async def _stop_answering(self, answerer: asyncio.Task) -> None:
+        """End the text answerer with a message rather than a cancellation: channels-redis
+        receives for all of a process's channels in one shared loop, and a receive cancelled
+        there can drop an event meant for another channel (a tab's title or reply)."""
+        self._answering_over = True
+        layer = get_channel_layer()
+        if self._answer_channel is not None and layer is not None:
+            with contextlib.suppress(RedisError, OSError, ChannelFull):
+                await layer.send(self._answer_channel, {"type": STOP_ANSWERING})
+        try:
+            await asyncio.wait_for(asyncio.shield(answerer), ANSWERER_STOP_SECONDS)
+        except TimeoutError:
+            answerer.cancel()
+
     async def _answer_text_requests(self) -> None:
         """Send the text so far to each tab that joins while the reply streams (a reload,
         a reconnected socket), from whichever process it is in (``events.ask_for_reply_text``);
@@ -249,11 +268,13 @@ class ReplyRun:
         if layer is None:
             return
         group = events.reply_group(self.reply_id)
-        channel = await layer.new_channel()
+        channel = self._answer_channel = await layer.new_channel()
         try:
             await layer.group_add(group, channel)
-            while True:
+            while not self._answering_over:
                 request = await layer.receive(channel)
+                if request.get("type") == STOP_ANSWERING:
+                    break
                 answer = payloads.delta_event(
                     session_id=self.turn.session.pk,
                     message_id=self.reply_id,

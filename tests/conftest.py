@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 from asgiref.sync import SyncToAsync
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.db import connections
 
 from conversations.db import close_connections as close_db_thread_connections
@@ -50,6 +52,17 @@ def _private_cache(settings):
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
+
+
+@pytest.fixture(autouse=True)
+def _own_channel_layer():
+    """A channel layer object of each test's own. With Redis one object serves the whole
+    test process, and channels-redis refuses receives from two event loops at once: a
+    consumer of an earlier test (each test has its own loop) cancelled mid-receive left
+    the next test's communicator waiting for events that never came."""
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    yield
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
 class FrozenClock:
