@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from conversations import services
 from conversations.models import ChatSession, Message
 from tests.browser.conftest import log_in
 from tests.factories import PASSWORD, MessageFactory, UserFactory, conversation
@@ -84,7 +85,9 @@ def test_stop_keeps_the_partial_reply(logged_in_page, live_app, upstream, user):
     assert page.js_errors == []
 
 
-def test_regenerate_replaces_the_last_reply(logged_in_page, live_app, upstream, user):
+def test_regenerate_shows_the_new_reply_and_keeps_the_old_one(
+    logged_in_page, live_app, upstream, user
+):
     session = conversation(user, turns=1, title="Regenerate me")
     page = logged_in_page
     page.goto(f"{live_app}/c/{session.pk}/")
@@ -93,10 +96,16 @@ def test_regenerate_replaces_the_last_reply(logged_in_page, live_app, upstream, 
     last_reply(page).get_by_role("button", name="Regenerate").click()
     expect(last_reply(page).locator("em")).to_have_text("fresh", timeout=10000)
     expect(page.locator(".message-assistant")).to_have_count(1)
+    # The old answer is kept as a sibling on its own branch; the page shows the new one.
     assert list(session.messages.values_list("content", flat=True)) == [
         "question 0",
+        "answer 0",
         "A *fresh* answer",
     ]
+    session.refresh_from_db()
+    assert session.current_message.content == "A *fresh* answer"
+    page.reload()
+    expect(page.locator(".message-assistant .message-body")).to_have_text(["A fresh answer"])
 
 
 def test_rename_and_delete_from_the_sidebar(logged_in_page, live_app, user):
@@ -163,7 +172,7 @@ def test_a_hostile_reply_runs_nothing(logged_in_page, live_app, upstream, user):
     expect(reply.locator(".message-body")).to_contain_text("<script>alert(1)</script>")
 
     def assert_inert() -> None:
-        messages = page.locator("#messages")
+        messages = page.locator("#messages .message-body")
         assert messages.locator("img, script, svg, iframe").count() == 0
         assert messages.locator("[onerror], [onload], [onclick], [style]").count() == 0
         assert messages.locator('a[href^="javascript"]').count() == 0
@@ -178,8 +187,12 @@ def test_a_hostile_reply_runs_nothing(logged_in_page, live_app, upstream, user):
 
 def test_older_messages_load_on_scroll_up(logged_in_page, live_app, user):
     session = conversation(user, turns=0, title="Long")
-    Message.objects.bulk_create(
-        Message(session=session, sequence=n, role="user", content=f"line {n}") for n in range(1, 81)
+    services.store_as_branch(
+        session=session,
+        messages=[
+            Message(session=session, sequence=n, role="user", content=f"line {n}")
+            for n in range(1, 81)
+        ],
     )
     page = logged_in_page
     page.goto(f"{live_app}/c/{session.pk}/")

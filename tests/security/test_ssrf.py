@@ -122,10 +122,14 @@ def test_renaming_cannot_point_the_conversation_at_another_host(api, user, evil,
         content_type="application/json",
     )
 
-    assert response.status_code == 200
+    # An update takes only its own fields: a stray one is refused, naming it, and nothing
+    # of the request is applied.
+    assert response.status_code == 400
+    assert response.json()["field"] in hostile_fields(evil)
     session.refresh_from_db()
-    assert session.title == "Renamed"
+    assert session.title != "Renamed"
     assert session.model == "" and session.instructions == ""
+    assert evil.requests == []
 
 
 def test_settings_form_cannot_set_a_model_or_base_url(user, upstream, evil):
