@@ -51,6 +51,17 @@ class TitleField(StrictCharField):
     pass
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": services.INSTRUCTIONS_MAX_CHARS,
+        "pattern": f"^{_ALLOWED}*$",
+    }
+)
+class InstructionsField(StrictCharField):
+    """A conversation's own instructions: any text without control characters, or none."""
+
+
 class StrictBooleanField(serializers.BooleanField):
     default_error_messages = {"invalid": "Must be true or false."}
 
@@ -142,7 +153,7 @@ class SessionUpdateSerializer(RenameSerializer):
         "message (at each step its most recently created child).",
     )
     model = ModelIdField(required=False, help_text="A model id from GET /api/models.")
-    instructions = StrictCharField(
+    instructions = InstructionsField(
         required=False,
         allow_blank=True,
         trim_whitespace=False,
