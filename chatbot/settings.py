@@ -123,13 +123,15 @@ DATABASES = {
     )
 }
 _db = DATABASES["default"]
+# Read (and so validated) whatever the database: a bad value is caught before a move to SQLite.
+SQLITE_BUSY_TIMEOUT = env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=0)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     if _db["NAME"] != ":memory:":
         Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN so two
     # writers queue on the busy timeout instead of failing with "database is locked".
     _db["OPTIONS"] = {
-        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 30, minimum=0),
+        "timeout": SQLITE_BUSY_TIMEOUT,
         "transaction_mode": "IMMEDIATE",
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
