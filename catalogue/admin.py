@@ -6,9 +6,14 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
 
 from catalogue import selectors
+from catalogue.entries import ProviderEntry
 from catalogue.models import Model, Provider
 from conversations import llm
 from conversations.errors import LLMError
@@ -36,6 +41,8 @@ class FileCatalogueReadOnly:
             "title": "Models and providers",
             "path": settings.CHATBOT_MODELS_FILE,
             "models": selectors.catalogue(),
+            "providers": selectors.file_providers(),
+            "test_url": reverse("admin:catalogue_provider_test_file"),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "catalogue/file_catalogue.html", context)
@@ -49,25 +56,39 @@ class ProviderAdmin(FileCatalogueReadOnly, admin.ModelAdmin):
     @admin.action(description="Test connection (list the provider's models)")
     def test_connection(self, request, queryset) -> None:
         for provider in queryset:
-            entry = selectors.provider_entry(provider)
-            if entry.api_key_env and not entry.api_key:
-                self.message_user(
-                    request,
-                    f"{provider.name}: the environment variable {entry.api_key_env} is not set.",
-                    messages.ERROR,
-                )
-                continue
-            try:
-                names = llm.list_models(entry)
-            except LLMError as exc:
-                self.message_user(request, f"{provider.name}: {exc.detail}", messages.ERROR)
-                continue
-            listed = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
-            self.message_user(
-                request,
-                f"{provider.name}: connected; {len(names)} models: {listed or 'none'}.",
-                messages.SUCCESS,
-            )
+            self.message_user(request, *connection_report(selectors.provider_entry(provider)))
+
+    def get_urls(self):
+        test_file = self.admin_site.admin_view(require_POST(self.test_file_provider))
+        return [
+            path("test-connection/", test_file, name="catalogue_provider_test_file"),
+            *super().get_urls(),
+        ]
+
+    def test_file_provider(self, request):
+        """The same test for a provider of the file, which has no row to select."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        name = request.POST.get("provider", "")
+        entry = next((p for p in selectors.file_providers() if p.name == name), None)
+        if entry is None:
+            raise Http404("No provider of that name in CHATBOT_MODELS_FILE.")
+        self.message_user(request, *connection_report(entry))
+        return HttpResponseRedirect(reverse("admin:catalogue_provider_changelist"))
+
+
+def connection_report(entry: ProviderEntry) -> tuple[str, int]:
+    """What "Test connection" tells the administrator about one provider."""
+    if entry.api_key_env and not entry.api_key:
+        return f"{entry.name}: the environment variable {entry.api_key_env} is not set.", (
+            messages.ERROR
+        )
+    try:
+        names = llm.list_models(entry)
+    except LLMError as exc:
+        return f"{entry.name}: {exc.detail}", messages.ERROR
+    listed = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
+    return f"{entry.name}: connected; {len(names)} models: {listed or 'none'}.", messages.SUCCESS
 
 
 class ModelForm(forms.ModelForm):

@@ -28,6 +28,16 @@ def catalogue() -> tuple[ModelEntry, ...]:
     return tuple(sorted(entries, key=lambda entry: not entry.default))
 
 
+def file_providers() -> tuple[ProviderEntry, ...]:
+    """The providers of ``CHATBOT_MODELS_FILE``'s models, in the file's order (none without
+    a file)."""
+    found: dict[str, ProviderEntry] = {}
+    for entry in settings.CHATBOT_MODELS or ():
+        if entry.provider is not None:
+            found.setdefault(entry.provider.name, entry.provider)
+    return tuple(found.values())
+
+
 def uses_admin_rows() -> bool:
     return settings.CHATBOT_MODELS is None
 

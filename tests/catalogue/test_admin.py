@@ -99,3 +99,70 @@ def test_with_a_file_admin_shows_it_read_only(admin, settings, tmp_path, provide
     assert admin.get("/admin/catalogue/model/add/").status_code == 403
     response = admin.post("/admin/catalogue/model/fast/change/", {"label": "x"})
     assert response.status_code == 403
+
+
+@pytest.fixture
+def file_catalogue(db, settings, tmp_path, monkeypatch, upstream):
+    """A catalogue declared in a file: provider ``local`` on the loopback upstream with its
+    key in LOCAL_API_KEY, and ``gone`` whose port listens to nothing."""
+    from catalogue.file import load_models_file
+    from tests.upstream import free_port
+
+    monkeypatch.setenv("LOCAL_API_KEY", "sk-local-secret")
+    path = tmp_path / "models.toml"
+    path.write_text(
+        f'[[providers]]\nname = "local"\nbase_url = "{upstream.base_url}"\n'
+        'api_key_env = "LOCAL_API_KEY"\n'
+        f'[[providers]]\nname = "gone"\nbase_url = "http://127.0.0.1:{free_port()}/v1"\n'
+        '[[models]]\nid = "m1"\nprovider = "local"\ndefault = true\n'
+        '[[models]]\nid = "m2"\nprovider = "gone"\n'
+    )
+    settings.CHATBOT_LLM_MAX_RETRIES = 0
+    settings.CHATBOT_MODELS_FILE = str(path)
+    settings.CHATBOT_MODELS = load_models_file(
+        str(path), default_context_tokens=16000, max_reply_tokens=1000
+    )
+    return path
+
+
+def run_file_test_connection(admin, name: str) -> tuple[int, str]:
+    response = admin.post("/admin/catalogue/provider/test-connection/", {"provider": name})
+    said = " ".join(str(m) for m in admin.get(CHANGELIST).context["messages"])
+    return response.status_code, said
+
+
+def test_test_connection_works_for_the_files_providers(admin, file_catalogue, upstream):
+    page = admin.get(CHANGELIST).content.decode()
+    assert page.count(">Test connection</button>") == 2
+    assert 'name="provider" value="local"' in page and 'name="provider" value="gone"' in page
+
+    status, said = run_file_test_connection(admin, "local")
+
+    assert status == 302
+    assert said == "local: connected; 1 models: test-model."
+    # With the key read from the variable the file names.
+    assert upstream.requests[-1]["path"].endswith("/models")
+    assert upstream.requests[-1]["headers"]["authorization"] == "Bearer sk-local-secret"
+
+
+def test_test_connection_of_a_files_provider_says_what_failed(admin, file_catalogue, upstream):
+    upstream.models_status = 401
+    assert run_file_test_connection(admin, "local")[1] == (
+        f"local: {upstream.base_url} refused the key (status 401): check the variable "
+        "LOCAL_API_KEY."
+    )
+    status, said = run_file_test_connection(admin, "gone")
+    assert status == 302 and said.startswith("gone: cannot connect to http://127.0.0.1:")
+
+
+def test_test_connection_of_a_provider_not_in_the_file_is_not_found(admin, file_catalogue):
+    assert run_file_test_connection(admin, "elsewhere")[0] == 404
+    assert admin.get("/admin/catalogue/provider/test-connection/").status_code == 405
+
+
+def test_test_connection_of_the_file_is_for_staff_only(file_catalogue, upstream):
+    client = Client()
+    client.force_login(UserFactory())
+    response = client.post("/admin/catalogue/provider/test-connection/", {"provider": "local"})
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert upstream.requests == []
