@@ -1,11 +1,15 @@
 """The catalogue declared in a TOML file (``CHATBOT_MODELS_FILE``), read and checked once
-at start-up: a bad file stops the process with a message naming the file and the entry."""
+at start-up: a bad file stops the process with a message naming the file, the line and the
+entry."""
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,29 +32,86 @@ MODEL_KEYS = {
 }
 
 
+HEADER = re.compile(r"^\s*\[\[\s*(providers|models)\s*\]\]\s*(?:#.*)?$")
+ANY_HEADER = re.compile(r"^\s*\[")
+
+
+class Places:
+    """Where the file's tables and keys are, so that a message names the line to fix."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.headers: dict[str, list[int]] = {"providers": [], "models": []}
+        for number, line in enumerate(self.lines, start=1):
+            found = HEADER.match(line)
+            if found:
+                self.headers[found.group(1)].append(number)
+
+    def agree(self, data: dict) -> None:
+        """Forget the lines of a table whose headers do not match its entries one for one
+        (written inline, or a header inside a multi-line string): better no line than a
+        wrong one."""
+        for table, headers in self.headers.items():
+            entries = data.get(table)
+            if not isinstance(entries, list) or len(entries) != len(headers):
+                headers.clear()
+
+    @property
+    def file(self) -> str:
+        return f"CHATBOT_MODELS_FILE {self.path}"
+
+    def at(self, table: str, index: int, key: str | None = None) -> str:
+        """The file and line of ``table``'s entry ``index`` (its ``key`` when given); no
+        line for tables written inline (``models = [...]``)."""
+        headers = self.headers[table]
+        if index >= len(headers):
+            return self.file
+        start = headers[index]
+        line = start
+        if key is not None:
+            pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+            for number in range(start + 1, len(self.lines) + 1):
+                text = self.lines[number - 1]
+                if ANY_HEADER.match(text):
+                    break
+                if pattern.match(text):
+                    line = number
+                    break
+        return f"{self.file}, line {line}"
+
+
 def load_models_file(
     path: str, *, default_context_tokens: int, max_reply_tokens: int
 ) -> tuple[ModelEntry, ...]:
     """The file's models, checked: providers known, ids unique, exactly one default,
-    fallbacks known, every named key variable set."""
-    where = f"CHATBOT_MODELS_FILE {path}"
+    fallbacks known, every named key variable set. A refusal names the file, the line
+    and the entry."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ImproperlyConfigured(f"{where}: cannot be read ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ImproperlyConfigured(f"{where}: not valid TOML: {exc}") from None
+        raise ImproperlyConfigured(
+            f"CHATBOT_MODELS_FILE {path}: cannot be read ({exc.strerror})"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ImproperlyConfigured(f"CHATBOT_MODELS_FILE {path}: not UTF-8 text: {exc}") from None
+    places = Places(path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ImproperlyConfigured(f"{places.file}: not valid TOML: {exc}") from None
+    places.agree(data)
     unknown = set(data) - {"providers", "models"}
     if unknown:
-        raise ImproperlyConfigured(f"{where}: unknown table {sorted(unknown)[0]!r}")
-    providers = _providers(data.get("providers", []), where)
-    raw_models = _table_list(data, "models", where)
+        raise ImproperlyConfigured(f"{places.file}: unknown table {sorted(unknown)[0]!r}")
+    providers = _providers(_table_list(data, "providers", places), places)
+    raw_models = _table_list(data, "models", places)
     if not raw_models:
-        raise ImproperlyConfigured(f"{where}: declares no [[models]]")
+        raise ImproperlyConfigured(f"{places.file}: declares no [[models]]")
     models = [
         _model(
             raw,
-            where,
+            places,
             index,
             providers,
             default_context_tokens=default_context_tokens,
@@ -58,33 +119,36 @@ def load_models_file(
         )
         for index, raw in enumerate(raw_models)
     ]
-    return _linked(models, raw_models, where)
+    return _linked(models, raw_models, places)
 
 
-def _table_list(data: dict, name: str, where: str) -> list[dict]:
+def _table_list(data: dict, name: str, places: Places) -> list[dict]:
     tables = data.get(name, [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ImproperlyConfigured(f"{where}: {name} must be an array of tables ([[{name}]])")
+        raise ImproperlyConfigured(f"{places.file}: {name} must be an array of tables ([[{name}]])")
     return tables
 
 
-def _providers(raw_providers, where: str) -> dict[str, ProviderEntry]:
+def _providers(raw_providers: list[dict], places: Places) -> dict[str, ProviderEntry]:
     providers: dict[str, ProviderEntry] = {}
-    for index, raw in enumerate(_table_list({"providers": raw_providers}, "providers", where)):
-        at = f"{where}: providers[{index}]"
-        _known_keys(raw, PROVIDER_KEYS, at)
-        name = _text(raw, "name", at, required=True)
-        at = f"{where}: provider {name!r}"
+    for index, raw in enumerate(raw_providers):
+        at = partial(places.at, "providers", index)
+        _known_keys(raw, PROVIDER_KEYS, at, f"providers[{index}]")
+        name = _text(raw, "name", at, f"providers[{index}]", required=True)
+        entry = f"provider {name!r}"
         if name in providers:
-            raise ImproperlyConfigured(f"{at} is declared twice")
-        base_url = _text(raw, "base_url", at, required=True)
+            raise ImproperlyConfigured(f"{at('name')}: {entry} is declared twice")
+        base_url = _text(raw, "base_url", at, entry, required=True)
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ImproperlyConfigured(f"{at}: base_url must be an http or https URL")
-        key_env = _text(raw, "api_key_env", at)
+            raise ImproperlyConfigured(
+                f"{at('base_url')}: {entry}: base_url must be an http or https URL"
+            )
+        key_env = _text(raw, "api_key_env", at, entry)
         if key_env and key_env not in os.environ:
             raise ImproperlyConfigured(
-                f"{at}: api_key_env names {key_env}, which is not set in the environment"
+                f"{at('api_key_env')}: {entry}: api_key_env names {key_env}, which is not set "
+                "in the environment"
             )
         providers[name] = ProviderEntry(
             name=name,
@@ -97,85 +161,98 @@ def _providers(raw_providers, where: str) -> dict[str, ProviderEntry]:
 
 def _model(
     raw: dict,
-    where: str,
+    places: Places,
     index: int,
     providers: dict[str, ProviderEntry],
     *,
     default_context_tokens: int,
     max_reply_tokens: int,
 ) -> ModelEntry:
-    model_id = _text(raw, "id", f"{where}: models[{index}]", required=True)
-    at = f"{where}: model {model_id!r}"
-    _known_keys(raw, MODEL_KEYS, at)
-    provider = _text(raw, "provider", at, required=True)
+    at = partial(places.at, "models", index)
+    model_id = _text(raw, "id", at, f"models[{index}]", required=True)
+    entry = f"model {model_id!r}"
+    _known_keys(raw, MODEL_KEYS, at, entry)
+    provider = _text(raw, "provider", at, entry, required=True)
     if provider not in providers:
-        raise ImproperlyConfigured(f"{at}: unknown provider {provider!r}")
+        raise ImproperlyConfigured(f"{at('provider')}: {entry}: unknown provider {provider!r}")
     context_tokens = raw.get("context_tokens", default_context_tokens)
     if type(context_tokens) is not int or context_tokens < 2:
-        raise ImproperlyConfigured(f"{at}: context_tokens must be an integer of at least 2")
+        raise ImproperlyConfigured(
+            f"{at('context_tokens')}: {entry}: context_tokens must be an integer of at least 2"
+        )
     groups = raw.get("groups", [])
     if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
-        raise ImproperlyConfigured(f"{at}: groups must be a list of group names")
+        raise ImproperlyConfigured(f"{at('groups')}: {entry}: groups must be a list of group names")
     return ModelEntry(
         id=model_id,
-        label=_text(raw, "label", at) or model_id,
+        label=_text(raw, "label", at, entry) or model_id,
         provider=providers[provider],
-        upstream=_text(raw, "upstream", at) or model_id,
+        upstream=_text(raw, "upstream", at, entry) or model_id,
         context_tokens=context_tokens,
         reply_tokens=reply_tokens_for(
             context_tokens=context_tokens, max_reply_tokens=max_reply_tokens
         ),
-        vision=_flag(raw, "vision", at, False),
-        default=_flag(raw, "default", at, False),
-        enabled=_flag(raw, "enabled", at, True),
+        vision=_flag(raw, "vision", at, entry, False),
+        default=_flag(raw, "default", at, entry, False),
+        enabled=_flag(raw, "enabled", at, entry, True),
         groups=frozenset(groups),
     )
 
 
-def _linked(models: list[ModelEntry], raw_models: list[dict], where: str) -> tuple:
+def _linked(models: list[ModelEntry], raw_models: list[dict], places: Places) -> tuple:
     """The models with their fallbacks attached, after the checks that need them all."""
     by_id: dict[str, ModelEntry] = {}
-    for model in models:
+    for index, model in enumerate(models):
         if model.id in by_id:
-            raise ImproperlyConfigured(f"{where}: model {model.id!r} is declared twice")
+            raise ImproperlyConfigured(
+                f"{places.at('models', index, 'id')}: model {model.id!r} is declared twice"
+            )
         by_id[model.id] = model
-    defaults = [m.id for m in models if m.default]
+    defaults = [index for index, model in enumerate(models) if model.default]
     if len(defaults) != 1:
-        found = ", ".join(repr(d) for d in defaults) or "none"
+        found = ", ".join(repr(models[index].id) for index in defaults) or "none"
+        where = places.at("models", defaults[1], "default") if defaults else places.file
         raise ImproperlyConfigured(
             f"{where}: exactly one model must have default = true (found {found})"
         )
-    if not by_id[defaults[0]].enabled:
-        raise ImproperlyConfigured(f"{where}: the default model {defaults[0]!r} is disabled")
+    default = models[defaults[0]]
+    if not default.enabled:
+        raise ImproperlyConfigured(
+            f"{places.at('models', defaults[0], 'enabled')}: the default model "
+            f"{default.id!r} is disabled"
+        )
     linked = []
-    for model, raw in zip(models, raw_models, strict=True):
-        fallback_id = _text(raw, "fallback", f"{where}: model {model.id!r}")
+    for index, (model, raw) in enumerate(zip(models, raw_models, strict=True)):
+        at = partial(places.at, "models", index)
+        fallback_id = _text(raw, "fallback", at, f"model {model.id!r}")
         if fallback_id and (fallback_id not in by_id or fallback_id == model.id):
             raise ImproperlyConfigured(
-                f"{where}: model {model.id!r}: fallback {fallback_id!r} is not another model "
-                "of the file"
+                f"{at('fallback')}: model {model.id!r}: fallback {fallback_id!r} is not "
+                "another model of the file"
             )
         linked.append(replace(model, fallback=by_id[fallback_id]) if fallback_id else model)
     return tuple(linked)
 
 
-def _known_keys(raw: dict, allowed: set[str], at: str) -> None:
+def _known_keys(raw: dict, allowed: set[str], at: Callable[..., str], entry: str) -> None:
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise ImproperlyConfigured(f"{at}: unknown key {unknown[0]!r}")
+        raise ImproperlyConfigured(f"{at(unknown[0])}: {entry}: unknown key {unknown[0]!r}")
 
 
-def _text(raw: dict, key: str, at: str, *, required: bool = False) -> str:
+def _text(
+    raw: dict, key: str, at: Callable[..., str], entry: str, *, required: bool = False
+) -> str:
     value = raw.get(key, "")
     if not isinstance(value, str):
-        raise ImproperlyConfigured(f"{at}: {key} must be a string")
+        raise ImproperlyConfigured(f"{at(key)}: {entry}: {key} must be a string")
     if required and not value.strip():
-        raise ImproperlyConfigured(f"{at}: {key} is required")
+        raise ImproperlyConfigured(f"{at(key)}: {entry}: {key} is required")
     return value.strip()
 
 
-def _flag(raw: dict, key: str, at: str, default: bool) -> bool:
+def _flag(raw: dict, key: str, at: Callable[..., str], entry: str, default: bool) -> bool:
     value = raw.get(key, default)
     if not isinstance(value, bool):
-        raise ImproperlyConfigured(f"{at}: {key} must be true or false")
+        raise ImproperlyConfigured(f"{at(key)}: {entry}: {key} must be true or false")
     return value

@@ -63,55 +63,85 @@ def test_a_file_declares_providers_and_models(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "line", "message"),
     [
         (
             lambda t: t.replace('provider = "openai"', 'provider = "azure"'),
+            23,
             "model 'gpt-4o-mini': unknown provider 'azure'",
         ),
         (
             lambda t: t + "\ndefault = true\n",
+            26,
             "exactly one model must have default = true (found 'llama3.2', 'gpt-4o-mini')",
         ),
         (
             lambda t: t.replace("default = true", ""),
+            None,
             "exactly one model must have default = true (found none)",
         ),
         (
             lambda t: t.replace('fallback = "gpt-4o-mini"', 'fallback = "gone"'),
+            19,
             "model 'llama3.2': fallback 'gone' is not another model",
         ),
         (
             lambda t: t.replace("context_tokens = 8000", 'context_tokens = "8k"'),
+            15,
             "model 'llama3.2': context_tokens must be an integer",
         ),
         (
             lambda t: t.replace("vision = false", "vision = 1"),
+            16,
             "model 'llama3.2': vision must be true or false",
         ),
         (
             lambda t: t.replace("vision = false", "colour = 1"),
+            16,
             "model 'llama3.2': unknown key 'colour'",
         ),
         (
             lambda t: t + '\n[[models]]\nid = "llama3.2"\nprovider = "local"\n',
+            27,
             "model 'llama3.2' is declared twice",
         ),
         (
             lambda t: t.replace('base_url = "http://127.0.0.1:8080/v1"', 'base_url = "ftp://x"'),
+            4,
             "provider 'local': base_url must be an http or https URL",
         ),
-        (lambda t: t + "\n[[models]\n", "not valid TOML"),
-        (lambda t: t.split("[[models]]")[0], "declares no [[models]]"),
+        (
+            lambda t: t.replace('name = "openai"', 'name = "local"'),
+            8,
+            "provider 'local' is declared twice",
+        ),
+        (
+            lambda t: t.replace('id = "gpt-4o-mini"', "id = 4"),
+            22,
+            "models[1]: id must be a string",
+        ),
+        (
+            lambda t: t.replace('groups = ["Research"]', 'groups = "Research"'),
+            24,
+            "model 'gpt-4o-mini': groups must be a list of group names",
+        ),
+        (
+            lambda t: t.replace("default = true", "default = true\nenabled = false"),
+            18,
+            "the default model 'llama3.2' is disabled",
+        ),
+        (lambda t: t + "\n[[models]\n", None, "not valid TOML"),
+        (lambda t: t.split("[[models]]")[0], None, "declares no [[models]]"),
     ],
 )
-def test_a_bad_file_is_refused_naming_the_file_and_the_entry(
-    tmp_path, monkeypatch, change, message
+def test_a_bad_file_is_refused_naming_the_file_the_line_and_the_entry(
+    tmp_path, monkeypatch, change, line, message
 ):
     monkeypatch.setenv("LOCAL_API_KEY", "sk-local")
     with pytest.raises(ImproperlyConfigured) as refused:
         load(tmp_path, change(GOOD))
-    assert str(refused.value).startswith(f"CHATBOT_MODELS_FILE {tmp_path / 'models.toml'}: ")
+    where = f"CHATBOT_MODELS_FILE {tmp_path / 'models.toml'}"
+    assert str(refused.value).startswith(f"{where}, line {line}: " if line else f"{where}: ")
     assert message in str(refused.value)
 
 
@@ -119,9 +149,22 @@ def test_a_missing_key_variable_is_refused_by_name(tmp_path, monkeypatch):
     monkeypatch.delenv("LOCAL_API_KEY", raising=False)
     with pytest.raises(
         ImproperlyConfigured,
-        match="provider 'local': api_key_env names LOCAL_API_KEY, which is not set",
+        match=r"models.toml, line 5: provider 'local': api_key_env names LOCAL_API_KEY, which "
+        "is not set",
     ):
         load(tmp_path, GOOD)
+
+
+def test_tables_written_inline_are_refused_without_a_line(tmp_path):
+    with pytest.raises(ImproperlyConfigured) as refused:
+        load(
+            tmp_path,
+            'providers = [{name = "p", base_url = "http://127.0.0.1:1/v1"}]\n'
+            'models = [{id = "m", provider = "q", default = true}]\n',
+        )
+    assert str(refused.value) == (
+        f"CHATBOT_MODELS_FILE {tmp_path / 'models.toml'}: model 'm': unknown provider 'q'"
+    )
 
 
 def test_bad_toml_names_the_line(tmp_path):
@@ -148,7 +191,7 @@ def test_the_app_does_not_start_with_a_bad_file(tmp_path):
     )
     assert result.returncode != 0
     assert (
-        f"CHATBOT_MODELS_FILE {path}: model 'gpt-4o-mini': unknown provider 'azure'"
+        f"CHATBOT_MODELS_FILE {path}, line 23: model 'gpt-4o-mini': unknown provider 'azure'"
         in result.stderr
     )
 
@@ -173,3 +216,20 @@ def test_without_file_or_rows_the_settings_are_the_catalogue(db, settings):
     settings.OPENAI_BASE_URL = settings.OPENAI_API_KEY = ""
     (demo,) = selectors.catalogue()
     assert demo.id == "demo" and demo.provider is None
+
+
+def test_the_file_in_the_docs_loads(tmp_path, monkeypatch):
+    """docs/models.md's file for OpenAI plus a local server is a file the app accepts."""
+    docs = (Path(__file__).parents[2] / "docs" / "models.md").read_text(encoding="utf-8")
+    example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-docs")
+    mini, llama = load(tmp_path, example)
+    assert (mini.id, mini.default, mini.vision, mini.provider.api_key) == (
+        "gpt-4o-mini",
+        True,
+        True,
+        "sk-docs",
+    )
+    assert (llama.provider.base_url, llama.provider.api_key_env) == ("http://127.0.0.1:8080/v1", "")
+    assert llama.upstream == "meta-llama/Llama-3.2-3B-Instruct"
+    assert llama.fallback.id == "gpt-4o-mini" and llama.groups == {"Research"}
