@@ -1,6 +1,11 @@
 import pytest
 
 from accounts import services as account_services
+from tests.catalogue.conftest import (  # noqa: F401 - fixtures
+    providers,
+    second_upstream,
+    second_upstream_server,
+)
 from tests.factories import UserFactory
 
 
