@@ -29,6 +29,8 @@ NEUTRAL = {
     "frequency_penalty": (0, 0.0),
     "parallel_tool_calls": (True, False),
     "store": (False,),
+    "modalities": (["text"],),
+    "response_format": ({"type": "text"},),
 }
 SUPPORTED = {
     "model",
