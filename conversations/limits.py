@@ -1,21 +1,24 @@
-"""Per-user send rate limit and daily token quota, shared by every process via the cache.
+"""Per-user send rate limit and daily token budget, shared by every process via the cache.
 
 DRF's throttles read and then write a request history, which lets concurrent requests slip
 through and only works for DRF views; the browser's WebSocket needs the same rule. An atomic
 ``cache.incr`` on a fixed window (Redis or local memory) is exact across processes.
+
+Which budgets a user has is not this module's business: the global daily quota, unless an
+app (usage, with its group budgets) registers a provider with ``use_budgets``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 
 from conversations.errors import QuotaExceeded, RateLimited
-from usage.budgets import daily_budget_for
 
 
 def check_send_rate(user_id: int) -> None:
@@ -37,14 +40,26 @@ def check_send_rate(user_id: int) -> None:
         raise RateLimited(retry_after=int(period - (now % period)) + 1)
 
 
-def _quota_key(user_id: int, day: str) -> str:
-    return f"token-quota:{user_id}:{day}"
+@dataclass(frozen=True)
+class Budgets:
+    """Tokens one user may spend per UTC day (0: no limit) and per UTC calendar month
+    (None: no limit)."""
+
+    daily: int
+    monthly: int | None = None
 
 
-def _seconds_to_midnight() -> int:
-    now = datetime.now(UTC)
-    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return int((tomorrow - now).total_seconds()) + 1
+def _global_budgets(user_id: int) -> Budgets:
+    return Budgets(daily=settings.CHATBOT_DAILY_TOKEN_QUOTA)
+
+
+_budgets_for: Callable[[int], Budgets] = _global_budgets
+
+
+def use_budgets(provider: Callable[[int], Budgets]) -> None:
+    """Let ``provider`` say each user's budgets from now on (called once, at start-up)."""
+    global _budgets_for
+    _budgets_for = provider
 
 
 @dataclass(frozen=True)
@@ -57,25 +72,21 @@ class Reservation:
 
 def reserve_tokens(user_id: int, *, prompt_tokens: int) -> Reservation | None:
     """Hold a reply's worst case (its prompt plus ``CHATBOT_MAX_REPLY_TOKENS``) against
-    today's budget (``CHATBOT_DAILY_TOKEN_QUOTA`` or the user's groups'), or raise
-    ``QuotaExceeded``.
+    today's budget, or raise ``QuotaExceeded``.
 
     One atomic ``incr`` both reserves and reads what others hold, so parallel sends in any
     process queue on it. A send is refused when its prompt no longer fits in what is left;
     its reply may then run past the quota by at most its cap.
     """
-    quota = daily_budget_for(user_id)  # the user's groups' budget, or the global quota
+    quota = _budgets_for(user_id).daily
     if quota <= 0:
         return None
+    now = _now()
     cap = settings.CHATBOT_MAX_REPLY_TOKENS
-    reservation = Reservation(
-        key=_quota_key(user_id, datetime.now(UTC).date().isoformat()),
-        tokens=prompt_tokens + cap,
-    )
-    held = _add(reservation.key, reservation.tokens)
-    if held - cap > quota:
+    reservation = Reservation(key=_quota_key(user_id, now.date()), tokens=prompt_tokens + cap)
+    if _add(reservation.key, reservation.tokens) - cap > quota:
         _add(reservation.key, -reservation.tokens)
-        raise QuotaExceeded(retry_after=_seconds_to_midnight())
+        raise QuotaExceeded(retry_after=_seconds_until(now.date() + timedelta(days=1), now=now))
     return reservation
 
 
@@ -85,11 +96,29 @@ def settle_tokens(reservation: Reservation | None, *, spent: int) -> None:
         _add(reservation.key, spent - reservation.tokens)
 
 
+def _now() -> datetime:
+    """The wall clock, read through ``time.time`` (which tests can stop)."""
+    return datetime.fromtimestamp(time.time(), UTC)
+
+
+def _seconds_until(day: date, *, now: datetime) -> int:
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return int((midnight - now).total_seconds()) + 1
+
+
+def _quota_key(user_id: int, day: date) -> str:
+    return f"token-quota:{user_id}:{day.isoformat()}"
+
+
+# A day's count outlives it by about a day, for the replies that straddle midnight.
+DAY_SECONDS = 2 * 86400
+
+
 def _add(key: str, tokens: int) -> int:
-    """Add ``tokens`` (may be negative) to a day's count, kept a little over a day."""
-    cache.add(key, 0, timeout=2 * 86400)
+    """Add ``tokens`` (may be negative) to a count, starting from 0 if it has none."""
+    cache.add(key, 0, timeout=DAY_SECONDS)
     try:
         return cache.incr(key, tokens)
     except ValueError:  # expired between add and incr
-        cache.add(key, tokens, timeout=2 * 86400)
+        cache.add(key, tokens, timeout=DAY_SECONDS)
         return tokens

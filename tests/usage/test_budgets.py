@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 
 from tests.api.conftest import bearer_client
@@ -137,3 +138,30 @@ def test_a_group_budget_caps_sends_where_the_global_quota_does_not(user, upstrea
     assert refused.json()["code"] == "quota_exceeded"
     for text in ("use up the allowance please", "one more"):
         assert send(free, text).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("quota", [0, 100_000], ids=["quota off", "daily quota"])
+def test_a_send_reads_no_budget_while_none_exists(user, upstream, settings, monkeypatch, quota):
+    settings.CHATBOT_RATE_LIMIT = None
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = quota
+    api = bearer_client(user)
+
+    def send() -> list[str]:
+        sql: list[str] = []  # from every thread: the send path queries on its own
+        original = CursorWrapper._execute
+
+        def recording(cursor, query, *args):
+            sql.append(query)
+            return original(cursor, query, *args)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(CursorWrapper, "_execute", recording)
+            sent = api.post("/api/chat", {"message": "hello"}, content_type="application/json")
+        assert sent.status_code == 200, sent.content
+        assert any("conversations_message" in query for query in sql)
+        return [query for query in sql if "usage_" in query]
+
+    assert send()  # the first learns that no budget exists
+    assert send() == []
+    assert send() == []
