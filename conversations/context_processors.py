@@ -23,6 +23,8 @@ CHAT_STRINGS = {
     "actionsFor": _("Actions for %(title)s"),
     "replyCopied": _("Reply copied."),
     "replyCopyFailed": _("Could not copy the reply."),
+    "branchPosition": _("Version %(index)s of %(total)s"),
+    "branchFailed": _("Could not show that version. Reload the page to try again."),
     # static/js/sharing.js
     "actionFailed": _("That did not work. Please try again."),
     "pinned": _("Conversation pinned."),

@@ -104,20 +104,25 @@ def chat(request: HttpRequest, session_id=None) -> HttpResponse:
         messages, has_more = _latest_messages(
             sharing_selectors.with_feedback(selectors.branch_messages(session), user=request.user)
         )
-        context.update(session=session, chat_messages=messages, has_more=has_more)
+        context.update(
+            session=session,
+            chat_messages=selectors.with_sibling_ids(messages),
+            has_more=has_more,
+        )
     return render(request, "conversations/chat.html", context)
 
 
 @login_required
 @require_GET
 def older_messages(request: HttpRequest, session_id) -> JsonResponse:
-    """Messages before ``?before=<sequence>`` as rendered bubbles, for scrolling up."""
+    """The current branch's messages before ``?before=<sequence>`` as rendered bubbles, for
+    scrolling up; without ``before`` its latest page (another branch was chosen)."""
     try:
         messages_qs = selectors.messages_for_session(user=request.user, session_id=session_id)
     except SessionNotFound as exc:
         return JsonResponse({"detail": exc.detail}, status=404)
     try:
-        before = int(request.GET.get("before", ""))
+        before = int(request.GET["before"]) if "before" in request.GET else None
     except ValueError:
         return JsonResponse(
             {"detail": gettext("Say which message to load before: ?before=<sequence>.")},
@@ -127,13 +132,15 @@ def older_messages(request: HttpRequest, session_id) -> JsonResponse:
         sharing_selectors.with_feedback(messages_qs, user=request.user), before=before
     )
     html = render_to_string(
-        "conversations/_messages.html", {"chat_messages": messages}, request=request
+        "conversations/_messages.html",
+        {"chat_messages": selectors.with_sibling_ids(messages)},
+        request=request,
     )
     return JsonResponse(
         {
             "html": html,
             "hasMore": has_more,
-            "before": messages[0].sequence if messages else before,
+            "before": messages[0].sequence if messages else (before or 0),
         }
     )
 

@@ -25,3 +25,19 @@ def trim_blank_lines(text: str) -> str:
     """The text without blank lines before or after it: shown with white-space: pre-wrap,
     they would be empty lines in the bubble."""
     return _BLANK_EDGES.sub("", text)
+
+
+@register.filter
+def branch_position(message) -> dict | None:
+    """Where a message stands among its siblings (``selectors.with_sibling_ids``), for its
+    "‹ 2 / 3 ›" switcher; None when it has none (or they were not read)."""
+    sibling_ids = getattr(message, "sibling_ids", None) or []
+    if len(sibling_ids) < 2:
+        return None
+    index = sibling_ids.index(str(message.id))
+    return {
+        "index": index + 1,
+        "total": len(sibling_ids),
+        "previous": sibling_ids[index - 1] if index > 0 else "",
+        "next": sibling_ids[index + 1] if index + 1 < len(sibling_ids) else "",
+    }

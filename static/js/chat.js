@@ -281,6 +281,7 @@ class Chat {
       reply: () => this.onReply(event.message),
       title: () => this.onTitle(event),
       sessionDeleted: () => this.onSessionDeleted(event),
+      branch: () => this.onBranch(event),
       error: () => this.onError(event),
     };
     handlers[event.type]?.();
@@ -297,17 +298,173 @@ class Chat {
     if (event.sessionId !== this.sessionId) return;
     document.getElementById("empty-state")?.remove();
     const follow = mine || this.nearBottom();
-    const userBubble = document.getElementById(`m-${event.userMessage.messageId}`);
+    const { userMessage, reply } = event;
+    const userBubble = document.getElementById(`m-${userMessage.messageId}`);
     if (event.regenerated && userBubble) {
-      while (userBubble.nextElementSibling) userBubble.nextElementSibling.remove();
+      // The new reply is a sibling of the one shown: that branch leaves the page.
+      this.removeAfter(userBubble);
     } else if (!userBubble) {
-      this.el.messages.append(fragment(event.userMessage.html));
+      // A send continues the branch shown; an edit starts a new one beside the edited
+      // message, so whatever followed their common parent leaves the page.
+      const parent = userMessage.parentId && document.getElementById(`m-${userMessage.parentId}`);
+      if (userMessage.parentId && !parent) {
+        this.reloadThread();
+        return;
+      }
+      if (parent) this.removeAfter(parent);
+      else this.el.messages.replaceChildren();
+      this.el.messages.append(fragment(userMessage.html));
     }
-    if (event.reply && !document.getElementById(`m-${event.reply.messageId}`)) {
-      this.el.messages.append(fragment(event.reply.html));
+    this.applySiblings(document.getElementById(`m-${userMessage.messageId}`), userMessage.siblingIds);
+    if (reply && !document.getElementById(`m-${reply.messageId}`)) {
+      this.el.messages.append(fragment(reply.html));
+      this.applySiblings(document.getElementById(`m-${reply.messageId}`), reply.siblingIds);
     }
     this.updateComposer();
     if (follow) this.scrollToBottom();
+  }
+
+  removeAfter(bubble) {
+    while (bubble.nextElementSibling) bubble.nextElementSibling.remove();
+  }
+
+  // --- Branches ------------------------------------------------------------------------
+
+  // The "‹ 2 / 3 ›" switcher of a message with siblings (made from the page's partial for
+  // bubbles that come over the WebSocket), or none.
+  applySiblings(bubble, siblingIds) {
+    if (!bubble || !siblingIds) return;
+    let switcher = bubble.querySelector(":scope > .branch-switcher");
+    const index = siblingIds.indexOf(bubble.dataset.messageId);
+    if (siblingIds.length < 2 || index < 0) {
+      switcher?.remove();
+      return;
+    }
+    if (!switcher) {
+      switcher = document.getElementById("branch-switcher-template").content.firstElementChild.cloneNode(true);
+      bubble.querySelector(".message-body").after(switcher);
+    }
+    const targets = { previous: siblingIds[index - 1] ?? "", next: siblingIds[index + 1] ?? "" };
+    for (const button of switcher.querySelectorAll("[data-action=switch-branch]")) {
+      button.dataset.target = targets[button.dataset.step];
+      button.disabled = !button.dataset.target;
+    }
+    const values = { index: index + 1, total: siblingIds.length };
+    switcher.querySelector(".branch-position").textContent = `${values.index} / ${values.total}`;
+    switcher.querySelector(".branch-label").textContent = t("branchPosition", values);
+  }
+
+  switchBranch(button) {
+    if (!this.sessionId || !button.dataset.target) return;
+    // Focus comes back to the same control of the switcher once the branch is shown.
+    this.refocus = { messageId: button.dataset.target, step: button.dataset.step };
+    this.post({ type: "switch", sessionId: this.sessionId, currentMessageId: button.dataset.target, requestId: requestId() });
+  }
+
+  onBranch(event) {
+    if (event.sessionId === this.sessionId) this.reloadThread();
+  }
+
+  messagesUrl() {
+    return `${this.chatUrl}c/${this.sessionId}/messages`;
+  }
+
+  // The current branch, as the server has it now: its latest page replaces the messages.
+  async reloadThread() {
+    const sessionId = this.sessionId;
+    const load = (this.threadLoads = (this.threadLoads ?? 0) + 1);
+    const response = await fetch(this.messagesUrl(), { headers: { Accept: "application/json" } });
+    // Only the newest load counts, and only for the conversation still open.
+    if (load !== this.threadLoads || sessionId !== this.sessionId) return;
+    if (!response.ok) {
+      this.showError(t("branchFailed"), "chat");
+      return;
+    }
+    const page = await response.json();
+    if (load !== this.threadLoads) return;
+    for (const stream of this.streams.values()) cancelAnimationFrame(stream.frame);
+    this.streams.clear();
+    const messages = fragment(page.html);
+    enhanceCodeBlocks(messages);
+    this.el.messages.replaceChildren(messages);
+    this.setOlder(page.hasMore, page.before);
+    for (const bubble of this.el.messages.querySelectorAll(`.message[data-status="${STREAMING}"]`)) {
+      this.resume(bubble.dataset.messageId);
+    }
+    this.updateComposer();
+    this.scrollToBottom();
+    this.restoreFocus();
+  }
+
+  restoreFocus() {
+    const wanted = this.refocus;
+    this.refocus = null;
+    const switcher = wanted && document.getElementById(`m-${wanted.messageId}`)?.querySelector(".branch-switcher");
+    if (!switcher) return;
+    const same = switcher.querySelector(`[data-step="${wanted.step}"]`);
+    (same.disabled ? switcher.querySelector("[data-action=switch-branch]:not(:disabled)") : same)?.focus();
+  }
+
+  setOlder(hasMore, before) {
+    if (!hasMore) {
+      this.el.older?.remove();
+      this.el.older = null;
+      return;
+    }
+    if (!this.el.older) {
+      this.el.older = document.getElementById("load-older-template").content.firstElementChild.cloneNode(true);
+      this.el.messages.before(this.el.older);
+    }
+    this.el.older.dataset.before = before;
+  }
+
+  // --- Editing a message (sent again as a new branch) ------------------------------------
+
+  startEdit(bubble) {
+    if (bubble.querySelector(".message-editor")) return;
+    const body = bubble.querySelector(".message-body");
+    const editor = document.getElementById("message-editor-template").content.firstElementChild.cloneNode(true);
+    const field = editor.querySelector("textarea");
+    field.value = body.textContent;
+    body.hidden = true;
+    bubble.querySelector(".user-actions").hidden = true;
+    body.after(editor);
+    field.focus();
+    field.setSelectionRange(field.value.length, field.value.length);
+    this.updateComposer();
+  }
+
+  cancelEdit(editor) {
+    const bubble = editor.closest(".message");
+    editor.remove();
+    bubble.querySelector(".message-body").hidden = false;
+    bubble.querySelector(".user-actions").hidden = false;
+    bubble.querySelector("[data-action=edit]").focus();
+  }
+
+  submitEdit(editor) {
+    const text = editor.querySelector("textarea").value;
+    if (!text.trim() || this.suspended || this.ended || this.streamingReply() || editor.dataset.requestId) return;
+    const id = requestId();
+    const message = {
+      type: "send", text, requestId: id, sessionId: this.sessionId,
+      editMessageId: editor.closest(".message").dataset.messageId,
+    };
+    if (this.el.model) message.model = this.el.model.value;
+    // Kept open (and its text with it) until the new branch arrives or the send fails.
+    editor.dataset.requestId = id;
+    for (const control of editor.querySelectorAll("textarea, button")) control.disabled = true;
+    this.post(message);
+  }
+
+  // An edit the server refused: its editor opens again with the text, nothing lost.
+  reopenEdit(requestId) {
+    const editor = requestId && this.el.messages.querySelector(`.message-editor[data-request-id="${CSS.escape(requestId)}"]`);
+    if (!editor) return false;
+    delete editor.dataset.requestId;
+    for (const control of editor.querySelectorAll("textarea, button")) control.disabled = false;
+    editor.querySelector("textarea").focus();
+    return true;
   }
 
   resume(messageId) {
@@ -372,6 +529,7 @@ class Chat {
     const fresh = replacement.firstElementChild;
     bubble.replaceWith(replacement);
     enhanceCodeBlocks(fresh);
+    this.applySiblings(fresh, message.siblingIds);
     this.updateComposer();
     if (follow) this.scrollToBottom();
   }
@@ -396,6 +554,12 @@ class Chat {
   }
 
   onError(event) {
+    this.refocus = null;
+    if (this.reopenEdit(event.requestId)) {
+      this.showError(event.detail, "chat");
+      this.updateComposer();
+      return;
+    }
     const text = event.requestId ? this.pending.get(event.requestId) : undefined;
     if (text !== undefined) {
       this.pending.delete(event.requestId);
@@ -486,7 +650,7 @@ class Chat {
     const button = this.el.older;
     if (!button || this.loadingOlder) return;
     this.loadingOlder = true;
-    const response = await fetch(`${button.dataset.url}?before=${button.dataset.before}`, {
+    const response = await fetch(`${this.messagesUrl()}?before=${button.dataset.before}`, {
       headers: { Accept: "application/json" },
     });
     this.loadingOlder = false;
@@ -501,12 +665,7 @@ class Chat {
     enhanceCodeBlocks(older);
     this.el.messages.prepend(older);
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
-    if (page.hasMore) {
-      button.dataset.before = page.before;
-    } else {
-      button.remove();
-      this.el.older = null;
-    }
+    this.setOlder(page.hasMore, page.before);
   }
 
   streamingReply() {
@@ -527,8 +686,12 @@ class Chat {
     this.el.send.hidden = streaming;
     this.el.stop.hidden = !streaming;
     this.el.send.disabled = empty || streaming || this.suspended || this.ended;
-    for (const button of this.el.messages.querySelectorAll("[data-action=regenerate], [data-action=retry]")) {
-      button.disabled = streaming || this.suspended || this.ended;
+    const blocked = streaming || this.suspended || this.ended;
+    for (const button of this.el.messages.querySelectorAll("[data-action=regenerate], [data-action=retry], [data-action=edit]")) {
+      button.disabled = blocked;
+    }
+    for (const editor of this.el.messages.querySelectorAll(".message-editor:not([data-request-id])")) {
+      editor.querySelector("[type=submit]").disabled = blocked;
     }
   }
 
@@ -639,9 +802,32 @@ class Chat {
       if (reply) this.post({ type: "stop", messageId: reply.dataset.messageId });
     });
     messages.addEventListener("click", (event) => {
-      const button = event.target.closest("[data-action=regenerate], [data-action=retry]");
+      const button = event.target.closest("[data-action]");
       if (!button || !this.sessionId) return;
-      this.post({ type: button.dataset.action, sessionId: this.sessionId, requestId: requestId() });
+      const action = button.dataset.action;
+      if (action === "switch-branch") this.switchBranch(button);
+      else if (action === "edit") this.startEdit(button.closest(".message"));
+      else if (action === "cancel-edit") this.cancelEdit(button.closest(".message-editor"));
+      else if (action === "regenerate" || action === "retry") {
+        this.post({ type: action, sessionId: this.sessionId, requestId: requestId() });
+      }
+    });
+    messages.addEventListener("submit", (event) => {
+      const editor = event.target.closest(".message-editor");
+      if (!editor) return;
+      event.preventDefault();
+      this.submitEdit(editor);
+    });
+    messages.addEventListener("keydown", (event) => {
+      const editor = event.target.closest(".message-editor");
+      if (!editor || event.isComposing) return;
+      if (event.key === "Escape" && !editor.dataset.requestId) {
+        event.preventDefault();
+        this.cancelEdit(editor);
+      } else if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        this.submitEdit(editor);
+      }
     });
     lists.addEventListener("click", (event) => {
       const menuButton = event.target.closest(".session-menu-button");
@@ -665,7 +851,9 @@ class Chat {
       button.addEventListener("click", () => button.closest("dialog").close());
     }
     this.el.moreSessions?.addEventListener("click", () => this.loadMoreSessions());
-    this.el.older?.addEventListener("click", () => this.loadOlder());
+    scroller.addEventListener("click", (event) => {
+      if (event.target.closest("#load-older")) this.loadOlder();
+    });
     scroller.addEventListener("scroll", () => {
       if (scroller.scrollTop < NEAR_TOP_PX) this.loadOlder();
     });
