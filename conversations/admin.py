@@ -32,12 +32,38 @@ def _messages(number: int) -> str:
     return ngettext("%d message", "%d messages", number) % number
 
 
+# A branch level is shown with spaces and an arrow: plain text, so admin escapes it and
+# the CSP needs no inline style.
+INDENT = "\u2003"
+
+
+def _tree(session_id, current_id) -> dict:
+    """Each message's branch level (a message that is not the first answer or edit of its
+    parent opens a branch, one step in) and whether it is on the current branch: one query."""
+    rows = Message.objects.filter(session_id=session_id).order_by("sequence")
+    parents, levels, has_child = {}, {}, set()
+    # In creation order a parent always comes before its children.
+    for message_id, parent_id in rows.values_list("pk", "parent_id"):
+        parents[message_id] = parent_id
+        opens_branch = parent_id in has_child
+        has_child.add(parent_id)
+        levels[message_id] = levels.get(parent_id, 0) + opens_branch
+    current = set()
+    node = current_id
+    while node is not None:
+        current.add(node)
+        node = parents.get(node)
+    return {"levels": levels, "current": current}
+
+
 class MessageInline(admin.TabularInline):
     """The conversation's messages in order, read-only."""
 
     model = Message
     fields = (
         "sequence",
+        "branch",
+        "parent_sequence",
         "role",
         "status",
         "excerpt",
@@ -52,6 +78,32 @@ class MessageInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).select_related("parent")
+
+    def get_formset(self, request: HttpRequest, obj=None, **kwargs):
+        # Admin makes inline instances per request: the tree is read once for the page.
+        self.tree = _tree(obj.pk, obj.current_message_id) if obj is not None else None
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="branch")
+    def branch(self, message: Message) -> str:
+        """Indented by branch level; the current branch (what the user sees and the
+        model reads) marked, and so is a hidden message on any branch."""
+        tree = self.tree
+        marks = []
+        if message.pk in tree["current"]:
+            marks.append("current")
+        if message.hidden:
+            marks.append("hidden")
+        level = tree["levels"].get(message.pk, 0)
+        arrow = "\u21b3 " if level else ""
+        return f"{INDENT * level}{arrow}{' '.join(marks) or '-'}"
+
+    @admin.display(description="reply to")
+    def parent_sequence(self, message: Message) -> str:
+        return f"#{message.parent.sequence}" if message.parent_id else "-"
 
     @admin.display(description="content")
     def excerpt(self, message: Message) -> str:
@@ -152,6 +204,7 @@ class MessageAdmin(admin.ModelAdmin):
     fields = (
         "session",
         "sequence",
+        "parent",
         "role",
         "status",
         "content",
