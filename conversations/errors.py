@@ -6,6 +6,8 @@ should see; nothing from the upstream's error text ever goes into ``detail``.
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
@@ -72,9 +74,22 @@ class QuotaExceeded(ChatError):
     code = "quota_exceeded"
     default_detail = "You have used today's token allowance. It resets at midnight UTC."
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
         self.retry_after = max(1, int(retry_after))
-        super().__init__()
+        super().__init__(detail)
+
+
+class BudgetExceeded(QuotaExceeded):
+    """A calendar month's token budget is spent; the message says when the next one starts."""
+
+    code = "budget_exceeded"
+
+    def __init__(self, retry_after: int, *, renews: date) -> None:
+        super().__init__(
+            retry_after,
+            "You have used this month's token budget. "
+            f"It renews on {renews.isoformat()} at 00:00 UTC.",
+        )
 
 
 class MessageBlocked(ChatError):
