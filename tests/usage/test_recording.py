@@ -22,9 +22,10 @@ def test_reply_stores_cached_tokens_and_its_first_and_last_token_times(api, upst
     assert response.status_code == 200, response.content
     reply = Message.objects.get(pk=response.json()["messageId"])
     assert (reply.completion_tokens, reply.cached_tokens) == (4, 7)
-    # Lower bounds only: the upstream waited this long before its first and between pieces.
+    # Lower bounds only: the upstream waited this long before its first and between pieces
+    # (a first token read late may arrive with the next, so the gaps add to the request's).
     assert reply.first_token_ms >= 300
-    assert reply.total_ms >= reply.first_token_ms + 3 * 50
+    assert reply.total_ms >= max(reply.first_token_ms, 300 + 3 * 50)
 
 
 def test_reply_that_never_got_a_token_stores_no_times(api, upstream):
