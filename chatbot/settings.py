@@ -418,6 +418,8 @@ CHATBOT_MODELS = (
 # Parsed here, once: conversations.limits reads the Rate (or None when off).
 CHATBOT_RATE_LIMIT = env_rate("CHATBOT_RATE_LIMIT", "20/min")
 CHATBOT_DAILY_TOKEN_QUOTA = env_int("CHATBOT_DAILY_TOKEN_QUOTA", 0, minimum=0)
+CHATBOT_CONVERSATION_TOKEN_LIMIT = env_int("CHATBOT_CONVERSATION_TOKEN_LIMIT", 0, minimum=0)
+CHATBOT_SESSION_RATE_LIMIT = env_rate("CHATBOT_SESSION_RATE_LIMIT", "off")
 CHATBOT_MODERATION = env_choice("CHATBOT_MODERATION", "off", ("off", "flag", "block"))
 CHATBOT_MODERATION_MODEL = env_str("CHATBOT_MODERATION_MODEL", "omni-moderation-latest")
 # How often a growing reply is written to the database, and when a reply whose writer

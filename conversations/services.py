@@ -8,7 +8,8 @@ A send has one door with Zulip's check/do shape, whichever transport calls it:
 - ``finish_send`` awaits the automatic content check when one is configured;
 - ``do_send`` stores it in one transaction: the user's message and an empty reply in status
   ``streaming`` (committed before the model is called, so nothing is lost), after the
-  send rate and with the quota reservation, both taken under the conversation's lock.
+  conversation's limits (``session_limits``) and the send rate and with the quota
+  reservation, all taken under the conversation's lock.
 
 With no content check to wait for, ``check_send`` calls ``do_send`` itself, so a send costs
 one database trip; the caller never chooses. ``send_message`` is the whole door for a caller
@@ -36,7 +37,16 @@ from django.utils import timezone
 
 from catalogue import selectors as catalogue
 from catalogue.entries import ModelEntry
-from conversations import events, limits, llm, payloads, reply_storage, selectors, titles
+from conversations import (
+    events,
+    limits,
+    llm,
+    payloads,
+    reply_storage,
+    selectors,
+    session_limits,
+    titles,
+)
 from conversations.context import (
     Context,
     ContextMessage,
@@ -297,6 +307,7 @@ def _store_send(
             parent_id = edited.parent_id
         else:
             parent_id = None if created else _leaf_id(session)
+        session_limits.check_conversation_limits(session)
         limits.check_send_rate(user.pk)
         user_message, reply = _new_turn_rows(
             session=session,
@@ -559,6 +570,7 @@ def do_regenerate(*, user, session_id, message_id=None) -> Turn:
     with _released_on_error(lambda: reservation), transaction.atomic():
         session = _locked_session(user=user, session_id=session_id)
         question = _answerable_message(session, reply_id=message_id)
+        session_limits.check_conversation_limits(session)
         limits.check_send_rate(user.pk)
         now = timezone.now()
         reply = _empty_reply(
