@@ -1,4 +1,4 @@
-.PHONY: run test lint format bench smoke mutation
+.PHONY: run test lint format bench bench-quick smoke mutation
 
 run:  ## run the app at http://127.0.0.1:8000 (SQLite, demo model unless a key is set)
 	scripts/run.sh
@@ -17,6 +17,9 @@ smoke:  ## the REST contract walked black-box against a production-like deployme
 
 bench:  ## latency and throughput against a direct call to the upstream (see docs/performance.md)
 	scripts/bench.sh
+
+bench-quick:  ## the regression check (< 3 min, SQLite): fails when CPU per chat grows > 25 % over bench/baseline.json
+	scripts/setup.sh dev && .venv/bin/python -m bench.quick
 
 mutation:  ## mutation score per module of conversations/ and accounts/ into docs/testing.md
 	scripts/setup.sh dev && .venv/bin/python scripts/mutation.py $(MUTATION_ARGS)

@@ -19,14 +19,16 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench import clients
+from bench import clients, cpu, loads
 from bench.clients import percentile
 from bench.procs import PYTHON, ROOT, App, Upstream, cpu_seconds, rss_mb
 
 RESULTS = ROOT / "bench" / "results"
 EXPECTED_PIECES = 100
+STREAM_SECONDS = 0.2 + EXPECTED_PIECES * 0.01  # the upstream's first token, then 10 ms apart
 
 
 def summarize(streams: list[clients.Stream], expected: str | None = None) -> dict:
@@ -69,16 +71,82 @@ async def rounds(make, concurrency: int, count: int) -> list[clients.Stream]:
 
 
 async def steady(make, concurrency: int, per_client: int, stream_seconds: float) -> list:
-    """``concurrency`` streams open at all times: each client reads its stream to the end
-    and starts the next, and the clients start ``stream_seconds / concurrency`` apart, so
-    starts are spread as they are under steady load rather than all in the same instant."""
+    """``concurrency`` streams open at all times, their starts spread evenly (the *even*
+    shape of ``bench.loads``)."""
+    return await loads.staggered(make, concurrency, per_client, stream_seconds)
 
-    async def client(i: int) -> list[clients.Stream]:
-        await asyncio.sleep(i * stream_seconds / concurrency)
-        return [await make(i) for _ in range(per_client)]
 
-    per = await asyncio.gather(*(client(i) for i in range(concurrency)))
-    return [stream for streams in per for stream in streams]
+@dataclass
+class Row:
+    """One TTFT row: its shape, how many clients, and what each sends."""
+
+    label: str
+    shape: str
+    concurrency: int
+    per_client: int = 0
+    rate: float = 0.0  # poisson: arrivals per second
+    seconds: float = 0.0  # poisson: how long arrivals come
+
+
+def through_app(http, app: App, users: list[dict], tabs: list, *, websocket: bool, openai: bool):
+    """A chat through the app for client ``i``: the SSE API, the WebSocket or /v1."""
+
+    def make(i: int):
+        if websocket:
+            return tabs[i].send(f"hello {i}")
+        if openai:
+            return clients.app_openai_sse(http, app.url, users[i]["token"], f"hello {i}")
+        return clients.app_sse(http, app.url, users[i]["token"], f"hello {i}")
+
+    return make
+
+
+def shaped(row: Row, make, clients_count: int):
+    """``make``'s chats in the row's load shape."""
+    if row.shape == "burst":
+        return rounds(make, row.concurrency, row.per_client)
+    if row.shape == "poisson":
+        return loads.poisson(make, rate=row.rate, seconds=row.seconds, clients=clients_count)
+    spread = STREAM_SECONDS if row.shape == "even" else loads.RAMP_SECONDS
+    return loads.staggered(make, row.concurrency, row.per_client, spread)
+
+
+async def ttft_row(app: App, upstream: Upstream, users: list[dict], row: Row, **transport) -> dict:
+    """One row: the load direct, then through the app with its CPU measured."""
+    expected = expected_text(EXPECTED_PIECES)
+    clients_count = min(len(users), 200) if row.shape == "poisson" else row.concurrency
+    # Over the WebSocket each client is a browser tab: one socket, kept open across its
+    # messages (the chat page does not reconnect per message).
+    tabs = [clients.Tab(app.url, users[i]["cookie"]) for i in range(clients_count)]
+
+    def complete(stream) -> bool:
+        return stream.error is None and stream.text == expected
+
+    async with clients.http_client(max(clients_count, 50)) as http:
+
+        def direct(i: int):
+            return clients.direct_sse(http, upstream.url, f"hello {i}")
+
+        started = time.perf_counter()
+        direct_streams = await shaped(row, direct, clients_count)
+        direct_wall = time.perf_counter() - started
+        make = through_app(http, app, users, tabs, **transport)
+        run = await loads.measured(app, lambda: shaped(row, make, clients_count), ok=complete)
+    for tab in tabs:
+        await tab.close()
+    figures = compare(summarize(run.streams, expected), summarize(direct_streams, expected))
+    direct_rate = sum(1 for s in direct_streams if complete(s)) / direct_wall
+    figures.update(
+        shape=row.shape,
+        concurrency=row.concurrency,
+        cpu_ms_per_chat=run.cpu_ms_per_chat,
+        app_chats_per_s=run.chats_per_second,
+        direct_chats_per_s=direct_rate,
+        throughput_ratio=run.chats_per_second / direct_rate,
+    )
+    if row.shape == "poisson":
+        figures.update(rate_per_s=row.rate, arrival_seconds=row.seconds)
+    return figures
 
 
 async def ttft_scenario(
@@ -89,43 +157,33 @@ async def ttft_scenario(
     websocket: bool,
     quick: bool,
     openai: bool = False,
+    shapes: tuple[str, ...] = ("ramped", "even", "poisson", "burst"),
+    concurrencies: tuple[int, ...] = (1, 10, 50),
 ) -> dict:
+    """Time to first token through the app and direct, under each load shape, with the
+    app's CPU per chat and chats per second. Poisson arrivals come at 80 % of the capacity
+    that the ramped row at the highest concurrency measured (so "ramped" comes first):
+    the lower of its chats per second and a full core's worth of its CPU per chat."""
     upstream.configure(first_token_delay=0.2, tokens=EXPECTED_PIECES, token_gap=0.01)
-    expected = expected_text(EXPECTED_PIECES)
-    stream_seconds = 0.2 + EXPECTED_PIECES * 0.01
-    out = {}
-    # Steady load (the target), then the same 50 streams started in one instant (a burst
-    # queues every request's own work behind the others': reported, not the target).
-    for label, concurrency, runs, burst in (
-        ("1", 1, 5 if quick else 15, False),
-        ("10", 10, 3 if quick else 5, False),
-        ("50", 50, 2 if quick else 4, False),
-        ("50 streams at once", 50, 2 if quick else 3, True),
-    ):
-        # Over the WebSocket each client is a browser tab: one socket, kept open across its
-        # messages (the chat page does not reconnect per message).
-        tabs = [clients.Tab(app.url, users[i]["cookie"]) for i in range(concurrency)]
-
-        def through(i: int, tabs=tabs):
-            if websocket:
-                return tabs[i].send(f"hello {i}")
-            if openai:
-                return clients.app_openai_sse(http, app.url, users[i]["token"], f"hello {i}")
-            return clients.app_sse(http, app.url, users[i]["token"], f"hello {i}")
-
-        def direct(i: int):
-            return clients.direct_sse(http, upstream.url, f"hello {i}")
-
-        async with clients.http_client(concurrency) as http:
-            if burst:
-                direct_streams = await rounds(direct, concurrency, runs)
-                app_streams = await rounds(through, concurrency, runs)
-            else:
-                direct_streams = await steady(direct, concurrency, runs, stream_seconds)
-                app_streams = await steady(through, concurrency, runs, stream_seconds)
-        for tab in tabs:
-            await tab.close()
-        out[label] = compare(summarize(app_streams, expected), summarize(direct_streams, expected))
+    per_client = {1: 5 if quick else 15, 10: 3 if quick else 5, 50: 2 if quick else 4}
+    out: dict = {}
+    for shape in shapes:
+        if shape in ("even", "ramped"):
+            rows = [Row(f"{shape} {c}", shape, c, per_client[c]) for c in concurrencies]
+        elif shape == "burst":
+            rows = [Row("burst 50", "burst", 50, 2 if quick else 3)]
+        else:
+            top = out.get(f"ramped {max(concurrencies)}")
+            if top is None:
+                continue
+            capacity = min(top["app_chats_per_s"], 1000 / top["cpu_ms_per_chat"])
+            rows = [
+                Row("poisson 80%", "poisson", 0, rate=0.8 * capacity, seconds=8 if quick else 15)
+            ]
+        for row in rows:
+            out[row.label] = await ttft_row(
+                app, upstream, users, row, websocket=websocket, openai=openai
+            )
     return out
 
 
@@ -267,6 +325,15 @@ def context_scenario(app: App) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+async def cpu_scenario(app: App, upstream: Upstream, users: list[dict], quick: bool) -> dict:
+    """CPU per chat per transport and per feature (``bench.cpu``)."""
+    repeats = 1 if quick else 3
+    return {
+        kind: await cpu.cpu_per_chat(app, upstream, users, kind=kind, repeats=repeats)
+        for kind in (*cpu.TRANSPORTS, *cpu.FEATURES)
+    }
+
+
 async def run_database(label: str, database_url: str | None, args) -> dict:
     upstream = Upstream()
     app = App(upstream=upstream, database_url=database_url, workers=args.workers)
@@ -293,6 +360,7 @@ async def run_database(label: str, database_url: str | None, args) -> dict:
             ("4_many_users", lambda: many_users_scenario(app, upstream, data["users"], args.quick)),
             ("5_plain_json", lambda: json_scenario(app, upstream, data["users"], args.quick)),
             ("6_size", lambda: size_scenario(app, data)),
+            ("9_cpu_per_chat", lambda: cpu_scenario(app, upstream, data["users"], args.quick)),
             (
                 "8_ttft_openai",
                 lambda: ttft_scenario(
@@ -317,14 +385,33 @@ async def run_database(label: str, database_url: str | None, args) -> dict:
         upstream.stop()
 
 
+def provenance() -> dict:
+    """What a figure needs to be reproduced: the date, the commit, whether the tree had
+    uncommitted changes (then the figures are not that commit's), and the machine's load."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return result.stdout.strip()
+
+    changed = [
+        line for line in git("status", "--porcelain", "--untracked-files=no").splitlines() if line
+    ]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": git("rev-parse", "--short=12", "HEAD") or "unknown",
+        "uncommitted_files": len(changed),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def machine() -> dict:
-    cpu = "unknown"
+    model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
+            model = line.split(":", 1)[1].strip()
             break
     return {
-        "cpu": cpu,
+        "cpu": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "kernel": platform.release(),
@@ -346,11 +433,18 @@ def main() -> int:
         if not args.postgres:
             parser.error("PostgreSQL needs --postgres URL or TEST_DATABASE_URL")
         databases.append(("postgres", args.postgres))
-    report = {"machine": machine(), "workers": args.workers, "quick": args.quick, "results": {}}
+    report = {
+        "machine": machine(),
+        **provenance(),
+        "workers": args.workers,
+        "quick": args.quick,
+        "results": {},
+    }
     started = time.perf_counter()
     for label, url in databases:
         report["results"][label] = asyncio.run(run_database(label, url, args))
     report["seconds"] = round(time.perf_counter() - started, 1)
+    report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     from bench.report import markdown

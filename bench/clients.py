@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 import httpx
 import websockets
 
+# The longest wait for a tab's next event: a reply whose end never comes fails the stream
+# instead of holding the run.
+EVENT_TIMEOUT = 20
+
 
 @dataclass
 class Stream:
@@ -20,6 +24,7 @@ class Stream:
     text: str = ""
     error: str | None = None
     total: float = 0.0
+    session: str | None = None  # the conversation's id, when the app says it
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -65,13 +70,24 @@ def http_client(concurrency: int) -> httpx.AsyncClient:
     return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0))
 
 
-async def app_sse(client: httpx.AsyncClient, base: str, token: str, text: str) -> Stream:
+async def app_sse(
+    client: httpx.AsyncClient,
+    base: str,
+    token: str,
+    text: str,
+    *,
+    path: str = "/api/chat",
+    extra: dict | None = None,
+) -> Stream:
+    """A streamed send (``extra`` adds to its body: a model, attachments); ``path`` may be a
+    conversation's regenerate route, whose body needs no message."""
     pieces = Pieces()
+    body = {"stream": True, **({"message": text} if text else {}), **(extra or {})}
     try:
         async with client.stream(
             "POST",
-            base + "/api/chat",
-            json={"message": text, "stream": True},
+            base + path,
+            json=body,
             headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
         ) as response:
             if response.status_code != 200:
@@ -85,6 +101,8 @@ async def app_sse(client: httpx.AsyncClient, base: str, token: str, text: str) -
                     data = json.loads(line[5:])
                     if event == "delta":
                         pieces.piece(data["content"])
+                    elif event == "session":
+                        pieces.result.session = data["sessionId"]
                     elif event == "error":
                         pieces.result.error = data.get("detail", "error")
     except httpx.HTTPError as exc:
@@ -171,7 +189,7 @@ class Tab:
             pieces.start = time.perf_counter()
             await self.socket.send(json.dumps({"type": "send", "text": text}))
             while True:
-                event = json.loads(await asyncio.wait_for(self.socket.recv(), 120))
+                event = json.loads(await asyncio.wait_for(self.socket.recv(), EVENT_TIMEOUT))
                 kind = event.get("type")
                 if kind == "turn" and reply_id is None:
                     reply_id = event.get("reply", {}).get("messageId")
@@ -212,3 +230,14 @@ async def direct_json(client: httpx.AsyncClient, upstream: str, text: str) -> fl
     )
     response.raise_for_status()
     return time.perf_counter() - start
+
+
+async def upload(client: httpx.AsyncClient, base: str, token: str, name: str, data: bytes) -> str:
+    """POST /api/files: the new file's id."""
+    response = await client.post(
+        base + "/api/files",
+        files={"file": (name, data, "text/plain")},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    response.raise_for_status()
+    return response.json()["fileId"]

@@ -72,6 +72,23 @@ class App:
     def __init__(self, *, upstream: Upstream, database_url: str | None, workers: int = 1):
         self.tmp = tempfile.mkdtemp(prefix="bench-")
         self.port = free_port()
+        # A catalogue of two models on the same upstream: the default, and one a send may
+        # pick (bench.cpu's "model" figure).
+        models_file = Path(self.tmp, "models.toml")
+        models_file.write_text(
+            "[[providers]]\n"
+            'name = "bench"\n'
+            f'base_url = "{upstream.url}/v1"\n'
+            'api_key_env = "OPENAI_API_KEY"\n\n'
+            "[[models]]\n"
+            'id = "bench-model"\n'
+            'provider = "bench"\n'
+            "default = true\n\n"
+            "[[models]]\n"
+            'id = "bench-alt"\n'
+            'provider = "bench"\n'
+            'upstream = "bench-model"\n'
+        )
         self.env = dict(
             os.environ,
             DJANGO_SETTINGS_MODULE="chatbot.settings",
@@ -85,6 +102,7 @@ class App:
             OPENAI_BASE_URL=upstream.url + "/v1",
             OPENAI_API_KEY="sk-bench",
             CHATBOT_MODEL="bench-model",
+            CHATBOT_MODELS_FILE=str(models_file),
             CHATBOT_RATE_LIMIT="0",
             CHATBOT_LLM_MAX_RETRIES="0",
             DJANGO_LOG_LEVEL="WARNING",

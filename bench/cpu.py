@@ -1,0 +1,150 @@
+"""CPU per chat: the app process's CPU milliseconds per completed chat, per transport and
+per feature, and a calibration loop that tells a slower machine from a costlier chat.
+
+A chat is a new conversation (as API consumers mostly send) with a 100-token reply from an
+upstream that waits 200 ms and then sends a token every 10 ms; its title, asked for after
+the reply, is included: the CPU is counted until the app is quiet again. Clients are
+ramped over 2 s, then send back to back. CPU time depends little on queueing, so this
+figure holds on a loaded machine where latency does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+
+import httpx
+
+from bench import clients
+from bench.loads import RAMP_SECONDS, measured, staggered
+from bench.procs import App, Upstream
+
+TOKENS = 100
+EXPECTED = "".join(f"tok{i} " for i in range(TOKENS))
+ALT_MODEL = "bench-alt"  # the catalogue's second model (bench.procs writes the file)
+DOCUMENT = ("A short document for the benchmark. " * 20).encode()
+
+TRANSPORTS = ("sse", "websocket", "openai")
+FEATURES = ("regenerate", "model", "attachment")
+
+
+def calibrate(rounds: int = 5) -> float:
+    """CPU milliseconds of a fixed pure-Python workload (JSON, strings, dicts, as a chat's
+    own work is), the median of ``rounds``: on a slower or busier core it grows with the
+    app's CPU per chat, so their ratio compares across machines."""
+    payload = {"messages": [{"role": "user", "content": "word " * 40, "n": i} for i in range(50)]}
+    times = []
+    for _ in range(rounds):
+        start = time.process_time()
+        for i in range(300):
+            text = json.dumps(payload)
+            data = json.loads(text)
+            parts = [f"{m['role']}:{m['n']}:{len(m['content'])}" for m in data["messages"]]
+            index = {part: i for part in parts}
+            "".join(sorted(index))
+        times.append((time.process_time() - start) * 1000)
+    return statistics.median(times)
+
+
+async def attachments_accepted(base: str) -> bool:
+    """Whether this app's POST /api/chat takes ``attachments`` (read from its schema)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(base + "/api/schema/", params={"format": "json"})
+    if response.status_code != 200:
+        return False
+    schema = response.json()
+    body = schema["paths"]["/api/chat"]["post"]["requestBody"]["content"]["application/json"]
+    ref = body["schema"].get("$ref", "")
+    properties = schema["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {}).get("properties")
+    return "attachments" in (properties or {})
+
+
+async def cpu_per_chat(
+    app: App,
+    upstream: Upstream,
+    users: list[dict],
+    *,
+    kind: str,
+    clients_count: int = 20,
+    per_client: int = 3,
+    repeats: int = 3,
+) -> dict:
+    """The median over ``repeats`` of one load's CPU per chat, for a transport (sse,
+    websocket, openai) or a feature (regenerate, model, attachment) over the SSE API."""
+    upstream.configure(first_token_delay=0.2, tokens=TOKENS, token_gap=0.01)
+    if kind == "attachment" and not await attachments_accepted(app.url):
+        return {"available": False, "why": "POST /api/chat does not take attachments yet"}
+    runs = []
+    async with clients.http_client(clients_count) as http:
+        tabs = [clients.Tab(app.url, users[i]["cookie"]) for i in range(clients_count)]
+        sessions = {}
+        if kind == "regenerate":  # one conversation per client, answered again and again
+            first = await asyncio.gather(
+                *(
+                    clients.app_sse(http, app.url, users[i]["token"], "hello")
+                    for i in range(clients_count)
+                )
+            )
+            sessions = {i: stream.session for i, stream in enumerate(first)}
+
+        async def chat(i: int):
+            token = users[i]["token"]
+            if kind == "websocket":
+                return await tabs[i].send(f"hello {i}")
+            if kind == "openai":
+                return await clients.app_openai_sse(http, app.url, token, f"hello {i}")
+            if kind == "regenerate":
+                path = f"/api/chat/sessions/{sessions[i]}/regenerate"
+                return await clients.app_sse(http, app.url, token, "", path=path)
+            extra = {}
+            if kind == "model":
+                extra = {"model": ALT_MODEL}
+            elif kind == "attachment":
+                file_id = await clients.upload(http, app.url, token, "notes.txt", DOCUMENT)
+                extra = {"attachments": [file_id]}
+            return await clients.app_sse(http, app.url, token, f"hello {i}", extra=extra)
+
+        for _ in range(repeats):
+            calibration = calibrate()
+            run = await measured(
+                app,
+                lambda: staggered(chat, clients_count, per_client, RAMP_SECONDS),
+                ok=lambda s: s.error is None and s.text == EXPECTED,
+            )
+            runs.append((run, calibration))
+        for tab in tabs:
+            await tab.close()
+    errors = sorted({s.error for run, _ in runs for s in run.streams if s.error})
+    return {
+        "available": True,
+        **summary(
+            [
+                {
+                    "cpu_ms_per_chat": run.cpu_ms_per_chat,
+                    "calibration_ms": calibration,
+                    "cpu_per_chat_per_calibration": run.cpu_ms_per_chat / calibration,
+                    "chats": run.completed,
+                    "failed": len(run.streams) - run.completed,
+                }
+                for run, calibration in runs
+            ]
+        ),
+        "error_kinds": errors[:5],
+        "clients": clients_count,
+    }
+
+
+def summary(runs: list[dict]) -> dict:
+    """A figure over its runs: the median of each run's, the chats summed."""
+    return {
+        "cpu_ms_per_chat": statistics.median(r["cpu_ms_per_chat"] for r in runs),
+        "calibration_ms": statistics.median(r["calibration_ms"] for r in runs),
+        "cpu_per_chat_per_calibration": statistics.median(
+            r["cpu_per_chat_per_calibration"] for r in runs
+        ),
+        "chats": sum(r["chats"] for r in runs),
+        "failed": sum(r["failed"] for r in runs),
+        "runs": runs,
+    }
