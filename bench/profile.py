@@ -4,6 +4,8 @@
     .venv/bin/python -m bench.profile sse        # 20 streams of 1,000 tokens (scenario 3)
     .venv/bin/python -m bench.profile ttft       # 50 streams, scenario 1's upstream
     .venv/bin/python -m bench.profile ws         # the same over the browser's WebSocket
+    .venv/bin/python -m bench.profile chat       # scenario 1's load, ramped: CPU per chat
+                                                 # by part, and a flame graph (SVG)
 
 Needs ``py-spy`` (``pip install py-spy``; not a project requirement) and permission to
 trace a child process. Writes the collapsed stacks to bench/results/profile-<load>.txt
@@ -16,18 +18,60 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench import clients
+from bench import attribution, clients, flame, loads
 from bench.__main__ import RESULTS, expected_text, rounds
 from bench.procs import App, Upstream
 
 
+async def chat_load(app: App, upstream: Upstream, users: list[dict], seconds: float) -> dict:
+    """Scenario 1's load: 50 clients ramped over 2 s, then new conversations back to back
+    until ``seconds`` are over; the app's CPU per chat over it, titles included."""
+    upstream.configure(first_token_delay=0.2, tokens=100, token_gap=0.01)
+    expected = expected_text(100)
+    deadline = time.perf_counter() + seconds
+    streams: list = []
+
+    async def client(i: int) -> None:
+        await asyncio.sleep(i * loads.RAMP_SECONDS / 50)
+        while time.perf_counter() < deadline:
+            streams.append(await clients.app_sse(http, app.url, users[i]["token"], f"hello {i}"))
+
+    async def run() -> list:
+        await asyncio.gather(*(client(i) for i in range(50)))
+        return streams
+
+    gc_before = gc_seconds(app)
+    async with clients.http_client(50) as http:
+        measured = await loads.measured(
+            app, run, ok=lambda s: s.error is None and s.text == expected
+        )
+    await asyncio.sleep(0.6)  # the hook writes its totals every half second
+    return {
+        "chats": measured.completed,
+        "failed": len(streams) - measured.completed,
+        "cpu_ms_per_chat": measured.cpu_ms_per_chat,
+        "gc_ms_per_chat": (gc_seconds(app) - gc_before) * 1000 / max(measured.completed, 1),
+        "chats_per_s": measured.chats_per_second,
+    }
+
+
+def gc_seconds(app: App) -> float:
+    """The collector's CPU seconds so far in the app (bench/gc_hook), 0 without the hook."""
+    path = Path(app.env.get("BENCH_GC_FILE", "/nonexistent"))
+    return json.loads(path.read_text())["seconds"] if path.exists() else 0.0
+
+
 async def load(kind: str, app: App, upstream: Upstream, users: list[dict], seconds: float):
+    if kind == "chat":
+        return await chat_load(app, upstream, users, seconds)
     if kind == "json":
         upstream.configure(content="a short instant answer")
         deadline = time.perf_counter() + seconds
@@ -90,10 +134,13 @@ def summarize(path, top: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("load", choices=["json", "sse", "ttft", "ws"])
+    parser.add_argument("load", choices=["json", "sse", "ttft", "ws", "chat"])
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--database", default=None, help="a PostgreSQL URL (default SQLite)")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--native", action="store_true", help="C frames too (the collector, SQLite, JSON)"
+    )
     args = parser.parse_args()
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
@@ -102,27 +149,51 @@ def main() -> None:
     app = App(upstream=upstream, database_url=args.database)
     out = RESULTS / f"profile-{args.load}.txt"
     RESULTS.mkdir(parents=True, exist_ok=True)
+    # The chat load attributes CPU: every thread that is running is sampled, not only the
+    # one holding the GIL (SQLite and the JSON encoder work without it).
+    # Native stacks need the process paused at each sample (py-spy's blocking mode).
+    modes = ["--native"] if args.native else ["--nonblocking"]
+    if args.load != "chat":
+        modes.append("--gil")
     try:
         data = app.prepare(users=50, big=False)
+        if args.load == "chat":
+            app.env["PYTHONPATH"] = str(Path(__file__).parent / "gc_hook")
+            app.env["BENCH_GC_FILE"] = f"{app.tmp}/gc.json"
         app.start()
         # Warm up: first requests import and compile what later ones reuse.
         asyncio.run(load(args.load, app, upstream, data["users"], 2))
         recorder = subprocess.Popen(
             [
                 *(spy, "record", "--pid", str(app.proc.pid), "--format", "raw", "--output"),
-                *(str(out), "--rate", "200", "--gil", "--nonblocking"),
-                *("--duration", str(int(args.seconds) + 1)),
+                *(str(out), "--rate", "200", *modes),
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(RESULTS / "py-spy.log").open("w"),
         )
         time.sleep(1)
-        print(asyncio.run(load(args.load, app, upstream, data["users"], args.seconds)))
+        result = asyncio.run(load(args.load, app, upstream, data["users"], args.seconds))
+        recorder.send_signal(signal.SIGINT)  # py-spy writes what it recorded and exits
         recorder.wait(60)
     finally:
         app.stop()
         upstream.stop()
+    print(result)
     summarize(out, args.top)
+    if args.load == "chat":
+        stacks = flame.read_stacks(out)
+        title = (
+            f"CPU of the app under scenario 1's load (50 streams ramped over 2 s, new chats), "
+            f"{result['cpu_ms_per_chat']:.1f} ms per chat; {time.strftime('%Y-%m-%d')}"
+        )
+        (RESULTS / "profile-chat.svg").write_text(flame.render(stacks, title=title))
+        table = attribution.table(
+            stacks,
+            cpu_ms_per_chat=result["cpu_ms_per_chat"],
+            gc_ms_per_chat=result["gc_ms_per_chat"],
+        )
+        (RESULTS / "profile-chat.md").write_text(table + "\n")
+        print("\n" + table)
 
 
 if __name__ == "__main__":
