@@ -8,7 +8,10 @@ same names, and status names and close codes reach it from ``page_constants``.
 
 from __future__ import annotations
 
+import re
 from typing import Literal, NotRequired, TypedDict
+
+from django.utils.html import escape
 
 from conversations import events, selectors
 from conversations.errors import ChatError
@@ -39,6 +42,22 @@ def reply_usage(message: Message) -> ReplyUsage:
     }
 
 
+class Feedback(TypedDict):
+    """The owner's rating of a reply."""
+
+    rating: str
+    comment: str
+
+
+def reply_feedback(message: Message) -> Feedback | None:
+    """The owner's rating of an assistant reply, or None (read with its siblings, see
+    ``message_payload``)."""
+    rating = getattr(message, "my_rating", None)  # not a column of Message
+    if message.role != Message.Role.ASSISTANT or rating is None:
+        return None
+    return {"rating": rating, "comment": getattr(message, "my_comment", None) or ""}
+
+
 class MessagePayload(TypedDict):
     """A message as its owner's tabs and API clients see it (hidden text is never sent)."""
 
@@ -51,13 +70,14 @@ class MessagePayload(TypedDict):
     status: str
     hidden: bool
     createdAt: str
+    feedback: Feedback | None  # the owner's rating of an assistant reply
     error: NotRequired[str]  # why a reply failed, in the group's ``chat.reply`` only
     usage: NotRequired[ReplyUsage]  # in the group's ``chat.reply`` only
 
 
 def message_payload(message: Message) -> MessagePayload:
-    """The payload; its siblings are read beforehand (``selectors.with_sibling_ids``, one
-    query for a page), or here for a single message on a database thread."""
+    """The payload; its siblings and rating are read beforehand (``selectors.with_sibling_ids``,
+    one query for a page), or here for a single message on a database thread."""
     if not hasattr(message, "sibling_ids"):
         selectors.with_sibling_ids([message])
     return {
@@ -70,7 +90,22 @@ def message_payload(message: Message) -> MessagePayload:
         "status": selectors.reported_status(message),
         "hidden": message.hidden,
         "createdAt": message.created_at.isoformat(),
+        "feedback": reply_feedback(message),
     }
+
+
+def search_snippet(*, text: str, query: str) -> str:
+    """``text`` as HTML with every case-insensitive match of ``query`` in ``<mark>``: the
+    rest escaped, so a snippet of untrusted text is safe to insert."""
+    query = query.strip()
+    if not query:
+        return escape(text)
+    parts = re.split(f"({re.escape(query)})", text, flags=re.IGNORECASE)
+    # re.split with a group alternates text and matches: odd indexes are the matches.
+    return "".join(
+        f"<mark>{escape(part)}</mark>" if index % 2 else escape(part)
+        for index, part in enumerate(parts)
+    )
 
 
 class ExportedMessage(TypedDict):

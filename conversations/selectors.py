@@ -13,8 +13,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, router
-from django.db.models import Q, QuerySet
+from django.db.models import Case, CharField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Concat, Greatest, Length, StrIndex, Substr, Upper
 from django.utils import timezone
 
 from conversations.context import MESSAGE_OVERHEAD_TOKENS, ContextMessage
@@ -23,6 +24,9 @@ from conversations.models import ChatSession, Message
 
 CONTEXT_CHUNK = 512
 SQLITE_CONTEXT_CHUNK = 64
+# Characters of message text kept on each side of a search match in its excerpt.
+EXCERPT_CONTEXT_CHARS = 60
+ELLIPSIS = "\u2026"
 
 
 def parse_uuid(value, *, not_found: type[Exception] = SessionNotFound) -> uuid.UUID:
@@ -50,6 +54,34 @@ def sessions_for_user(user, *, query: str = "", archived: bool = False) -> Query
         )
         sessions = sessions.filter(Q(title__icontains=query) | Q(id__in=matching_messages))
     return sessions
+
+
+def with_search_excerpt(sessions: QuerySet[ChatSession], *, query: str) -> QuerySet[ChatSession]:
+    """``sessions`` with ``search_excerpt``: the text around the first match of ``query`` in
+    a visible message of each (None when only the title matches), read in the same query.
+
+    The match is found as the search finds it (``icontains`` is ``UPPER(...) LIKE`` on
+    PostgreSQL and ASCII-insensitive on SQLite, as ``UPPER`` is there), so the excerpt holds it.
+    """
+    query = query.strip()
+    position = StrIndex(Upper("content"), Upper(Value(query)))
+    start = Greatest(position - EXCERPT_CONTEXT_CHARS, Value(1))
+    window = len(query) + 2 * EXCERPT_CONTEXT_CHARS
+    excerpt = Concat(
+        Case(
+            When(Q(position__gt=EXCERPT_CONTEXT_CHARS + 1), then=Value(ELLIPSIS)), default=Value("")
+        ),
+        Substr("content", start, window),
+        Case(When(Q(length__gt=start + window - 1), then=Value(ELLIPSIS)), default=Value("")),
+        output_field=CharField(),
+    )
+    first_match = (
+        Message.objects.filter(session=OuterRef("pk"), content__icontains=query, hidden=False)
+        .annotate(position=position, length=Length("content"))
+        .order_by("sequence")
+        .values_list(excerpt)[:1]
+    )
+    return sessions.annotate(search_excerpt=Subquery(first_match, output_field=CharField()))
 
 
 def get_session(*, user, session_id) -> ChatSession:
@@ -126,23 +158,30 @@ def newest_leaf_under(message: Message):
 
 def with_sibling_ids(messages: list[Message]) -> list[Message]:
     """``messages`` (of one conversation) with ``sibling_ids`` set on each: the ids of the
-    messages with the same parent, its own included, oldest first. One query for a page."""
+    messages with the same parent, its own included, oldest first; and the owner's rating of
+    each (``my_rating`` and ``my_comment``, None when not rated). One query for a page."""
     if not messages:
         return messages
     parents = {message.parent_id for message in messages}
     same_parent = Q(parent_id__in=[p for p in parents if p is not None])
     if None in parents:
         same_parent |= Q(parent__isnull=True)
+    # Siblings include each message itself, so its rating comes with the same rows. Only the
+    # conversation's owner can rate its replies (sharing.services.rate_reply).
     rows = (
         Message.objects.filter(same_parent, session_id=messages[0].session_id)
         .order_by("sequence")
-        .values_list("id", "parent_id")
+        .values_list("id", "parent_id", "feedback__rating", "feedback__comment")
     )
     children: dict[Any, list[str]] = {}
-    for message_id, parent_id in rows:
-        children.setdefault(parent_id, []).append(str(message_id))
+    ratings: dict[Any, tuple[str | None, str | None]] = {}
+    for message_id, parent_id, rating, comment in rows:
+        if message_id not in ratings:
+            children.setdefault(parent_id, []).append(str(message_id))
+            ratings[message_id] = (rating, comment)
     for message in messages:
         message.sibling_ids = children.get(message.parent_id, [str(message.pk)])
+        message.my_rating, message.my_comment = ratings.get(message.pk, (None, None))
     return messages
 
 

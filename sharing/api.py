@@ -18,7 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatbot.schema import OperationSchema
-from conversations.api.serializers import SessionSerializer, StrictCharField, SuccessSerializer
+from conversations.api.serializers import (
+    FeedbackSerializer,
+    SessionSerializer,
+    StrictCharField,
+    SuccessSerializer,
+)
 from conversations.api.views import ERRORS, SESSION_ID
 from sharing import exports, importing, selectors, services
 from sharing.models import MessageFeedback
@@ -43,15 +48,6 @@ class ShareSerializer(serializers.Serializer):
         return self.context["request"].build_absolute_uri(f"/s/{share.token}")
 
 
-class OrganizedSessionSerializer(SessionSerializer):
-    pinned = serializers.BooleanField(read_only=True)
-    archived = serializers.BooleanField(read_only=True)
-
-    class Meta(SessionSerializer.Meta):
-        fields = [*SessionSerializer.Meta.fields, "pinned", "archived"]
-        read_only_fields = fields
-
-
 @extend_schema_field(
     {
         "type": "string",
@@ -72,11 +68,6 @@ class FeedbackRequestSerializer(serializers.Serializer):
         max_length=services.FEEDBACK_COMMENT_MAX_CHARS,
         default="",
     )
-
-
-class FeedbackSerializer(serializers.Serializer):
-    rating = serializers.ChoiceField(choices=MessageFeedback.Rating.choices)
-    comment = serializers.CharField(allow_blank=True)
 
 
 class ImportRequestSerializer(serializers.Serializer):
@@ -202,7 +193,7 @@ def _organize_schema(operation_id: str, summary: str) -> dict:
         "description": "The conversation keeps its place by activity (`updatedAt` unchanged).",
         "parameters": [SESSION_ID],
         "request": None,
-        "responses": {200: OrganizedSessionSerializer, **errors(401, 403, 404)},
+        "responses": {200: SessionSerializer, **errors(401, 403, 404)},
         "tags": ["sessions"],
     }
 
@@ -210,25 +201,27 @@ def _organize_schema(operation_id: str, summary: str) -> dict:
 class PinView(SharingView):
     @extend_schema(**_organize_schema("chat_sessions_pin", "Pin a conversation"))
     def put(self, request, session_id):
-        session = services.set_pinned(user=request.user, session_id=session_id, pinned=True)
-        return Response(OrganizedSessionSerializer(session).data)
+        session = services.organize_session(user=request.user, session_id=session_id, pinned=True)
+        return Response(SessionSerializer(session).data)
 
     @extend_schema(**_organize_schema("chat_sessions_unpin", "Unpin a conversation"))
     def delete(self, request, session_id):
-        session = services.set_pinned(user=request.user, session_id=session_id, pinned=False)
-        return Response(OrganizedSessionSerializer(session).data)
+        session = services.organize_session(user=request.user, session_id=session_id, pinned=False)
+        return Response(SessionSerializer(session).data)
 
 
 class ArchiveView(SharingView):
     @extend_schema(**_organize_schema("chat_sessions_archive", "Archive a conversation"))
     def put(self, request, session_id):
-        session = services.set_archived(user=request.user, session_id=session_id, archived=True)
-        return Response(OrganizedSessionSerializer(session).data)
+        session = services.organize_session(user=request.user, session_id=session_id, archived=True)
+        return Response(SessionSerializer(session).data)
 
     @extend_schema(**_organize_schema("chat_sessions_unarchive", "Unarchive a conversation"))
     def delete(self, request, session_id):
-        session = services.set_archived(user=request.user, session_id=session_id, archived=False)
-        return Response(OrganizedSessionSerializer(session).data)
+        session = services.organize_session(
+            user=request.user, session_id=session_id, archived=False
+        )
+        return Response(SessionSerializer(session).data)
 
 
 class FeedbackView(SharingView):

@@ -100,18 +100,19 @@ def continue_shared(*, user, token: str) -> ChatSession:
     return session
 
 
-def set_pinned(*, user, session_id, pinned: bool) -> ChatSession:
-    return _organize(user=user, session_id=session_id, pinned=pinned)
-
-
-def set_archived(*, user, session_id, archived: bool) -> ChatSession:
-    return _organize(user=user, session_id=session_id, archived=archived)
-
-
-def _organize(*, user, session_id, **fields) -> ChatSession:
-    # Not a change of the conversation's activity: updated_at (its place in the list) stays.
+def organize_session(
+    *, user, session_id, pinned: bool | None = None, archived: bool | None = None
+) -> ChatSession:
+    """Pin or unpin, archive or restore one of the user's conversations (None: unchanged)."""
+    fields = {
+        name: value
+        for name, value in {"pinned": pinned, "archived": archived}.items()
+        if value is not None
+    }
     session = conversation_selectors.get_session(user=user, session_id=session_id)
-    ChatSession.objects.filter(pk=session.pk).update(**fields)
+    # Not a change of the conversation's activity: updated_at (its place in the list) stays.
+    if fields:
+        ChatSession.objects.filter(pk=session.pk).update(**fields)
     for name, value in fields.items():
         setattr(session, name, value)
     return session

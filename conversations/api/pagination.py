@@ -6,10 +6,16 @@ query whatever the user's number of rows (no COUNT, no OFFSET scan).
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
+from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -81,7 +87,48 @@ class ArrayCursorPagination(CursorPagination):
 
 
 class SessionPagination(ArrayCursorPagination):
-    ordering = ("-updated_at", "-id")
+    """Pinned conversations first, then by activity: keyset pages on (pinned, updated_at,
+    id), one range query each. (DRF's cursor keeps a single position field, and a boolean
+    first would page by offset.) The cursor is signed: one the server did not issue is 400."""
+
+    ordering = ("-pinned", "-updated_at", "-id")
+    salt = "conversations.api.sessions-cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        position = self.decode_position(request)
+        if position is not None:
+            pinned, updated_at, last_id = position
+            older = Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=last_id)
+            # Past a pinned one come the older pinned ones, then every unpinned one.
+            queryset = queryset.filter(
+                Q(older, pinned=True) | Q(pinned=False) if pinned else Q(older, pinned=False)
+            )
+        rows = list(queryset.order_by(*self.ordering)[: self.page_size + 1])
+        page = rows[: self.page_size]
+        self.last = page[-1] if len(rows) > self.page_size else None
+        return page
+
+    def decode_position(self, request) -> tuple[bool, datetime, uuid.UUID] | None:
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is None:
+            return None
+        try:
+            pinned, stamp, last_id = signing.loads(raw, salt=self.salt)
+            return bool(pinned), datetime.fromisoformat(stamp), uuid.UUID(last_id)
+        except (signing.BadSignature, TypeError, ValueError):
+            raise ValidationError(
+                {"cursor": ["This cursor is not valid; start again from the first page."]}
+            ) from None
+
+    def get_next_link(self) -> str | None:
+        if self.last is None:
+            return None
+        position = [self.last.pinned, self.last.updated_at.isoformat(), str(self.last.pk)]
+        cursor = signing.dumps(position, salt=self.salt)
+        return replace_query_param(self.base_url, self.cursor_query_param, cursor)
 
 
 class MessagePagination(ArrayCursorPagination):

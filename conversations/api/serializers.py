@@ -12,11 +12,14 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
 
 from catalogue.fields import ModelIdField
 from conversations import payloads, services, titles
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
+
+SEARCH_MAX_CHARS = 200
 
 
 class StrictCharField(serializers.CharField):
@@ -63,12 +66,30 @@ class InstructionsField(StrictCharField):
 
 
 class StrictBooleanField(serializers.BooleanField):
-    default_error_messages = {"invalid": "Must be true or false."}
+    default_error_messages = {"invalid": "Must be true or false.", "null": "Must be true or false."}
 
     def to_internal_value(self, data):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+class QueryBooleanField(serializers.Field):
+    """A query parameter that is exactly ``true`` or ``false`` (DRF's BooleanField also takes
+    ``yes``, ``1``, ``on``..., and an empty value as absent)."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def get_value(self, dictionary):
+        return dictionary.get(self.field_name, empty)
+
+    def to_internal_value(self, data) -> bool:
+        if data not in ("true", "false"):
+            self.fail("invalid")
+        return data == "true"
+
+    def to_representation(self, value: bool) -> bool:
+        return value
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -145,7 +166,7 @@ class RenameSerializer(serializers.Serializer):
 
 
 class SessionUpdateSerializer(RenameSerializer):
-    """A rename, a switch of branch, or both."""
+    """A rename, a switch of branch, a model or instructions, pinning, archiving: any of them."""
 
     currentMessageId = StrictUUIDField(
         required=False,
@@ -161,6 +182,14 @@ class SessionUpdateSerializer(RenameSerializer):
         help_text="This conversation's own system prompt, added after your custom "
         "instructions (empty: none).",
     )
+    pinned = StrictBooleanField(
+        required=False, help_text="Pinned conversations are listed before the others."
+    )
+    archived = StrictBooleanField(
+        required=False,
+        help_text="Archived conversations leave the list (GET ?archived=true lists them) "
+        "but stay searchable; false restores one.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -174,7 +203,12 @@ class SessionUpdateSerializer(RenameSerializer):
             raise serializers.ValidationError({unknown[0]: ["Not a field of this request."]})
         if not attrs:
             raise serializers.ValidationError(
-                {"title": ["A title, a currentMessageId, a model or instructions is required."]}
+                {
+                    "title": [
+                        "A title, a currentMessageId, a model, instructions, pinned or "
+                        "archived is required."
+                    ]
+                }
             )
         return attrs
 
@@ -209,6 +243,10 @@ class SessionSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The current leaf: the last message of the branch shown and continued.",
     )
+    pinned = serializers.BooleanField(read_only=True, help_text="Listed before the others.")
+    archived = serializers.BooleanField(
+        read_only=True, help_text="Left out of the list (but not of a search)."
+    )
 
     class Meta:
         model = ChatSession
@@ -218,10 +256,54 @@ class SessionSerializer(serializers.ModelSerializer):
             "currentMessageId",
             "model",
             "instructions",
+            "pinned",
+            "archived",
             "createdAt",
             "updatedAt",
         ]
         read_only_fields = fields
+
+
+class SnippetField(serializers.CharField):
+    """Where a search matched: present only in the answer to a search."""
+
+    def get_attribute(self, session: ChatSession) -> str:
+        query = self.context.get("query", "").strip()
+        if not query:
+            raise SkipField()
+        return payloads.search_snippet(text=session.search_excerpt or session.title, query=query)
+
+
+class SessionListItemSerializer(SessionSerializer):
+    snippet = SnippetField(
+        required=False,
+        help_text="With `q` only. HTML: the text around the first match in a message (else "
+        "the title), escaped, with each match in `<mark>`.",
+    )
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "snippet"]
+        read_only_fields = SessionSerializer.Meta.fields
+
+
+class SessionListQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=SEARCH_MAX_CHARS,
+        help_text="Search titles and message text.",
+    )
+    archived = QueryBooleanField(required=False, help_text="true: only the archived ones.")
+
+    def validate_q(self, value: str) -> str:
+        if "\x00" in value:
+            raise serializers.ValidationError("The search contains characters not allowed.")
+        return value
+
+
+class FeedbackSerializer(serializers.Serializer):
+    rating = serializers.ChoiceField(choices=["up", "down"])
+    comment = serializers.CharField(allow_blank=True)
 
 
 class MessageSerializer(serializers.Serializer):
@@ -241,6 +323,9 @@ class MessageSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Message.Status.choices)
     hidden = serializers.BooleanField(help_text="True when a moderator removed the message.")
     createdAt = serializers.DateTimeField()
+    feedback = FeedbackSerializer(
+        allow_null=True, help_text="Your rating of an assistant reply; null if none."
+    )
 
     def to_representation(self, instance: Message) -> dict:
         return payloads.message_payload(instance)

@@ -19,19 +19,21 @@ from chatbot.schema import OperationSchema
 from conversations import selectors, services
 from conversations.api.pagination import MessagePagination, SessionPagination
 from conversations.api.serializers import (
+    SEARCH_MAX_CHARS,
     ChatReplySerializer,
     ChatRequestSerializer,
     ErrorSerializer,
     MessageSerializer,
     RegenerateSerializer,
+    SessionListItemSerializer,
+    SessionListQuerySerializer,
     SessionSerializer,
     SessionUpdateSerializer,
     SuccessSerializer,
 )
 from conversations.api.streaming import reply_response
 from conversations.db import run_db
-
-SEARCH_MAX_CHARS = 200
+from sharing import services as sharing_services
 
 ERRORS = {
     status: OpenApiResponse(ErrorSerializer, description=description)
@@ -101,7 +103,15 @@ SEARCH = OpenApiParameter(
     "q",
     {"type": "string", "maxLength": SEARCH_MAX_CHARS, "pattern": "^[^\\x00]*$"},
     OpenApiParameter.QUERY,
-    description="Search titles and message text (empty: no search).",
+    description="Search titles and message text (empty: no search); archived conversations "
+    "are searched too. Each result then has a `snippet`.",
+)
+ARCHIVED = OpenApiParameter(
+    "archived",
+    OpenApiTypes.BOOL,
+    OpenApiParameter.QUERY,
+    description="`true`: only the archived conversations (`false`, the default: the others; "
+    "a search finds both).",
 )
 EVERY_BRANCH = OpenApiParameter(
     "all",
@@ -135,7 +145,9 @@ class SessionSchema(OperationSchema):
 # POST and PATCH update the same way; only their operation ids differ.
 RENAME_SCHEMA = {
     "description": "Rename with `title`, switch branch with `currentMessageId` (the current "
-    "leaf becomes the newest leaf under that message), or both.",
+    "leaf becomes the newest leaf under that message), set `model` or `instructions`, pin or "
+    "unpin with `pinned`, archive or restore with `archived`; any of them at once. Pinning "
+    "and archiving leave `updatedAt` alone.",
     "parameters": [SESSION_ID],
     "request": SessionUpdateSerializer,
     "responses": {
@@ -209,20 +221,6 @@ class ChatView(OnDatabaseThreads):
         return await reply_response(turn, stream=self.data["stream"])
 
 
-class SearchSerializer(serializers.Serializer):
-    q = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=SEARCH_MAX_CHARS,
-        help_text="Search titles and message text.",
-    )
-
-    def validate_q(self, value: str) -> str:
-        if "\x00" in value:
-            raise serializers.ValidationError("The search contains characters not allowed.")
-        return value
-
-
 class MessagesQuerySerializer(serializers.Serializer):
     all = serializers.BooleanField(
         required=False, help_text="Every message of the tree, not just the current branch."
@@ -244,15 +242,27 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
 
     @extend_schema(
         summary="List conversations",
-        description="Newest activity first. Next page in the `Link` header.",
-        parameters=[SEARCH, CURSOR, LINK_HEADER],
-        responses={200: SessionSerializer(many=True), 400: ERRORS[400], 401: ERRORS[401]},
+        description="Pinned ones first, then newest activity first; archived ones only with "
+        "`archived=true`, or when a search finds them. Next page in the `Link` header.",
+        parameters=[SEARCH, ARCHIVED, CURSOR, LINK_HEADER],
+        responses={
+            200: SessionListItemSerializer(many=True),
+            400: ERRORS[400],
+            401: ERRORS[401],
+        },
         tags=["sessions"],
     )
     def list(self, request):
-        query = validated_query(SearchSerializer, request).get("q", "")
-        page = self.paginate_queryset(selectors.sessions_for_user(request.user, query=query))
-        return self.get_paginated_response(SessionSerializer(page, many=True).data)
+        params = validated_query(SessionListQuerySerializer, request)
+        query = params.get("q", "")
+        sessions = selectors.sessions_for_user(
+            request.user, query=query, archived=params.get("archived", False)
+        )
+        if query.strip():
+            sessions = selectors.with_search_excerpt(sessions, query=query)
+        page = self.paginate_queryset(sessions)
+        items = SessionListItemSerializer(page, many=True, context={"query": query})
+        return self.get_paginated_response(items.data)
 
     @extend_schema(
         summary="Get a conversation",
@@ -266,7 +276,7 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
 
     @extend_schema(
         operation_id="chat_sessions_rename",
-        summary="Rename a conversation or switch its branch",
+        summary="Update a conversation: title, branch, model, pinned, archived",
         **RENAME_SCHEMA,
     )
     def rename(self, request, session_id):
@@ -287,11 +297,18 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
             session = services.rename_session(
                 user=request.user, session_id=session_id, title=data["title"]
             )
+        if "pinned" in data or "archived" in data:
+            session = sharing_services.organize_session(
+                user=request.user,
+                session_id=session_id,
+                pinned=data.get("pinned"),
+                archived=data.get("archived"),
+            )
         return Response(SessionSerializer(session).data)
 
     @extend_schema(
         operation_id="chat_sessions_rename_patch",
-        summary="Rename a conversation or switch its branch (PATCH)",
+        summary="Update a conversation (PATCH)",
         **RENAME_SCHEMA,
     )
     def partial_update(self, request, session_id):

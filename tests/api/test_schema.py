@@ -80,7 +80,7 @@ def test_schema_describes_every_endpoint_with_auth_and_errors(openapi):
         }
     sessions = openapi["paths"]["/api/chat/sessions"]["get"]
     assert sessions["responses"]["200"]["headers"]["Link"]
-    assert {p["name"] for p in sessions["parameters"]} == {"q", "limit", "cursor"}
+    assert {p["name"] for p in sessions["parameters"]} == {"q", "archived", "limit", "cursor"}
     token = openapi["paths"]["/api/auth/token"]["post"]
     # No global security requirement, so an operation without one needs no credentials.
     assert "security" not in openapi

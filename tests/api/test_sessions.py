@@ -52,6 +52,8 @@ def test_list_is_an_array_newest_first_with_camel_case_fields(api, user):
         "currentMessageId",
         "model",
         "instructions",
+        "pinned",
+        "archived",
         "createdAt",
         "updatedAt",
     }
