@@ -25,6 +25,12 @@ CHAT_STRINGS = {
     "replyCopyFailed": _("Could not copy the reply."),
     "branchPosition": _("Version %(index)s of %(total)s"),
     "branchFailed": _("Could not show that version. Reload the page to try again."),
+    "attachedFiles": _("Attached files"),
+    "openImage": _("Open the image %(name)s"),
+    "pastedImage": _("Pasted image"),
+    "removeFile": _("Remove %(name)s"),
+    "tooManyFiles": _("At most %(count)s files can go with one message."),
+    "uploadFailed": _("The file could not be uploaded. Please try again."),
     # static/js/sharing.js
     "actionFailed": _("That did not work. Please try again."),
     "pinned": _("Conversation pinned."),

@@ -17,6 +17,8 @@ const SIGNED_OUT = Number(SERVER.closeSignedOut);
 const ACCESS_ENDED = Number(SERVER.closeAccessEnded);
 const STREAMING = SERVER.statusStreaming;
 const SESSION_CHECK_DELAY_MS = 1000;
+// As many files as the server takes on one message (attachments.attaching.MAX_ATTACHMENTS).
+const MAX_ATTACHMENTS = 10;
 
 // Words the page shows, translated by the server (conversations.context_processors) into
 // #chat-strings; ``%(name)s`` takes a value.
@@ -29,6 +31,51 @@ function fragment(html) {
   const template = document.createElement("template");
   template.innerHTML = html;
   return template.content;
+}
+
+function csrfToken() {
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
+}
+
+// A byte count as people read it, in the page's language ("1.2 MB").
+function fileSize(bytes) {
+  const units = ["byte", "kilobyte", "megabyte", "gigabyte"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return new Intl.NumberFormat(document.documentElement.lang || undefined, {
+    style: "unit", unit: units[unit], unitDisplay: unit ? "short" : "long", maximumFractionDigits: unit ? 1 : 0,
+  }).format(value);
+}
+
+function cloneTemplate(id) {
+  return document.getElementById(id).content.firstElementChild.cloneNode(true);
+}
+
+// A file of a message (its payload's ``attachments`` entry) as the page's partial shows it:
+// names and sizes only ever as text.
+function attachmentItem(file, filesUrl) {
+  const url = `${filesUrl}/${encodeURIComponent(file.fileId)}`;
+  if (file.kind === "image") {
+    const item = cloneTemplate("attachment-image-template");
+    const link = item.querySelector("a");
+    link.href = url;
+    link.setAttribute("aria-label", t("openImage", { name: file.name }));
+    const image = item.querySelector("img");
+    image.src = url;
+    image.alt = file.name;
+    return item;
+  }
+  const item = cloneTemplate("attachment-document-template");
+  const link = item.querySelector("a");
+  link.href = url;
+  link.download = file.name;
+  link.textContent = file.name;
+  item.querySelector(".attachment-size").textContent = fileSize(file.size);
+  return item;
 }
 
 function requestId() {
@@ -145,6 +192,9 @@ class Chat {
     this.chatUrl = app.dataset.chatUrl;
     this.suspended = app.dataset.suspended === "true";
     this.loginUrl = app.dataset.loginUrl;
+    this.filesUrl = app.dataset.filesUrl;
+    // Uploads in flight: chip -> XMLHttpRequest.
+    this.uploads = new Map();
     this.ended = false;
     this.checkingSession = false;
     this.deleting = false;
@@ -178,6 +228,11 @@ class Chat {
       closeSidebar: document.getElementById("close-sidebar"),
       backdrop: document.getElementById("drawer-backdrop"),
       model: document.getElementById("model-picker"),
+      main: document.getElementById("main"),
+      chips: document.getElementById("attachment-chips"),
+      fileInput: document.getElementById("file-input"),
+      attach: document.getElementById("attach-button"),
+      dropZone: document.getElementById("drop-zone"),
     };
     this.restoreModel();
     this.bind();
@@ -293,6 +348,7 @@ class Chat {
     if (mine) {
       this.pending.delete(event.requestId);
       this.hideError();
+      this.clearSentChips(event.requestId);
       if (event.created) this.openSession(event.sessionId);
     }
     if (event.sessionId !== this.sessionId) return;
@@ -316,6 +372,7 @@ class Chat {
       this.el.messages.append(fragment(userMessage.html));
     }
     this.applySiblings(document.getElementById(`m-${userMessage.messageId}`), userMessage.siblingIds);
+    this.applyAttachments(document.getElementById(`m-${userMessage.messageId}`), userMessage.attachments);
     if (reply && !document.getElementById(`m-${reply.messageId}`)) {
       this.el.messages.append(fragment(reply.html));
       this.applySiblings(document.getElementById(`m-${reply.messageId}`), reply.siblingIds);
@@ -416,6 +473,183 @@ class Chat {
       this.el.messages.before(this.el.older);
     }
     this.el.older.dataset.before = before;
+  }
+
+  // The files of a message that came over the WebSocket (the page renders its own).
+  applyAttachments(bubble, files) {
+    if (!bubble || !files?.length || bubble.querySelector(".message-attachments")) return;
+    if (bubble.querySelector(".message-removed")) return;
+    const list = document.createElement("ul");
+    list.className = "message-attachments";
+    list.setAttribute("aria-label", t("attachedFiles"));
+    for (const file of files) list.append(attachmentItem(file, this.filesUrl));
+    bubble.querySelector(".message-body").after(list);
+  }
+
+  // --- Attaching files (uploaded at once; the send carries their ids) -------------------
+
+  chips() {
+    return [...this.el.chips.children];
+  }
+
+  uploading() {
+    return this.chips().some((chip) => chip.dataset.state === "uploading");
+  }
+
+  addFiles(files) {
+    if (this.suspended || this.ended) return;
+    for (const file of files) {
+      if (this.chips().length >= MAX_ATTACHMENTS) {
+        this.showError(t("tooManyFiles", { count: MAX_ATTACHMENTS }), "chat");
+        break;
+      }
+      this.upload(file);
+    }
+  }
+
+  upload(file) {
+    const chip = cloneTemplate("attachment-chip-template");
+    chip.querySelector(".chip-name").textContent = file.name || t("pastedImage");
+    chip.querySelector(".chip-size").textContent = fileSize(file.size);
+    chip.querySelector(".chip-remove").setAttribute("aria-label", t("removeFile", { name: file.name || t("pastedImage") }));
+    this.el.chips.append(chip);
+    this.el.chips.hidden = false;
+    const progress = chip.querySelector("progress");
+    const request = new XMLHttpRequest();
+    this.uploads.set(chip, request);
+    request.open("POST", this.filesUrl);
+    request.setRequestHeader("X-CSRFToken", csrfToken());
+    request.setRequestHeader("Accept", "application/json");
+    request.responseType = "json";
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) progress.value = Math.round((100 * event.loaded) / event.total);
+    });
+    request.addEventListener("load", () => {
+      this.uploads.delete(chip);
+      if (request.status === 201 && request.response?.fileId) this.uploaded(chip, request.response);
+      else this.refused(chip, request.response?.detail ?? t("uploadFailed"));
+    });
+    request.addEventListener("error", () => {
+      this.uploads.delete(chip);
+      this.refused(chip, t("uploadFailed"));
+    });
+    const form = new FormData();
+    form.append("file", file);
+    request.send(form);
+    this.updateComposer();
+  }
+
+  uploaded(chip, stored) {
+    chip.dataset.state = "ready";
+    chip.dataset.fileId = stored.fileId;
+    chip.querySelector("progress").remove();
+    chip.querySelector(".chip-name").textContent = stored.name;
+    chip.querySelector(".chip-size").textContent = fileSize(stored.size);
+    if (stored.kind === "image") {
+      const thumb = document.createElement("img");
+      thumb.src = `${this.filesUrl}/${encodeURIComponent(stored.fileId)}`;
+      thumb.alt = "";
+      chip.querySelector(".chip-thumb").append(thumb);
+    }
+    this.updateComposer();
+  }
+
+  // A file the server did not take: the chip says why (its 413, 415 or 400 ``detail``) and
+  // stays until removed; the typed message is untouched.
+  refused(chip, detail) {
+    chip.dataset.state = "refused";
+    chip.querySelector("progress")?.remove();
+    chip.querySelector(".chip-error").textContent = detail;
+    this.updateComposer();
+  }
+
+  removeChip(chip) {
+    this.uploads.get(chip)?.abort();
+    this.uploads.delete(chip);
+    // Stored but never sent: removed now rather than left for the cleanup.
+    if (chip.dataset.state === "ready") {
+      fetch(`${this.filesUrl}/${encodeURIComponent(chip.dataset.fileId)}`, {
+        method: "DELETE", headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+      }).catch(() => {});
+    }
+    const next = chip.nextElementSibling ?? chip.previousElementSibling;
+    chip.remove();
+    this.el.chips.hidden = !this.chips().length;
+    (next?.querySelector(".chip-remove") ?? this.el.input).focus();
+    this.updateComposer();
+  }
+
+  // The ids of the files ready to go, marked as going with the send ``id``.
+  takeChips(id) {
+    const ids = [];
+    for (const chip of this.chips()) {
+      if (chip.dataset.state !== "ready") continue;
+      chip.dataset.state = "sending";
+      chip.dataset.requestId = id;
+      chip.querySelector(".chip-remove").disabled = true;
+      ids.push(chip.dataset.fileId);
+    }
+    return ids;
+  }
+
+  clearSentChips(id) {
+    for (const chip of this.chips()) {
+      if (chip.dataset.requestId === id || chip.dataset.state === "refused") chip.remove();
+    }
+    this.el.chips.hidden = !this.chips().length;
+  }
+
+  // A send the server refused: its files stay attached for the next try.
+  releaseChips(id) {
+    if (!id) return;
+    for (const chip of this.chips()) {
+      if (chip.dataset.requestId !== id) continue;
+      chip.dataset.state = "ready";
+      delete chip.dataset.requestId;
+      chip.querySelector(".chip-remove").disabled = false;
+    }
+  }
+
+  bindFiles() {
+    const { attach, fileInput, chips, input, main, dropZone } = this.el;
+    attach.addEventListener("click", () => fileInput.click());
+    fileInput.addEventListener("change", () => {
+      this.addFiles([...fileInput.files]);
+      fileInput.value = "";
+    });
+    chips.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-action=remove-attachment]");
+      if (button) this.removeChip(button.closest(".attachment-chip"));
+    });
+    input.addEventListener("paste", (event) => {
+      const files = [...(event.clipboardData?.files ?? [])];
+      if (!files.length) return;
+      // A pasted screenshot is attached; pasted text still goes into the box.
+      if (!event.clipboardData.getData("text/plain")) event.preventDefault();
+      this.addFiles(files);
+    });
+    const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+    let depth = 0;
+    main.addEventListener("dragenter", (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      depth += 1;
+      dropZone.hidden = this.suspended || this.ended;
+    });
+    main.addEventListener("dragover", (event) => {
+      if (carriesFiles(event)) event.preventDefault();
+    });
+    main.addEventListener("dragleave", () => {
+      depth = Math.max(0, depth - 1);
+      if (!depth) dropZone.hidden = true;
+    });
+    main.addEventListener("drop", (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      depth = 0;
+      dropZone.hidden = true;
+      this.addFiles([...event.dataTransfer.files]);
+    });
   }
 
   // --- Editing a message (sent again as a new branch) ------------------------------------
@@ -555,6 +789,7 @@ class Chat {
 
   onError(event) {
     this.refocus = null;
+    this.releaseChips(event.requestId);
     if (this.reopenEdit(event.requestId)) {
       this.showError(event.detail, "chat");
       this.updateComposer();
@@ -685,8 +920,10 @@ class Chat {
     const empty = !this.el.input.value.trim();
     this.el.send.hidden = streaming;
     this.el.stop.hidden = !streaming;
-    this.el.send.disabled = empty || streaming || this.suspended || this.ended;
     const blocked = streaming || this.suspended || this.ended;
+    // A send waits for its files: they go with it by id once stored.
+    this.el.send.disabled = empty || blocked || this.uploading();
+    this.el.attach.disabled = this.suspended || this.ended;
     for (const button of this.el.messages.querySelectorAll("[data-action=regenerate], [data-action=retry], [data-action=edit]")) {
       button.disabled = blocked;
     }
@@ -706,9 +943,12 @@ class Chat {
   submit() {
     const text = this.el.input.value;
     if (!text.trim() || this.suspended || this.ended || this.streamingReply()) return;
+    if (this.uploading()) return;
     const id = requestId();
     const message = { type: "send", text, requestId: id };
     if (this.sessionId) message.sessionId = this.sessionId;
+    const attachments = this.takeChips(id);
+    if (attachments.length) message.attachments = attachments;
     if (this.el.model) {
       // The conversation switches to the model shown from this turn on.
       message.model = this.el.model.value;
@@ -783,6 +1023,7 @@ class Chat {
 
   bind() {
     const { input, composer, stop, messages, lists, scroller } = this.el;
+    this.bindFiles();
     input.addEventListener("input", () => {
       this.autogrow();
       this.updateComposer();
