@@ -7,7 +7,9 @@ and reported; a file that is not one of these formats, or is cut short, imports 
 
 from __future__ import annotations
 
+import heapq
 import io
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +19,6 @@ from typing import IO
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import services as conversation_services
 from conversations.context import count_tokens
 from conversations.models import ChatSession, Message
 from conversations.titles import TITLE_MAX_CHARS
@@ -40,13 +41,26 @@ class SkipConversation(ValueError):
 
 
 @dataclass
+class Node:
+    """One message of a conversation's tree, as the file has it."""
+
+    key: str
+    parent: str | None  # the key of the message it follows, None for a first message
+    role: str
+    content: str
+    created_at: datetime
+    model: str
+
+
+@dataclass
 class Conversation:
     source: str
     source_id: str
     title: str
     created_at: datetime
     updated_at: datetime
-    messages: list[tuple[str, str, datetime, str]]  # role, content, created_at, model
+    messages: list[Node]  # parents before their children, oldest first
+    current: str | None  # the key of the current leaf
 
 
 @dataclass
@@ -188,8 +202,8 @@ def _source_id(value) -> str:
 def _checked_messages(messages: list) -> list:
     if len(messages) > MESSAGES_MAX:
         raise SkipConversation(f"More than {MESSAGES_MAX} messages.")
-    for position, (_role, content, _at, _model) in enumerate(messages, start=1):
-        if len(content) > MESSAGE_MAX_CHARS:
+    for position, node in enumerate(messages, start=1):
+        if len(node.content) > MESSAGE_MAX_CHARS:
             raise SkipConversation(
                 f"Message {position} is longer than {MESSAGE_MAX_CHARS} characters."
             )
@@ -211,23 +225,57 @@ def _chatgpt_content(message: dict) -> str:
     return ""
 
 
+def _tree(nodes: dict[str, Node], parents: dict[str, str | None], current) -> tuple:
+    """The kept ``nodes`` as a tree, parents before children and otherwise oldest first,
+    and the current leaf. ``parents`` holds every node of the file, kept or not: a kept
+    node follows its nearest kept ancestor (a skipped system message or an empty root is
+    left out, its children move up). Nodes that no root reaches (a cycle) are left out."""
+
+    def kept_ancestor(key) -> str | None:
+        seen = set()
+        key = parents.get(key)
+        while key is not None and key not in nodes and key not in seen:
+            seen.add(key)
+            key = parents.get(key)
+        return key if key in nodes else None
+
+    children: dict[str | None, list[Node]] = {}
+    for node in nodes.values():
+        node.parent = kept_ancestor(node.key)
+        children.setdefault(node.parent, []).append(node)
+    ordered, waiting = [], [(n.created_at, i, n) for i, n in enumerate(children.get(None, []))]
+    heapq.heapify(waiting)
+    tie = len(nodes)
+    while waiting:
+        _, _, node = heapq.heappop(waiting)
+        ordered.append(node)
+        for child in children.get(node.key, []):
+            # A child never before its parent, even with an earlier timestamp.
+            tie += 1
+            heapq.heappush(waiting, (max(child.created_at, node.created_at), tie, child))
+    if current is not None and current not in nodes:
+        current = kept_ancestor(current)
+    if current is None or current not in {node.key for node in ordered}:
+        # The newest message is a leaf: every child comes after its parent.
+        current = ordered[-1].key if ordered else None
+    return ordered, current
+
+
 def _parse_chatgpt(item: dict) -> Conversation:
-    """The current branch of a ChatGPT conversation: from its current node up to the root."""
+    """Every branch of a ChatGPT conversation (regenerated answers, edited questions), its
+    current node as the current leaf."""
     mapping = item["mapping"]
     if not isinstance(mapping, dict):
         raise SkipConversation("'mapping' is not an object.")
     now = timezone.now()
     created = _timestamp(item.get("create_time"), now)
-    node_id, path, seen = item.get("current_node"), [], set()
-    while isinstance(node_id, str) and node_id in mapping and node_id not in seen:
-        seen.add(node_id)
-        node = mapping[node_id]
+    parents: dict[str, str | None] = {}
+    nodes: dict[str, Node] = {}
+    for node_id, node in mapping.items():
         if not isinstance(node, dict):
             raise SkipConversation(f"Node {node_id!r} is not an object.")
-        path.append(node)
-        node_id = node.get("parent")
-    messages = []
-    for node in reversed(path):
+        parent = node.get("parent")
+        parents[node_id] = parent if isinstance(parent, str) else None
         message = node.get("message")
         if not isinstance(message, dict):
             continue
@@ -244,8 +292,16 @@ def _parse_chatgpt(item: dict) -> Conversation:
         model = IMPORTED_MODEL
         if isinstance(slug, str) and slug:
             model = f"{IMPORTED_MODEL}:{slug}"[:100]
-        at = _timestamp(message.get("create_time"), created)
-        messages.append((role, content, at, model if role == "assistant" else ""))
+        nodes[node_id] = Node(
+            key=node_id,
+            parent=None,
+            role=role,
+            content=content,
+            created_at=_timestamp(message.get("create_time"), created),
+            model=model if role == "assistant" else "",
+        )
+    current = item.get("current_node")
+    messages, current = _tree(nodes, parents, current if isinstance(current, str) else None)
     return Conversation(
         source=ImportedConversation.Source.CHATGPT,
         source_id=_source_id(item.get("conversation_id") or item.get("id")),
@@ -253,27 +309,46 @@ def _parse_chatgpt(item: dict) -> Conversation:
         created_at=created,
         updated_at=_timestamp(item.get("update_time"), created),
         messages=_checked_messages(messages),
+        current=current,
     )
 
 
 def _parse_own(item: dict) -> Conversation:
-    """A conversation of this app's export; messages hidden by a moderator have no text."""
+    """A conversation of this app's export, every branch (``parentId``; an export without
+    them is one branch). Messages hidden by a moderator have no text and are left out."""
     if not isinstance(item["messages"], list):
         raise SkipConversation("'messages' is not a list.")
+    if len(item["messages"]) > MESSAGES_MAX:
+        raise SkipConversation(f"More than {MESSAGES_MAX} messages.")
     now = timezone.now()
     created = _timestamp(item.get("createdAt"), now)
-    messages = []
-    for message in item["messages"]:
+    parents: dict[str, str | None] = {}
+    nodes: dict[str, Node] = {}
+    previous = None
+    for position, message in enumerate(item["messages"]):
         if not isinstance(message, dict):
             raise SkipConversation("A message is not an object.")
+        key = message.get("messageId")
+        key = key if isinstance(key, str) and key not in parents else f"#{position}"
+        parent = message.get("parentId", previous) if "messageId" in message else previous
+        parents[key] = parent if isinstance(parent, str) else None
+        previous = key
         role = message.get("role")
         if role not in ("user", "assistant") or message.get("hidden"):
             continue
         content = _text(message.get("content", ""), "A message")
         if not content.strip():
             continue
-        at = _timestamp(message.get("createdAt"), created)
-        messages.append((role, content, at, IMPORTED_MODEL if role == "assistant" else ""))
+        nodes[key] = Node(
+            key=key,
+            parent=None,
+            role=role,
+            content=content,
+            created_at=_timestamp(message.get("createdAt"), created),
+            model=IMPORTED_MODEL if role == "assistant" else "",
+        )
+    current = item.get("currentMessageId")
+    messages, current = _tree(nodes, parents, current if isinstance(current, str) else None)
     return Conversation(
         source=ImportedConversation.Source.CHATBOT,
         source_id=_source_id(item.get("sessionId")),
@@ -281,10 +356,12 @@ def _parse_own(item: dict) -> Conversation:
         created_at=created,
         updated_at=_timestamp(item.get("updatedAt"), created),
         messages=_checked_messages(messages),
+        current=current,
     )
 
 
 def _store(*, user, conversation: Conversation) -> ChatSession:
+    """The conversation with every branch; its rows are new (ids of the file never reused)."""
     session = ChatSession.objects.create(
         user=user,
         title=conversation.title,
@@ -297,21 +374,24 @@ def _store(*, user, conversation: Conversation) -> ChatSession:
         source=conversation.source,
         source_id=conversation.source_id,
     )
-    conversation_services.store_as_branch(
-        session=session,
-        messages=[
-            Message(
-                session=session,
-                sequence=sequence,
-                role=role,
-                content=content,
-                token_count=count_tokens(content),
-                model=model,
-                created_at=at,
-                updated_at=at,
-            )
-            for sequence, (role, content, at, model) in enumerate(conversation.messages, start=1)
-        ],
-        batch_size=BATCH,
-    )
+    ids = {node.key: uuid.uuid4() for node in conversation.messages}
+    messages = [
+        Message(
+            id=ids[node.key],
+            session=session,
+            parent_id=ids[node.parent] if node.parent is not None else None,
+            sequence=sequence,
+            role=node.role,
+            content=node.content,
+            token_count=count_tokens(node.content),
+            model=node.model,
+            created_at=node.created_at,
+            updated_at=node.created_at,
+        )
+        for sequence, node in enumerate(conversation.messages, start=1)
+    ]
+    # Parents come first in the list, so every batch refers only to rows already written.
+    Message.objects.bulk_create(messages, batch_size=BATCH)
+    if conversation.current is not None:
+        ChatSession.objects.filter(pk=session.pk).update(current_message=ids[conversation.current])
     return session

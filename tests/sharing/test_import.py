@@ -18,19 +18,22 @@ from tests.factories import conversation
 pytestmark = pytest.mark.django_db
 
 CODE = "```python\nprint('héllo')\n```"
+RUST = 'Sure:\n\n```rust\nfn main() {\n    println!("héllo 🦀");\n}\n```\n'
 
 
 def chatgpt_conversation(conversation_id: str, title: str = "Ünïcode 🚀 chat") -> dict:
-    """A ChatGPT conversation with a branch: the user edited their question; the current
-    node is on the edited branch."""
+    """A ChatGPT conversation with branches, as ChatGPT exports it: the user edited their
+    first question (u1, then u2), the answer to the edit was regenerated (a2, then a2b), and
+    the conversation went on from a2 through a tool call (left out) to a3, the current node.
+    A system message at the top and a hidden message are left out too."""
 
-    def node(node_id, parent, role, text, children, t):
+    def node(node_id, parent, role, text, children, t, **metadata):
         message = {
             "id": node_id,
             "author": {"role": role},
             "create_time": t,
             "content": {"content_type": "text", "parts": [text]},
-            "metadata": {"model_slug": "gpt-4o"} if role == "assistant" else {},
+            "metadata": {"model_slug": "gpt-4o"} if role == "assistant" else metadata,
         }
         return {"id": node_id, "message": message, "parent": parent, "children": children}
 
@@ -40,16 +43,41 @@ def chatgpt_conversation(conversation_id: str, title: str = "Ünïcode 🚀 chat
         "title": title,
         "create_time": 1700000000.5,
         "update_time": 1700000100.0,
-        "current_node": "a2",
+        "current_node": "a3",
         "mapping": {
             "root": {"id": "root", "message": None, "parent": None, "children": ["s"]},
             "s": node("s", "root", "system", "You are ChatGPT", ["u1", "u2"], 1700000000.0),
             "u1": node("u1", "s", "user", "first wording", ["a1"], 1700000001.0),
             "a1": node("a1", "u1", "assistant", "old branch answer", [], 1700000002.0),
-            "u2": node("u2", "s", "user", "Привет, show code", ["a2"], 1700000003.0),
-            "a2": node("a2", "u2", "assistant", CODE, [], 1700000004.0),
+            "u2": node("u2", "s", "user", "Привет, show code", ["a2", "a2b"], 1700000003.0),
+            "a2": node("a2", "u2", "assistant", CODE, ["t"], 1700000004.0),
+            "a2b": node("a2b", "u2", "assistant", "regenerated 🚀", [], 1700000005.0),
+            "t": node("t", "a2", "tool", "tool output", ["h", "u3"], 1700000006.0),
+            "h": node(
+                "h",
+                "t",
+                "user",
+                "hidden context",
+                [],
+                1700000006.5,
+                is_visually_hidden_from_conversation=True,
+            ),
+            "u3": node("u3", "t", "user", "And in Rust? 🦀", ["a3"], 1700000007.0),
+            "a3": node("a3", "u3", "assistant", RUST, [], 1700000008.0),
         },
     }
+
+
+# What chatgpt_conversation() keeps: (key, parent key, role, content).
+CHATGPT_TREE = [
+    ("u1", None, "user", "first wording"),
+    ("a1", "u1", "assistant", "old branch answer"),
+    ("u2", None, "user", "Привет, show code"),
+    ("a2", "u2", "assistant", CODE),
+    ("a2b", "u2", "assistant", "regenerated 🚀"),
+    ("u3", "a2", "user", "And in Rust? 🦀"),
+    ("a3", "u3", "assistant", None),
+]
 
 
 def upload(data: bytes, name: str = "conversations.json") -> SimpleUploadedFile:
@@ -60,7 +88,7 @@ def post_import(api, data: bytes, name: str = "conversations.json"):
     return api.post("/api/chat/import", {"file": upload(data, name)})
 
 
-def test_chatgpt_export_imports_the_current_branch(api, user, bystanders):
+def test_chatgpt_export_imports_every_branch_with_its_current_node(api, user, bystanders):
     data = json.dumps([chatgpt_conversation("c-1"), chatgpt_conversation("c-2", "Two")]).encode()
 
     response = post_import(api, data)
@@ -70,9 +98,50 @@ def test_chatgpt_export_imports_the_current_branch(api, user, bystanders):
     session = ChatSession.objects.get(user=user, title="Ünïcode 🚀 chat")
     assert session.created_at.timestamp() == 1700000000.5
     assert session.updated_at.timestamp() == 1700000100.0
-    rows = list(session.messages.order_by("sequence").values_list("role", "content", "model"))
-    assert rows == [("user", "Привет, show code", ""), ("assistant", CODE, "imported:gpt-4o")]
+    messages = list(session.messages.order_by("sequence"))
+    key_of = {m.pk: key for m, (key, *_) in zip(messages, CHATGPT_TREE, strict=True)}
+    assert [(key_of[m.pk], key_of.get(m.parent_id), m.role, m.content) for m in messages] == [
+        (key, parent, role, content or RUST) for key, parent, role, content in CHATGPT_TREE
+    ]
+    assert [m.model for m in messages if m.role == "assistant"] == ["imported:gpt-4o"] * 4
+    assert {m.role: m.model for m in messages}["user"] == ""
+    assert [m.created_at.timestamp() for m in messages] == [
+        1700000001.0, 1700000002.0, 1700000003.0, 1700000004.0, 1700000005.0,
+        1700000007.0, 1700000008.0,
+    ]  # fmt: skip
+    assert key_of[session.current_message_id] == "a3"
+    # The API shows the current branch, and the others on demand, as for any conversation.
+    branch = api.get(f"/api/chat/sessions/{session.pk}/messages").json()
+    assert [m["content"] for m in branch] == ["Привет, show code", CODE, "And in Rust? 🦀", RUST]
+    assert len(branch[0]["siblingIds"]) == 2 and len(branch[1]["siblingIds"]) == 2
+    every = api.get(f"/api/chat/sessions/{session.pk}/messages?all=true").json()
+    assert len(every) == len(CHATGPT_TREE)
     assert bystanders.unchanged()
+
+
+def test_chatgpt_current_node_left_out_falls_back_to_its_kept_ancestor(api, user):
+    item = chatgpt_conversation("c-1")
+    item["current_node"] = "h"  # hidden: its nearest kept ancestor is a2
+    other = chatgpt_conversation("c-2", "Two")
+    other["current_node"] = "nowhere"  # unknown: the newest message, a leaf
+
+    assert post_import(api, json.dumps([item, other]).encode()).json()["imported"] == 2
+
+    first = ChatSession.objects.get(user=user, title="Ünïcode 🚀 chat")
+    assert first.current_message.content == CODE
+    second = ChatSession.objects.get(user=user, title="Two")
+    assert second.current_message.content == RUST
+
+
+def test_chatgpt_cycle_in_the_mapping_is_left_out_not_looped(api, user):
+    item = chatgpt_conversation("c-1")
+    item["mapping"]["u1"]["parent"] = "a1"  # u1 and a1 each other's parent
+
+    assert post_import(api, json.dumps([item]).encode()).json()["imported"] == 1
+
+    session = ChatSession.objects.get(user=user)
+    assert "first wording" not in session.messages.values_list("content", flat=True)
+    assert session.messages.count() == len(CHATGPT_TREE) - 2
 
 
 def test_importing_the_same_file_twice_adds_nothing(api, user):
@@ -145,7 +214,7 @@ def test_invalid_conversations_are_skipped_whole_and_reported(api, user):
     assert [error["index"] for error in body["errors"]] == [0, 2, 3]
     assert "control characters" in body["errors"][0]["detail"]
     assert "longer than 100000" in body["errors"][1]["detail"]
-    assert Message.objects.filter(session__user=user).count() == 2
+    assert Message.objects.filter(session__user=user).count() == len(CHATGPT_TREE)
 
 
 def test_own_export_round_trips_without_hidden_text(api, user):
@@ -206,9 +275,10 @@ class GeneratedExport(io.RawIOBase):
 def test_a_200_mb_export_is_parsed_in_constant_memory():
     size = 200 * 1024 * 1024
     tracemalloc.start()
-    count = sum(1 for _ in JsonStream(GeneratedExport(size), max_item_chars=1 << 20).array_items())
+    export = GeneratedExport(size)
+    count = sum(1 for _ in JsonStream(export, max_item_chars=1 << 20).array_items())
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    assert count > size // 2000
+    assert count >= size // (len(export.item) + 1)  # every conversation of the file read
     assert peak < 5 * 1024 * 1024
