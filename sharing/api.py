@@ -130,8 +130,10 @@ class ExportView(SharingView):
     @extend_schema(
         operation_id="chat_sessions_export",
         summary="Export a conversation",
-        description="As Markdown (`format=md`, a heading per turn) or JSON (`format=json`, "
-        "readable by the import). Text hidden by a moderator is left out.",
+        description="As Markdown (`format=md`: the current branch, a heading per turn) or "
+        "JSON (`format=json`: every branch, `parentId` per message and `currentMessageId`, "
+        "attached files' metadata; readable by the import). Text hidden by a moderator is "
+        "left out.",
         parameters=[
             SESSION_ID,
             OpenApiParameter(
@@ -148,9 +150,12 @@ class ExportView(SharingView):
     def get(self, request, session_id):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        session, messages = selectors.session_for_export(user=request.user, session_id=session_id)
+        as_markdown = query.validated_data["format"] == "md"
+        session, messages = selectors.session_for_export(
+            user=request.user, session_id=session_id, every_branch=not as_markdown
+        )
         name = f"chat-{session.created_at:%Y-%m-%d}-{str(session.pk)[:8]}"
-        if query.validated_data["format"] == "md":
+        if as_markdown:
             response = HttpResponse(
                 exports.as_markdown(session, messages), content_type="text/markdown; charset=utf-8"
             )
@@ -169,8 +174,9 @@ class ImportView(SharingView):
         operation_id="chat_import",
         summary="Import conversations",
         description="Multipart upload of ChatGPT's data export (`conversations.json`, or the "
-        "zip that holds it) or this app's export. Each conversation's current branch becomes "
-        "a conversation of yours; a conversation imported before is skipped. A file that is "
+        "zip that holds it) or this app's export. Each conversation becomes one of yours with "
+        "every branch (ChatGPT's regenerated answers and edited questions) and its current "
+        "message; a conversation imported before is skipped. A file that is "
         "not valid, or cut short, imports nothing and answers 400 saying where.",
         request={"multipart/form-data": ImportRequestSerializer},
         responses={200: ImportResultSerializer, **errors(400, 401, 403, 413, 415)},

@@ -10,25 +10,48 @@ SPEAKERS = {Message.Role.USER: "You", Message.Role.ASSISTANT: "Assistant"}
 
 
 def as_json(session: ChatSession, messages: list[Message]) -> dict:
-    """Readable by POST /api/chat/import (the app's own format)."""
+    """Every branch (``parentId`` per message, ``currentMessageId`` the current leaf) and
+    the attached files' metadata; readable by POST /api/chat/import (the app's own format)."""
     return {
         "sessionId": str(session.pk),
         "title": session.title,
         "model": session.model,
         "pinned": session.pinned,
         "archived": session.archived,
+        "currentMessageId": str(session.current_message_id) if session.current_message_id else None,
         "createdAt": session.created_at.isoformat(),
         "updatedAt": session.updated_at.isoformat(),
-        "messages": [payloads.exported_message(message) for message in messages],
+        "messages": [
+            {**payloads.exported_message(message), "attachments": _attachments(message)}
+            for message in messages
+        ],
     }
 
 
+def _attachments(message: Message) -> list[dict]:
+    """What was attached (the files themselves are downloaded from /api/files)."""
+    return [
+        {
+            "fileId": str(link.file.pk),
+            "name": link.file.name,
+            "contentType": link.file.content_type,
+            "kind": link.file.kind,
+            "size": link.file.size,
+        }
+        for link in message.attachment_links.all()
+    ]
+
+
 def as_markdown(session: ChatSession, messages: list[Message]) -> str:
-    """A heading per turn; the messages' own Markdown (code blocks too) kept as written."""
+    """A heading per turn of ``messages`` (the current branch); the messages' own Markdown
+    (code blocks too) kept as written, and attached files named."""
     lines = [f"# {session.title or 'New chat'}", "", f"*{session.created_at:%Y-%m-%d %H:%M} UTC*"]
     for message in messages:
         if message.role not in SPEAKERS:
             continue
         lines += ["", f"## {SPEAKERS[message.role]}", ""]
         lines.append(REMOVED if message.hidden else message.content.strip("\n"))
+        names = [attachment["name"] for attachment in _attachments(message)]
+        if names and not message.hidden:
+            lines += ["", "*Attached: " + ", ".join(names) + "*"]
     return "\n".join(lines) + "\n"

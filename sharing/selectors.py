@@ -28,10 +28,11 @@ def shares_for_user(user) -> QuerySet[SharedConversation]:
 
 
 def visible_messages(session: ChatSession) -> QuerySet[Message]:
-    """What a copy of the conversation may hold: finished, non-empty turns a moderator has
-    not hidden."""
+    """What a copy of the conversation may hold: the finished, non-empty turns of its current
+    branch that a moderator has not hidden."""
     return (
-        session.messages.filter(
+        conversation_selectors.branch_messages(session)
+        .filter(
             hidden=False,
             role__in=[Message.Role.USER, Message.Role.ASSISTANT],
             status__in=[Message.Status.COMPLETE, Message.Status.CANCELLED],
@@ -41,10 +42,18 @@ def visible_messages(session: ChatSession) -> QuerySet[Message]:
     )
 
 
-def session_for_export(*, user, session_id) -> tuple[ChatSession, list[Message]]:
-    """One of the user's conversations and every message (hidden ones blanked by the caller)."""
+def session_for_export(
+    *, user, session_id, every_branch: bool = True
+) -> tuple[ChatSession, list[Message]]:
+    """One of the user's conversations and its messages (hidden ones blanked by the caller):
+    every branch in creation order, or its current branch; with their attachments' files."""
     session = conversation_selectors.get_session(user=user, session_id=session_id)
-    return session, list(session.messages.order_by("sequence"))
+    messages = (
+        session.messages.order_by("sequence")
+        if every_branch
+        else conversation_selectors.branch_messages(session)
+    )
+    return session, list(messages.prefetch_related("attachment_links__file"))
 
 
 def feedback_for(*, user, message: Message) -> MessageFeedback | None:
