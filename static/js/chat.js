@@ -652,6 +652,19 @@ class Chat {
     });
   }
 
+  // A message's Markdown source (a reply's is kept in its bubble; a user's is its text).
+  copyMessage(button) {
+    const bubble = button.closest(".message");
+    const source = bubble.querySelector("template.message-source")?.content.textContent
+      ?? bubble.querySelector(".message-body").textContent;
+    const done = (label) => {
+      button.textContent = label;
+      setTimeout(() => { button.textContent = t("copy"); }, 1500);
+    };
+    if (!navigator.clipboard) { done(t("copyFailed")); return; }
+    navigator.clipboard.writeText(source).then(() => done(t("copied")), () => done(t("copyFailed")));
+  }
+
   // --- Editing a message (sent again as a new branch) ------------------------------------
 
   startEdit(bubble) {
@@ -1049,6 +1062,7 @@ class Chat {
       if (action === "switch-branch") this.switchBranch(button);
       else if (action === "edit") this.startEdit(button.closest(".message"));
       else if (action === "cancel-edit") this.cancelEdit(button.closest(".message-editor"));
+      else if (action === "copy-message") this.copyMessage(button);
       else if (action === "regenerate" || action === "retry") {
         this.post({ type: action, sessionId: this.sessionId, requestId: requestId() });
       }

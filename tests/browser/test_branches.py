@@ -171,3 +171,32 @@ def test_another_tab_follows_edits_and_switches(
     expect(switcher(bubbles(other).first)).to_contain_text("1 / 2")
     assert ChatSession.objects.get(pk=session.pk).current_message.content == "answer 0"
     assert page.js_errors == [] and other.js_errors == []
+
+
+def test_copy_gives_each_message_its_markdown_source(
+    logged_in_page, live_app, upstream, user, browser_context
+):
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app)
+    session = conversation(user, turns=0, title="Copy")
+    page = logged_in_page
+    page.goto(f"{live_app}/c/{session.pk}/")
+    upstream.push(Behaviour(content="Use **sorted** with a key:\n\n```python\nsorted(xs)\n```"))
+    page.locator("#composer-input").fill("How do I sort?\nBriefly.")
+    page.locator("#composer-input").press("Enter")
+    reply = page.locator(".message-assistant")
+    expect(reply).to_have_attribute("data-status", "complete", timeout=10000)
+    reply.get_by_role("button", name="Copy message").click()
+    expect(reply.get_by_role("button", name="Copy message")).to_have_text("Copied")
+    source = "Use **sorted** with a key:\n\n```python\nsorted(xs)\n```"
+    assert page.evaluate("() => navigator.clipboard.readText()") == source
+    page.locator(".message-user").get_by_role("button", name="Copy message").click()
+    expect(page.locator(".message-user").get_by_role("button", name="Copy message")).to_have_text(
+        "Copied"
+    )
+    assert page.evaluate("() => navigator.clipboard.readText()") == "How do I sort?\nBriefly."
+    page.reload()
+    copy = page.locator(".message-assistant").get_by_role("button", name="Copy message")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == source
+    assert page.js_errors == []
