@@ -12,7 +12,7 @@ urlpatterns = [
     path("api/", include("usage.urls")),
     path("api/", include("catalogue.urls")),
     path("api/", include("attachments.urls")),
-    path("api/auth/", include("accounts.api_urls")),
+    path("api/auth/", include("accounts.api.urls")),
     path("v1/", include("openai_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from accounts.api_views import TokenViewSet
+from accounts.api.views import TokenViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("tokens", TokenViewSet, basename="api-token")

@@ -1,0 +1,1 @@
+"""The accounts REST API: personal API tokens (mounted at ``api/auth/``)."""
