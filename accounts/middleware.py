@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from chatbot.middleware import outage_response
-from conversations.errors import OUTAGES
+from core.errors import OUTAGES
 
 # Set in the session at sign-in when CHATBOT_REQUIRE_MFA covers a user without a second
 # factor; cleared when one is added (accounts.signals).

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
 from chatbot.middleware import outage_response
-from conversations.errors import OUTAGES
+from core.errors import OUTAGES
 
 
 class UserLanguageMiddleware:

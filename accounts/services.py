@@ -19,8 +19,8 @@ from knox.models import AuthToken
 from accounts.models import User
 from conversations import events, payloads
 from conversations import services as conversation_services
-from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
+from core.errors import InvalidInput
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.utils.deprecation import MiddlewareMixin
 
 from chatbot.errors import is_api_path
-from conversations.errors import OUTAGES, StorageUnavailable
+from core.errors import OUTAGES, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -1,31 +1,16 @@
-"""Domain errors: raised by services and llm, translated once per transport.
+"""The chat's domain errors: raised by services and llm, translated once per transport.
 
-Each carries a human ``detail`` safe to show to the user and the HTTP status a REST client
-should see; nothing from the upstream's error text ever goes into ``detail``.
+Nothing from the upstream's error text ever goes into ``detail``. The base class, bad input
+and outages live in ``core.errors``, shared by every app.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from django.db import InterfaceError, OperationalError
-from redis.exceptions import RedisError
-
-
-class ChatError(Exception):
-    status_code = 400
-    code = "invalid"
-    default_detail = "The request could not be completed."
-
-    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
-        self.detail = detail or self.default_detail
-        self.field = field
-        super().__init__(self.detail)
-
-
-class InvalidInput(ChatError):
-    status_code = 400
-    code = "invalid"
+# Also imported from here by modules written before core existed. TODO(lead): import them
+# from core.errors there, then drop them from this line.
+from core.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable  # noqa: F401
 
 
 class SessionNotFound(ChatError):
@@ -131,15 +116,3 @@ class ModerationUnavailable(LLMError):
         "Messages cannot be checked right now, so they cannot be sent. "
         "Your message was kept; please try again in a moment."
     )
-
-
-class StorageUnavailable(ChatError):
-    """The database or the cache could not be reached; nothing half-done is reported done."""
-
-    status_code = 503
-    code = "service_unavailable"
-    default_detail = "The service is temporarily unavailable. Please try again in a moment."
-
-
-# Failures of the database or of Redis (cache, channel layer) that mean "try again later".
-OUTAGES = (OperationalError, InterfaceError, RedisError)

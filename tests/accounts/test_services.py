@@ -10,8 +10,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts import services
-from conversations.errors import InvalidInput
 from conversations.models import Message
+from core.errors import InvalidInput
 from tests.factories import ChatSessionFactory, MessageFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,1 @@
+"""What every app shares: domain errors and outages, request types (HackSoft's ``core``)."""
