@@ -61,6 +61,7 @@ function attachmentItem(file, filesUrl) {
   const url = `${filesUrl}/${encodeURIComponent(file.fileId)}`;
   if (file.kind === "image") {
     const item = cloneTemplate("attachment-image-template");
+    item.dataset.fileId = file.fileId;
     const link = item.querySelector("a");
     link.href = url;
     link.setAttribute("aria-label", t("openImage", { name: file.name }));
@@ -70,6 +71,7 @@ function attachmentItem(file, filesUrl) {
     return item;
   }
   const item = cloneTemplate("attachment-document-template");
+  item.dataset.fileId = file.fileId;
   const link = item.querySelector("a");
   link.href = url;
   link.download = file.name;
@@ -693,10 +695,14 @@ class Chat {
     const text = editor.querySelector("textarea").value;
     if (!text.trim() || this.suspended || this.ended || this.streamingReply() || editor.dataset.requestId) return;
     const id = requestId();
+    const bubble = editor.closest(".message");
     const message = {
       type: "send", text, requestId: id, sessionId: this.sessionId,
-      editMessageId: editor.closest(".message").dataset.messageId,
+      editMessageId: bubble.dataset.messageId,
     };
+    // The edited question keeps the files it had.
+    const files = [...bubble.querySelectorAll(".message-attachments [data-file-id]")].map((item) => item.dataset.fileId);
+    if (files.length) message.attachments = files;
     if (this.el.model) message.model = this.el.model.value;
     // Kept open (and its text with it) until the new branch arrives or the send fails.
     editor.dataset.requestId = id;

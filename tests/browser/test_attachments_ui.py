@@ -199,14 +199,24 @@ def test_files_go_with_the_message_and_show_in_it(
     # The download is the file itself, to its owner.
     link = page.locator(".message-user").last.get_by_role("link", name="notes.txt")
     assert page.request.get(live_app + link.get_attribute("href")).body() == NOTES.encode()
+
+    # An edited question keeps its files.
+    question = page.locator(".message-user").last
+    question.get_by_role("button", name="Edit").click()
+    question.get_by_role("textbox", name="Edit your message").fill("Only the notes, please")
+    question.get_by_role("button", name="Save and send").click()
+    expect(page.locator(".message-user .message-body")).to_have_text(["Only the notes, please"])
+    expect(page.locator(".message-assistant")).to_have_attribute(
+        "data-status", "complete", timeout=10000
+    )
+    edited = Message.objects.get(session=session, content="Only the notes, please")
+    assert [link.file.name for link in edited.attachment_links.select_related("file")] == [
+        "photo.png",
+        "notes.txt",
+    ]
     assert page.js_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the turn's message payload has no attachments yet (issue 18's server side); "
-    "remove this mark when conversations.payloads.message_payload carries them",
-)
 def test_files_show_live_in_every_tab(
     logged_in_page, live_app, upstream, user, seer, browser_context
 ):
@@ -222,11 +232,6 @@ def test_files_show_live_in_every_tab(
     assert page.js_errors == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the model's context does not yet include the files of stored messages (issue "
-    "18's server side, attachments.attaching.with_files); remove this mark when it does",
-)
 def test_the_model_reads_the_files_sent_from_the_page(
     logged_in_page, live_app, upstream, user, seer
 ):

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import ChatSession
-from tests.factories import conversation
+from tests.factories import MessageFactory, conversation
 from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
@@ -199,4 +199,42 @@ def test_copy_gives_each_message_its_markdown_source(
     copy.click()
     expect(copy).to_have_text("Copied")
     assert page.evaluate("() => navigator.clipboard.readText()") == source
+    assert page.js_errors == []
+
+
+def test_retry_keeps_the_failed_reply_behind_the_switcher(logged_in_page, live_app, upstream, user):
+    session = conversation(user, turns=0, title="Retry")
+    MessageFactory(session=session, content="question")
+    MessageFactory(session=session, role="assistant", content="half", status="failed")
+    page = logged_in_page
+    page.goto(f"{live_app}/c/{session.pk}/")
+    upstream.push(Behaviour(content="Whole answer"))
+    bubbles(page).nth(1).get_by_role("button", name="Retry").click()
+    expect(bubbles(page).nth(1).locator(".message-body")).to_have_text("Whole answer")
+    expect(bubbles(page).nth(1)).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(switcher(bubbles(page).nth(1))).to_contain_text("2 / 2")
+    switcher(bubbles(page).nth(1)).get_by_role("button", name="Previous version").click()
+    expect(bubbles(page).nth(1)).to_have_attribute("data-status", "failed")
+    expect(bubbles(page).nth(1).locator(".message-body")).to_have_text("half")
+    assert page.js_errors == []
+
+
+def test_branches_at_phone_width(logged_in_page, live_app, user, upstream, artifacts_dir):
+    page = logged_in_page
+    session = conversation(user, turns=2, title="Phone")
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(f"{live_app}/c/{session.pk}/")
+    upstream.push(Behaviour(content="A shorter answer."))
+    edit(page, bubbles(page).nth(2), "A much longer question typed on a phone, to wrap lines")
+    expect(bubbles(page).nth(3)).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(bubbles(page).nth(3).locator(".message-body")).to_have_text("A shorter answer.")
+    edited = switcher(bubbles(page).nth(2))
+    expect(edited).to_contain_text("2 / 2")
+    # Nothing is pushed sideways: the switcher and the buttons fit the screen.
+    assert page.locator("#scroller").evaluate("s => s.scrollWidth <= s.clientWidth")
+    box = edited.get_by_role("button", name="Previous version").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 24
+    bubbles(page).first.get_by_role("button", name="Edit").click()
+    page.screenshot(path=str(artifacts_dir / "branches-phone.png"))
+    assert page.locator("#scroller").evaluate("s => s.scrollWidth <= s.clientWidth")
     assert page.js_errors == []
