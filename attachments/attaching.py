@@ -5,12 +5,14 @@ image as an image content part holding a data URL)."""
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 
+from attachments import selectors
 from attachments.errors import FileNotFound
 from attachments.models import MessageAttachment, StoredFile
 from attachments.storage import file_storage
-from conversations.context import count_tokens
+from conversations.context import Context, count_tokens
 from conversations.errors import InvalidInput
 
 MAX_ATTACHMENTS = 10
@@ -49,12 +51,13 @@ def check_attachments(*, user, file_ids, accepts_images: bool) -> Attached:
         raise InvalidInput(
             f"Send at most {MAX_ATTACHMENTS} file ids as a list.", field="attachments"
         )
-    if len(set(map(str, file_ids))) != len(file_ids):
+    file_ids = [_file_id(value) for value in file_ids]
+    if len(set(file_ids)) != len(file_ids):
         raise InvalidInput("A file is attached twice.", field="attachments")
-    found = {str(file.pk): file for file in StoredFile.objects.filter(owner=user, pk__in=file_ids)}
+    found = {file.pk: file for file in StoredFile.objects.filter(owner=user, pk__in=file_ids)}
     if len(found) != len(file_ids):
         raise FileNotFound()
-    files = tuple(found[str(file_id)] for file_id in file_ids)
+    files = tuple(found[file_id] for file_id in file_ids)
     attached = Attached(files)
     if attached.images and not accepts_images:
         raise InvalidInput(
@@ -63,6 +66,19 @@ def check_attachments(*, user, file_ids, accepts_images: bool) -> Attached:
             field="attachments",
         )
     return attached
+
+
+def _file_id(value) -> uuid.UUID:
+    """A file id from client input: not text is a 400; text that is no id is an unknown
+    file (404), as a missing one is."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput("Each attachment must be a file id.", field="attachments")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise FileNotFound() from None
 
 
 def check_budget(*, attached: Attached, available: int) -> None:
@@ -89,12 +105,21 @@ def document_block(file: StoredFile) -> str:
     return f'<file name="{file.name}">\n{file.text}\n</file>'
 
 
-def model_content(*, text: str, attached: Attached) -> str | list[dict]:
+def image_note(file: StoredFile) -> str:
+    return f'<image name="{file.name}">(not shown: this model does not accept images)</image>'
+
+
+def model_content(
+    *, text: str, attached: Attached, accepts_images: bool = True
+) -> str | list[dict]:
     """The user message as the model receives it: the documents' text after the message;
-    with images, a list of content parts (text, then each image as a data URL)."""
+    with images, a list of content parts (text, then each image as a data URL). A model
+    that takes no images (the conversation switched to it later) reads a note instead."""
     blocks = [text, *(document_block(file) for file in attached.documents)]
+    if not accepts_images:
+        blocks.extend(image_note(file) for file in attached.images)
     combined = "\n\n".join(blocks)
-    if not attached.images:
+    if not attached.images or not accepts_images:
         return combined
     return [
         {"type": "text", "text": combined},
@@ -106,3 +131,21 @@ def data_url(file: StoredFile) -> str:
     with file_storage().open(file.key, "rb") as handle:
         encoded = base64.b64encode(handle.read()).decode("ascii")
     return f"data:{file.content_type};base64,{encoded}"
+
+
+def with_files(context: Context) -> Context:
+    """``context`` with the files of its messages in them (``Context.files``): one query
+    for the stored messages' files, none when no message that fits has any."""
+    if not context.files:
+        return context
+    stored = [files for _, files in context.files if not isinstance(files, Attached)]
+    by_message = selectors.files_by_message(stored) if stored else {}
+    accepts_images = context.model is None or context.model.vision
+    messages = list(context.messages)
+    for position, files in context.files:
+        attached = files if isinstance(files, Attached) else Attached(tuple(by_message[files]))
+        content = model_content(
+            text=messages[position]["content"], attached=attached, accepts_images=accepts_images
+        )
+        messages[position] = {**messages[position], "content": content}
+    return replace(context, messages=messages, files=())

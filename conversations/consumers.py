@@ -1,6 +1,7 @@
 """The browser's WebSocket at /ws/chat/: one per tab, carrying every conversation of its user.
 
-Client messages (JSON): ``send`` {text, sessionId?, editMessageId?, requestId?}, ``stop``
+Client messages (JSON): ``send`` {text, sessionId?, editMessageId?, model?, attachments?
+(file ids), requestId?}, ``stop``
 {messageId}, ``regenerate`` / ``retry`` {sessionId, messageId?}, ``switch`` {sessionId,
 currentMessageId} (show another branch), ``resume`` {messageId} (the text so far of a reply
 that streams). The consumer calls the same services as the API,
@@ -180,6 +181,7 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
             session_id=content.get("sessionId") or None,
             edit_message_id=content.get("editMessageId") or None,
             model=content.get("model"),
+            attachments=content.get("attachments"),
         )
 
     def _check_regenerate(self, content: dict) -> Turn:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import blake2b
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import tiktoken
 from django.conf import settings
@@ -34,18 +34,24 @@ BLOCK_SHARE = 4
 
 
 class ContextMessage(NamedTuple):
-    """One message of history (a tuple: built per row of every context read)."""
+    """One message of history (a tuple: built per row of every context read). ``tokens``
+    include its files'; ``files`` marks a message that has some (the stored message's id,
+    or the checked files of the one being sent), which ``attachments`` adds once the
+    messages that fit are known."""
 
     role: str
     content: str
     tokens: int
+    files: Any = None
 
 
 @dataclass(frozen=True)
 class Context:
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     prompt_tokens: int
     model: ModelEntry | None = None  # who answers; None: the implicit catalogue's model
+    # (position in ``messages``, ``ContextMessage.files``) of the messages with files.
+    files: tuple[tuple[int, Any], ...] = ()
 
 
 TIKTOKEN_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
@@ -135,9 +141,21 @@ def build_context(
         )
         used -= sum(costs[start + 1 :])
         kept = kept[: start + 1]
-    messages = [{"role": "system", "content": system_prompt}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt}]
     messages.extend({"role": m.role, "content": m.content} for m in reversed(kept))
-    return Context(messages=messages, prompt_tokens=used, model=model)
+    files = tuple(
+        (position, m.files)
+        for position, m in enumerate(reversed(kept), start=1)
+        if m.files is not None
+    )
+    return Context(messages=messages, prompt_tokens=used, model=model, files=files)
+
+
+def room_for_files(*, system_prompt: str, tokens: int, budget: int) -> int:
+    """Tokens left in ``budget`` for the files of a message of ``tokens`` sent alone with
+    ``system_prompt`` (what a first message may attach; later ones may cut history)."""
+    fixed = REPLY_PRIMING_TOKENS + prompt_tokens(system_prompt) + MESSAGE_OVERHEAD_TOKENS
+    return budget - fixed - tokens
 
 
 def _starts_block(message: ContextMessage, cost: int, step: int) -> bool:

@@ -392,24 +392,33 @@ async def generate_title(first_message: str, *, model: ModelEntry | None = None)
     return completion.content
 
 
-async def moderate(text: str) -> ModerationResult:
-    """Ask the moderation endpoint whether ``text`` breaks the usage policy."""
+async def moderate(text: str, *, images: tuple[str, ...] = ()) -> ModerationResult:
+    """Ask the moderation endpoint whether ``text``, with ``images`` (data URLs) as image
+    parts, breaks the usage policy."""
     if _settings_are_demo():
         return ModerationResult(flagged=False)
+    checked: str | list[dict] = text
+    if images:
+        checked = [
+            {"type": "text", "text": text},
+            *({"type": "image_url", "image_url": {"url": url}} for url in images),
+        ]
     try:
         response = await async_client().moderations.create(
-            model=settings.CHATBOT_MODERATION_MODEL, input=text
+            model=settings.CHATBOT_MODERATION_MODEL, input=checked
         )
     except _UPSTREAM_FAILURES as exc:
         _domain_error(exc)
         raise ModerationUnavailable() from None
     if not response.results:
         raise ModerationUnavailable()
-    result = response.results[0]
-    categories = result.categories.model_dump() if result.categories else {}
+    # One result for the whole input (OpenAI's); a server answering per part is read alike.
+    hits = set()
+    for result in response.results:
+        categories = result.categories.model_dump() if result.categories else {}
+        hits |= {name for name, hit in categories.items() if hit}
     return ModerationResult(
-        flagged=bool(result.flagged),
-        categories=sorted(name for name, hit in categories.items() if hit),
+        flagged=any(result.flagged for result in response.results), categories=sorted(hits)
     )
 
 
@@ -452,8 +461,15 @@ DEMO_NOTICE = (
 )
 
 
-def _demo_reply(messages: list[dict[str, str]]) -> str:
-    last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+def _text_of(content: str | list[dict]) -> str:
+    """A message's text, also of one in content parts (a message with images)."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def _demo_reply(messages: list[dict]) -> str:
+    last = next((_text_of(m["content"]) for m in reversed(messages) if m["role"] == "user"), "")
     turns = sum(1 for m in messages if m["role"] == "user")
     excerpt = last if len(last) <= 200 else last[:200] + "…"
     return f"{DEMO_NOTICE}\n\nYou said (message {turns} of this chat): {excerpt}"

@@ -18,6 +18,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Greatest, Length, StrIndex, Substr, Upper
 from django.utils import timezone
 
+from attachments.selectors import marking_files
 from conversations.context import MESSAGE_OVERHEAD_TOKENS, ContextMessage
 from conversations.errors import MessageNotFound, SessionNotFound
 from conversations.models import ChatSession, Message
@@ -223,7 +224,9 @@ def context_history(*, last_id, budget: int | None = None) -> Iterator[ContextMe
     """What the model may see of a conversation, newest first: the branch that ends at the
     message ``last_id`` (the parent of the message being answered); other branches never.
 
-    Hidden messages, replies still streaming or failed, and empty messages are left out.
+    Hidden messages (and so their files), replies still streaming or failed, and empty
+    messages are left out. A message with files is marked with its id (``files``), in the
+    same query, so that only the files of the messages that fit are read, all at once.
     The caller stops reading when its budget is spent, so turn 1,000 of a conversation costs
     what any full context does. How the reading stops early depends on the database:
 
@@ -260,13 +263,13 @@ def context_history(*, last_id, budget: int | None = None) -> Iterator[ContextMe
     elif budget is not None:
         oldest = _oldest_sequence_within(visible, budget)
     rows = (
-        visible.filter(sequence__gte=oldest)
+        marking_files(visible.filter(sequence__gte=oldest))
         .order_by("-sequence")
-        .values_list("role", "content", "token_count")
+        .values_list("role", "content", "token_count", "pk", "has_files")
     )
     used = 0
-    for role, content, tokens in rows.iterator(chunk_size=chunk):
-        yield ContextMessage(role, content, tokens)
+    for role, content, tokens, message_id, has_files in rows.iterator(chunk_size=chunk):
+        yield ContextMessage(role, content, tokens, message_id if has_files else None)
         used += tokens + MESSAGE_OVERHEAD_TOKENS
         if budget is not None and used > budget:
             return

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from attachments import attaching
+from attachments import selectors as attachment_selectors
+from attachments.attaching import Attached
 from catalogue import selectors as catalogue
 from catalogue.entries import ModelEntry
 from conversations import (
@@ -52,6 +55,7 @@ from conversations.context import (
     ContextMessage,
     build_context,
     count_tokens,
+    room_for_files,
     system_prompt_for,
 )
 from conversations.context import prompt_tokens as system_prompt_tokens
@@ -120,6 +124,8 @@ class CheckedSend:
     turn: Turn | None = None
     edit_message_id: Any = None
     model: str | None = None
+    attachments: list | None = None  # file ids, checked again when stored
+    images: tuple[str, ...] = ()  # the attached images as data URLs, for the content check
 
 
 # --- Validation -------------------------------------------------------------------------
@@ -161,11 +167,11 @@ def _ensure_can_send(user) -> None:
 
 
 async def send_message(
-    *, user, text, session_id=None, idempotency_key=None, edit_message_id=None
+    *, user, text, session_id=None, idempotency_key=None, edit_message_id=None, attachments=None
 ) -> Turn:
     """Validate and commit a new user message (starting a session when ``session_id`` is
-    None, or beside the user message ``edit_message_id``) with an empty reply row, ready
-    for ``replies.start_reply``.
+    None, or beside the user message ``edit_message_id``) with an empty reply row and the
+    files ``attachments`` (ids of the user's files), ready for ``replies.start_reply``.
 
     With an ``idempotency_key`` already used by this user in the last 24 hours, nothing is
     stored and the first turn comes back with ``replayed=True``.
@@ -177,43 +183,79 @@ async def send_message(
         session_id=session_id,
         idempotency_key=idempotency_key,
         edit_message_id=edit_message_id,
+        attachments=attachments,
     )
     return await finish_send(checked)
 
 
 def check_send(
-    *, user, text, session_id=None, idempotency_key=None, edit_message_id=None, model=None
+    *,
+    user,
+    text,
+    session_id=None,
+    idempotency_key=None,
+    edit_message_id=None,
+    model=None,
+    attachments=None,
 ) -> CheckedSend:
     """Check a send on a database thread; with no content check to await, store it too.
 
     ``model`` (a catalogue id) starts a new conversation with it, or switches an existing
-    one to it from this turn on."""
+    one to it from this turn on; ``attachments`` are ids of the user's files."""
     text = clean_message(text)
     key = clean_idempotency_key(idempotency_key)
     _ensure_can_send(user)
+    send = CheckedSend(
+        user,
+        text,
+        session_id,
+        key,
+        edit_message_id=edit_message_id,
+        model=model,
+        attachments=attachments,
+    )
     if settings.CHATBOT_MODERATION == "off":
         # do_send answers an Idempotency-Key replay from inside its transaction.
-        turn = do_send(
-            user=user,
-            text=text,
-            session_id=session_id,
-            idempotency_key=key,
-            edit_message_id=edit_message_id,
-            model=model,
-        )
-        return CheckedSend(
-            user, text, session_id, key, turn=turn, edit_message_id=edit_message_id, model=model
-        )
+        return replace(send, turn=_do_checked_send(send))
     turn = replayed_turn(user=user, key=key)
-    if turn is None and edit_message_id is not None:
-        # A missing session or message answers 404 before the content check, not after it.
-        _edited_message(user=user, session_id=session_id, message_id=edit_message_id)
-    elif turn is None and session_id is not None:
-        selectors.get_session(user=user, session_id=session_id)
-    if turn is None and model is not None:
-        catalogue.model_for(user=user, model_id=model)  # an unknown model answers 400 now
-    return CheckedSend(
-        user, text, session_id, key, turn=turn, edit_message_id=edit_message_id, model=model
+    if turn is not None:
+        return replace(send, turn=turn)
+    # A missing session, message or file answers before the content check, not after it.
+    attached = _check_before_content(send)
+    return replace(send, images=tuple(attaching.data_url(image) for image in attached.images))
+
+
+def _check_before_content(send: CheckedSend) -> Attached:
+    """What ``do_send`` will check again under the conversation's lock, checked before the
+    content check so that its refusals come first; the checked files."""
+    user, session_id = send.user, send.session_id
+    session = None
+    if send.edit_message_id is not None:
+        edited = _edited_message(user=user, session_id=session_id, message_id=send.edit_message_id)
+        session = edited.session
+    elif session_id is not None:
+        session = selectors.get_session(user=user, session_id=session_id)
+    if send.model is not None:
+        model = catalogue.model_for(user=user, model_id=send.model)  # unknown: 400 now
+    elif session is not None:
+        model = catalogue.session_model(user=user, model_id=session.model)
+    else:
+        model = catalogue.model_for(user=user, model_id=None)
+    return attaching.check_attachments(
+        user=user, file_ids=send.attachments, accepts_images=model.vision
+    )
+
+
+def _do_checked_send(send: CheckedSend, content: ContentCheck | None = None) -> Turn:
+    return do_send(
+        user=send.user,
+        text=send.text,
+        session_id=send.session_id,
+        idempotency_key=send.idempotency_key,
+        edit_message_id=send.edit_message_id,
+        model=send.model,
+        attachments=send.attachments,
+        content=content or ContentCheck(),
     )
 
 
@@ -221,25 +263,17 @@ async def finish_send(checked: CheckedSend) -> Turn:
     """The stored turn of a checked send: its content check, then ``do_send``."""
     if checked.turn is not None:
         return checked.turn
-    content = await check_content(checked.text)
-    return await run_db(
-        do_send,
-        user=checked.user,
-        text=checked.text,
-        session_id=checked.session_id,
-        idempotency_key=checked.idempotency_key,
-        edit_message_id=checked.edit_message_id,
-        model=checked.model,
-        content=content,
-    )
+    content = await check_content(checked.text, images=checked.images)
+    return await run_db(_do_checked_send, checked, content)
 
 
-async def check_content(text: str) -> ContentCheck:
-    """The moderation endpoint's verdict; a check that cannot run is marked failed."""
+async def check_content(text: str, *, images: tuple[str, ...] = ()) -> ContentCheck:
+    """The moderation endpoint's verdict on the message and its images (data URLs); a
+    check that cannot run is marked failed."""
     if settings.CHATBOT_MODERATION == "off":
         return ContentCheck()
     try:
-        result = await llm.moderate(text)
+        result = await llm.moderate(text, images=images)
     except ModerationUnavailable:
         logger.warning("moderation check failed; mode is %s", settings.CHATBOT_MODERATION)
         return ContentCheck(failed=True)
@@ -254,10 +288,11 @@ def do_send(
     idempotency_key: str | None = None,
     edit_message_id=None,
     model: str | None = None,
+    attachments=None,
     content: ContentCheck = ContentCheck(),
 ) -> Turn:
-    """Commit the checked message and, unless its content check refuses it, an empty reply;
-    the new branch becomes current."""
+    """Commit the checked message with its files (``attachments``: ids of the user's) and,
+    unless its content check refuses it, an empty reply; the new branch becomes current."""
     try:
         turn = _store_send(
             user=user,
@@ -266,6 +301,7 @@ def do_send(
             key=idempotency_key,
             edit_message_id=edit_message_id,
             model=model,
+            file_ids=attachments,
             content=content,
         )
     except IntegrityError:
@@ -280,6 +316,16 @@ def do_send(
     return turn
 
 
+@dataclass(frozen=True)
+class _Opened:
+    """The conversation a send goes to, under its lock, with the message's checked files."""
+
+    session: ChatSession
+    created: bool
+    message: ContextMessage  # the message being sent, its files' tokens counted in
+    context: Context | None  # a new conversation's, already (it has no history to read)
+
+
 def _store_send(
     *,
     user,
@@ -288,36 +334,36 @@ def _store_send(
     key: str | None,
     edit_message_id,
     model: str | None,
+    file_ids,
     content: ContentCheck,
 ) -> Turn:
-    tokens = count_tokens(text)
     now = timezone.now()
     reservation = None
     with _released_on_error(lambda: reservation), transaction.atomic():
         replay = replayed_turn(user=user, key=key)
         if replay is not None:
             return replay
+        edited = None
         if edit_message_id is not None:
             edited = _edited_message(user=user, session_id=session_id, message_id=edit_message_id)
             session_id = edited.session_id
-        session, created, context = _session_for_send(
-            user=user, session_id=session_id, text=text, tokens=tokens, now=now, model_id=model
+        opened = _session_for_send(
+            user=user, session_id=session_id, text=text, now=now, model_id=model, file_ids=file_ids
         )
-        if edit_message_id is not None:
-            parent_id = edited.parent_id
-        else:
-            parent_id = None if created else _leaf_id(session)
+        session, created, context = opened.session, opened.created, opened.context
+        parent_id = _parent_for_send(session=session, created=created, edited=edited)
         session_limits.check_conversation_limits(session)
         limits.check_send_rate(user.pk)
         user_message, reply = _new_turn_rows(
             session=session,
             parent_id=parent_id,
             text=text,
-            tokens=tokens,
+            tokens=opened.message.tokens,
             content=content,
             now=now,
             first=created,
         )
+        _attach(user_message, opened.message.files)
         if key is not None:
             _remember_key(user=user, key=key, user_message=user_message, now=now)
         _touch_session(
@@ -344,26 +390,63 @@ def _store_send(
 
 
 def _session_for_send(
-    *, user, session_id, text: str, tokens: int, now: datetime, model_id: str | None = None
-) -> tuple[ChatSession, bool, Context | None]:
+    *, user, session_id, text: str, now: datetime, model_id: str | None, file_ids
+) -> _Opened:
     """The conversation (created with ``model_id`` or the default model, or locked and
-    switched to ``model_id``), whether it is new, and for a new one the context already (it
-    has no history to read). A message that cannot fit with the system prompt in the
-    model's budget is refused before anything is stored."""
+    switched to ``model_id``) and the message with its checked files. A
+    message that cannot fit with the system prompt in the model's budget is refused before
+    anything is stored, and so are files that cannot (saying how many tokens they need)."""
     if session_id is None:
         model = catalogue.model_for(user=user, model_id=model_id)
-        context = _first_context(user=user, session=None, text=text, tokens=tokens, model=model)
+        message = _message_to_send(user=user, session=None, text=text, model=model, ids=file_ids)
+        context = _first_context(user=user, session=None, message=message, model=model)
         session = ChatSession.objects.create(
             user=user, model=model.id, created_at=now, updated_at=now
         )
-        return session, True, context
+        return _Opened(session, True, message, attaching.with_files(context))
     session = _locked_session(user=user, session_id=session_id)
     if model_id is not None and model_id != session.model:
         session.model = catalogue.model_for(user=user, model_id=model_id).id
         ChatSession.objects.filter(pk=session.pk).update(model=session.model)
     model = catalogue.session_model(user=user, model_id=session.model)
-    _first_context(user=user, session=session, text=text, tokens=tokens, model=model)
-    return session, False, None
+    message = _message_to_send(user=user, session=session, text=text, model=model, ids=file_ids)
+    _first_context(user=user, session=session, message=message, model=model)
+    return _Opened(session, False, message, None)
+
+
+def _message_to_send(
+    *, user, session: ChatSession | None, text: str, model: ModelEntry, ids
+) -> ContextMessage:
+    """The user's message as the context counts it: its text's tokens and its files'
+    (the caller's, images only for a model that takes them, within the budget)."""
+    tokens = count_tokens(text)
+    attached = attaching.check_attachments(user=user, file_ids=ids, accepts_images=model.vision)
+    if not attached.files:
+        return ContextMessage(role="user", content=text, tokens=tokens)
+    room = room_for_files(
+        system_prompt=_system_prompt(user=user, session=session),
+        tokens=tokens,
+        budget=model.prompt_budget,
+    )
+    attaching.check_budget(attached=attached, available=max(room, 0))
+    return ContextMessage(
+        role="user", content=text, tokens=tokens + attached.tokens, files=attached
+    )
+
+
+def _parent_for_send(*, session: ChatSession, created: bool, edited: Message | None):
+    """The parent of the new message: the edited one's, else the current leaf."""
+    if edited is not None:
+        return edited.parent_id
+    return None if created else _leaf_id(session)
+
+
+def _attach(message: Message, attached: Attached | None) -> None:
+    """Link the checked files to the stored ``message``, and keep them on it for its
+    payload (which then costs no query)."""
+    message.attached_files = list(attached.files) if attached else []
+    if attached:
+        attaching.attach(message=message, attached=attached)
 
 
 def _edited_message(*, user, session_id, message_id) -> Message:
@@ -473,6 +556,7 @@ def replayed_turn(*, user, key: str | None) -> Turn | None:
     )
     if reply is None:
         raise MessageBlocked()  # the first send was refused by moderation
+    attachment_selectors.with_attached_files([user_message, reply])
     return Turn(session=user_message.session, user_message=user_message, reply=reply, replayed=True)
 
 
@@ -514,13 +598,13 @@ def _system_prompt(*, user, session: ChatSession | None) -> str:
 
 
 def _first_context(
-    *, user, session: ChatSession | None, text: str, tokens: int, model: ModelEntry
+    *, user, session: ChatSession | None, message: ContextMessage, model: ModelEntry
 ) -> Context:
     """The context of a conversation's first message (no history to read); refuses a
     message that cannot fit with the system prompt."""
     return build_context(
         system_prompt=_system_prompt(user=user, session=session),
-        history=[ContextMessage(role="user", content=text, tokens=tokens)],
+        history=[message],
         budget=model.prompt_budget,
         model=model,
     )
@@ -530,7 +614,7 @@ def _history_context(*, user, session: ChatSession, last_id) -> Context:
     """The context of a reply to the message ``last_id``: the branch that ends there."""
     system = _system_prompt(user=user, session=session)
     model = catalogue.session_model(user=user, model_id=session.model)
-    return build_context(
+    context = build_context(
         system_prompt=system,
         history=selectors.context_history(
             last_id=last_id,
@@ -539,6 +623,7 @@ def _history_context(*, user, session: ChatSession, last_id) -> Context:
         budget=model.prompt_budget,
         model=model,
     )
+    return attaching.with_files(context)
 
 
 def prepare_context(turn: Turn) -> Context:
@@ -581,6 +666,7 @@ def do_regenerate(*, user, session_id, message_id=None) -> Turn:
         context = _history_context(user=user, session=session, last_id=question.pk)
         reservation = limits.reserve_tokens(user.pk, prompt_tokens=context.prompt_tokens)
         selectors.with_sibling_ids([question, reply])
+        attachment_selectors.with_attached_files([question, reply])
     session.user = user
     return Turn(
         session=session,

@@ -7,6 +7,7 @@ import copy
 import pytest
 from django.test import Client
 
+from catalogue.models import Model, Provider
 from tests.api.conftest import bearer_client
 
 
@@ -30,3 +31,19 @@ def api(user) -> Client:
 @pytest.fixture
 def other_api(other_user) -> Client:
     return bearer_client(other_user)
+
+
+@pytest.fixture
+def models(transactional_db, upstream):
+    """The catalogue on the loopback upstream: ``seer`` (the default, takes images) and
+    ``plain`` (takes none), each a window of 8,000 tokens (a prompt budget of 4,000)."""
+    provider = Provider.objects.create(name="loopback", base_url=upstream.base_url)
+    Model.objects.create(
+        id="seer",
+        label="Seer",
+        provider=provider,
+        vision=True,
+        is_default=True,
+        context_tokens=8000,
+    )
+    Model.objects.create(id="plain", label="Plain", provider=provider, context_tokens=8000)

@@ -12,6 +12,9 @@ from django.test import Client
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
+from attachments.models import StoredFile
+from attachments.services import upload_file
+
 
 def image_bytes(image_format: str = "PNG", size=(4, 3), **options) -> bytes:
     out = io.BytesIO()
@@ -123,3 +126,8 @@ def content_of(response) -> bytes:
         return b"".join([part async for part in response.streaming_content])
 
     return async_to_sync(collect)()
+
+
+def stored(user, data: bytes, name: str) -> StoredFile:
+    """A file of ``user``'s, uploaded through the service as the API does."""
+    return upload_file(user=user, upload=SimpleUploadedFile(name, data))
