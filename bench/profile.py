@@ -182,11 +182,12 @@ def main() -> None:
     summarize(out, args.top)
     if args.load == "chat":
         stacks = flame.read_stacks(out)
+        busy = [stack for stack in stacks if not attribution.waiting(stack[0])]
         title = (
             f"CPU of the app under scenario 1's load (50 streams ramped over 2 s, new chats), "
             f"{result['cpu_ms_per_chat']:.1f} ms per chat; {time.strftime('%Y-%m-%d')}"
         )
-        (RESULTS / "profile-chat.svg").write_text(flame.render(stacks, title=title))
+        (RESULTS / "profile-chat.svg").write_text(flame.render(busy, title=title))
         table = attribution.table(
             stacks,
             cpu_ms_per_chat=result["cpu_ms_per_chat"],
