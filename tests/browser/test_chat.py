@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -96,7 +97,14 @@ def test_regenerate_shows_the_new_reply_and_keeps_the_old_one(
     last_reply(page).get_by_role("button", name="Regenerate").click()
     expect(last_reply(page).locator("em")).to_have_text("fresh", timeout=10000)
     expect(page.locator(".message-assistant")).to_have_count(1)
+    # The text shows while the reply streams; the rows are final once it is complete.
+    expect(last_reply(page)).to_have_attribute("data-status", "complete")
     # The old answer is kept as a sibling on its own branch; the page shows the new one.
+    # (This test's connection may see the reply's final row a moment after the page does.)
+    for _ in range(100):
+        if session.messages.filter(content="A *fresh* answer", status="complete").exists():
+            break
+        time.sleep(0.05)
     assert list(session.messages.values_list("content", flat=True)) == [
         "question 0",
         "answer 0",
