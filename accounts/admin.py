@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from accounts.models import User
 from conversations import moderation
 
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 # What someone who may view users but not change them (a moderator) sees: no password
 # hash, no groups or permissions.
@@ -36,7 +36,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "is_active", "is_staff", "chat_suspended", "date_joined")
     list_filter = ("is_active", "is_staff", "chat_suspended")
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Chat", {"fields": ("chat_suspended", "custom_instructions")}),
     )
     actions = ["suspend", "restore"]

@@ -7,10 +7,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts import policy
+from accounts.models import User
 
 
 class PolicyLoginForm(LoginForm):
     """With ``CHATBOT_SSO_ONLY`` only the break-glass superuser signs in with a password."""
+
+    user: User | None  # set by allauth's clean()
 
     def clean(self):
         cleaned_data = super().clean()

@@ -35,9 +35,12 @@ def _load_json(name: str, value: str, kind: type):
 
 
 def _issuer(name: str, value: object) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or not parts.netloc or parts.scheme not in {"https", "http"}:
-        raise ImproperlyConfigured(f"{name}: issuer must be an https URL, got {value!r}.")
+    not_a_url = ImproperlyConfigured(f"{name}: issuer must be an https URL, got {value!r}.")
+    if not isinstance(value, str):
+        raise not_a_url
+    parts = urlsplit(value)
+    if not parts.netloc or parts.scheme not in {"https", "http"}:
+        raise not_a_url
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise ImproperlyConfigured(f"{name}: issuer must use https, got {value!r}.")
     return value.rstrip("/")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts.models import CUSTOM_INSTRUCTIONS_MAX_CHARS, User
 
 
 class InstructionsForm(forms.ModelForm):
@@ -16,7 +18,11 @@ class InstructionsForm(forms.ModelForm):
         model = User
         fields = ["custom_instructions"]
         labels = {"custom_instructions": _("Custom instructions")}
-        widgets = {"custom_instructions": forms.Textarea(attrs={"rows": 5, "maxlength": 4000})}
+        widgets = {
+            "custom_instructions": forms.Textarea(
+                attrs={"rows": 5, "maxlength": CUSTOM_INSTRUCTIONS_MAX_CHARS}
+            )
+        }
 
 
 class PreferencesForm(forms.ModelForm):
@@ -30,8 +36,9 @@ class PreferencesForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["language"].choices = [("", _("Same as the browser")), *settings.LANGUAGES]
-        self.fields["language"].help_text = ""  # "Same as the browser" says it
+        language = cast(forms.ChoiceField, self.fields["language"])
+        language.choices = [("", _("Same as the browser")), *settings.LANGUAGES]
+        language.help_text = ""  # "Same as the browser" says it
 
 
 class DeleteAccountForm(forms.Form):
@@ -42,7 +49,7 @@ class DeleteAccountForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args, user: User, **kwargs) -> None:
         self.user = user
         super().__init__(*args, **kwargs)
 

@@ -5,12 +5,15 @@ Both run in sync and async stacks alike, so the chat's async views keep their fa
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from allauth.usersessions.models import UserSession
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -25,6 +28,9 @@ MFA_ENROLMENT_SESSION_KEY = "accounts_mfa_enrolment_required"
 class _HybridMiddleware:
     sync_capable = True
     async_capable = True
+    # Each subclass defines both.
+    __acall__: Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+    sync_call: Callable[[HttpRequest], HttpResponseBase]
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response

@@ -7,13 +7,15 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+CUSTOM_INSTRUCTIONS_MAX_CHARS = 4000
+
 
 class User(AbstractUser):
     """A person who chats; moderators and admins are users too (staff)."""
 
     custom_instructions = models.TextField(
         blank=True,
-        max_length=4000,
+        max_length=CUSTOM_INSTRUCTIONS_MAX_CHARS,
         help_text="Added to the system prompt of every conversation of this user.",
     )
     chat_suspended = models.BooleanField(

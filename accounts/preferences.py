@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
+from accounts.models import User
 from chatbot.middleware import outage_response
 from core.errors import OUTAGES
 
@@ -39,7 +41,7 @@ class UserLanguageMiddleware:
         return await self.get_response(request)
 
 
-def _apply(request: HttpRequest, user) -> None:
+def _apply(request: HttpRequest, user: User | AnonymousUser) -> None:
     if user.is_authenticated and user.language:
         translation.activate(user.language)
         request.LANGUAGE_CODE = translation.get_language()

@@ -7,9 +7,10 @@ from allauth.socialaccount.models import SocialAccount
 from allauth.usersessions.models import UserSession
 
 from accounts import policy
+from accounts.models import User
 
 
-def security_overview(user) -> dict:
+def security_overview(user: User) -> dict:
     """What Settings shows under Security."""
     types = set(Authenticator.objects.filter(user_id=user.pk).values_list("type", flat=True))
     return {
@@ -22,7 +23,7 @@ def security_overview(user) -> dict:
     }
 
 
-def browser_sessions(user) -> list[UserSession]:
+def browser_sessions(user: User) -> list[UserSession]:
     """The user's signed-in browsers, most recently seen first (ended ones are purged)."""
     sessions = UserSession.objects.purge_and_list(user)
     for session in sessions:

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
-from accounts.models import User
+from accounts.models import CUSTOM_INSTRUCTIONS_MAX_CHARS, User
 from conversations import events, payloads
 from conversations import services as conversation_services
 from conversations.models import ChatSession, Message
@@ -31,10 +31,10 @@ class IssuedToken:
     token: str
 
 
-def set_custom_instructions(*, user, text: str) -> None:
+def set_custom_instructions(*, user: User, text: str) -> None:
     """Save the instructions added to the system prompt of every conversation of ``user``."""
     text = text.strip()
-    limit = User._meta.get_field("custom_instructions").max_length
+    limit = CUSTOM_INSTRUCTIONS_MAX_CHARS
     if len(text) > limit:
         raise InvalidInput(
             f"Custom instructions can be at most {limit} characters.", field="custom_instructions"
@@ -43,7 +43,7 @@ def set_custom_instructions(*, user, text: str) -> None:
     user.save(update_fields=["custom_instructions"])
 
 
-def set_preferences(*, user, theme: str, language: str) -> None:
+def set_preferences(*, user: User, theme: str, language: str) -> None:
     """Save how the app looks to ``user``: its theme, and its language ('' follows the
     browser's)."""
     if theme not in User.Theme.values:
@@ -54,25 +54,25 @@ def set_preferences(*, user, theme: str, language: str) -> None:
     user.save(update_fields=["theme", "language"])
 
 
-def issue_token(*, user) -> IssuedToken:
+def issue_token(*, user: User) -> IssuedToken:
     _sweep_expired_tokens(user)
     record, token = AuthToken.objects.create(user=user)
     return IssuedToken(record=record, token=token)
 
 
-def tokens_for_user(user) -> QuerySet[AuthToken]:
+def tokens_for_user(user: User) -> QuerySet[AuthToken]:
     """The user's live tokens, newest first (expired ones are left for ``issue_token`` to
     delete: a read never writes)."""
     return AuthToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created")
 
 
-def _sweep_expired_tokens(user) -> None:
+def _sweep_expired_tokens(user: User) -> None:
     # Authentication checks only the token presented (accounts.api_auth); the user's
     # other expired tokens go here.
     AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
 
 
-def revoke_token(*, user, token_key: str) -> bool:
+def revoke_token(*, user: User, token_key: str) -> bool:
     """Revoke the user's token whose public key prefix is ``token_key``."""
     deleted, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
     return bool(deleted)
@@ -82,7 +82,7 @@ def revoke_token_record(token: AuthToken) -> None:
     token.delete()
 
 
-def end_access_after_password_change(*, user) -> None:
+def end_access_after_password_change(*, user: User) -> None:
     """A new password (changed, reset or set by an admin) revokes every API token of the
     user and, once saved, closes all of their open sockets: whoever knew the old password
     keeps nothing. The browser that made the change stays signed in (Django moves its
@@ -91,7 +91,7 @@ def end_access_after_password_change(*, user) -> None:
     events.close_sockets_on_commit(user.pk, code=events.SIGNED_OUT, reason="password changed")
 
 
-def end_browser_session(*, user, session_id: int) -> bool:
+def end_browser_session(*, user: User, session_id: int) -> bool:
     """Sign one of the user's browser sessions out, and close that browser's sockets."""
     session = UserSession.objects.filter(user=user, pk=session_id).first()
     if session is None:
@@ -103,13 +103,13 @@ def end_browser_session(*, user, session_id: int) -> bool:
     return True
 
 
-def end_all_browser_sessions(*, user) -> None:
+def end_all_browser_sessions(*, user: User) -> None:
     """Sign every browser session of the user out (suspension, deactivation)."""
     for session in UserSession.objects.filter(user=user):
         session.end()
 
 
-def sync_groups_from_claim(*, user, claim) -> None:
+def sync_groups_from_claim(*, user: User, claim) -> None:
     """Make the user's mapped Django groups match the provider's group claim
     (``CHATBOT_OIDC_GROUP_MAP``); groups outside the map are left as they are."""
     mapping = settings.CHATBOT_OIDC_GROUP_MAP
@@ -124,7 +124,7 @@ def sync_groups_from_claim(*, user, claim) -> None:
         user.groups.remove(*Group.objects.filter(name__in=set(mapping.values()) - wanted))
 
 
-def export_user_data(user) -> dict:
+def export_user_data(user: User) -> dict:
     """Every conversation of the user with its messages, as plain JSON-ready data.
 
     Hidden messages keep their place but not their text, as everywhere the owner looks.
@@ -150,7 +150,7 @@ def export_user_data(user) -> dict:
     }
 
 
-def delete_account(*, user) -> None:
+def delete_account(*, user: User) -> None:
     """Delete the user and, by cascade, all their conversations, messages and tokens."""
     with transaction.atomic():
         conversation_services.delete_all_sessions(user=user)

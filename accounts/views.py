@@ -7,7 +7,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -16,9 +16,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services
 from accounts.forms import DeleteAccountForm, InstructionsForm, PreferencesForm
+from core.http import AuthenticatedHttpRequest
 
 
-def _settings_page(request: HttpRequest, *, status: int = 200, **context) -> HttpResponse:
+def _settings_page(
+    request: AuthenticatedHttpRequest, *, status: int = 200, **context
+) -> HttpResponse:
     context.setdefault("instructions_form", InstructionsForm(instance=request.user))
     context.setdefault("preferences_form", PreferencesForm(instance=request.user))
     context.setdefault("delete_form", DeleteAccountForm(user=request.user))
@@ -28,7 +31,7 @@ def _settings_page(request: HttpRequest, *, status: int = 200, **context) -> Htt
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The settings page; a POST saves the custom instructions, or the theme and language."""
     if request.method == "POST" and request.POST.get("form") == "preferences":
         return _save_preferences(request)
@@ -44,7 +47,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return _settings_page(request)
 
 
-def _save_preferences(request: HttpRequest) -> HttpResponse:
+def _save_preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PreferencesForm(request.POST, instance=request.user)
     if not form.is_valid():
         return _settings_page(request, status=400, preferences_form=form)
@@ -61,7 +64,7 @@ def _save_preferences(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def create_token(request: HttpRequest) -> HttpResponse:
+def create_token(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Issue an API token and show it this once (it is stored only as a digest)."""
     issued = services.issue_token(user=request.user)
     return _settings_page(request, new_token=issued.token, new_token_expiry=issued.record.expiry)
@@ -69,7 +72,7 @@ def create_token(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def revoke_token(request: HttpRequest, token_key: str) -> HttpResponse:
+def revoke_token(request: AuthenticatedHttpRequest, token_key: str) -> HttpResponse:
     if not services.revoke_token(user=request.user, token_key=token_key):
         raise Http404("Token not found.")
     messages.success(request, gettext("The token was revoked."))
@@ -78,7 +81,7 @@ def revoke_token(request: HttpRequest, token_key: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_data(request: HttpRequest) -> HttpResponse:
+def export_data(request: AuthenticatedHttpRequest) -> HttpResponse:
     """All of the user's conversations as a JSON download."""
     data = services.export_user_data(request.user)
     filename = f"chatbot-export-{timezone.now():%Y-%m-%d}.json"
@@ -91,7 +94,7 @@ def export_data(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete_account(request: HttpRequest) -> HttpResponse:
+def delete_account(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Delete the account and all its conversations, confirmed with the password."""
     form = DeleteAccountForm(request.POST, user=request.user)
     if not form.is_valid():
@@ -105,7 +108,7 @@ def delete_account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def end_session(request: HttpRequest, session_id: int) -> HttpResponse:
+def end_session(request: AuthenticatedHttpRequest, session_id: int) -> HttpResponse:
     """Sign one of the user's other browsers out (Settings, Security)."""
     if not services.end_browser_session(user=request.user, session_id=session_id):
         raise Http404("Session not found.")

@@ -52,6 +52,7 @@ def capped(receive, limit: int):
 
 def too_large(scope, limit: int) -> HttpResponse:
     detail = f"The request body is larger than the limit of {limit} bytes."
+    response: HttpResponse
     if is_api_path(scope["path"]):
         response = json_error(detail, code="too_large", status=413)
     else:

@@ -30,7 +30,8 @@ RATE_PERIODS = {
 class Rate(NamedTuple):
     """``count`` events per ``period`` seconds."""
 
-    count: int
+    # Shadows tuple.count, which nothing here calls; the name reads as the rate's own word.
+    count: int  # type: ignore[assignment]
     period: int
 
 

@@ -10,6 +10,7 @@ class OperationSchema(AutoSchema):
     """An operation's description comes from ``extend_schema`` or its action's docstring,
     never from the view class's docstring, which speaks to developers."""
 
-    def get_description(self) -> str:
+    # drf-spectacular's signature, not that of DRF's ViewInspector it derives from.
+    def get_description(self) -> str:  # type: ignore[override]
         action = getattr(self.view, getattr(self.view, "action", None) or "", None)
         return get_doc(action) if action is not None else ""

@@ -9,6 +9,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -225,7 +226,7 @@ MFA_TOTP_ISSUER = env_str("CHATBOT_MFA_ISSUER", "Chatbot")
 MFA_PASSKEY_LOGIN_ENABLED = not CHATBOT_SSO_ONLY
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env_bool("CHATBOT_WEBAUTHN_ALLOW_HTTP", DEBUG)
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
-SOCIALACCOUNT_PROVIDERS = {
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, Any]] = {
     "openid_connect": {
         "APPS": accounts_configuration.oidc_providers(env_str("CHATBOT_OIDC_PROVIDERS")),
         "OAUTH_PKCE_ENABLED": True,
@@ -307,7 +308,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (

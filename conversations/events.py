@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
@@ -32,7 +34,7 @@ def reply_group(reply_id) -> str:
     return f"chat.reply.{reply_id}"
 
 
-async def publish(user_id, event: dict) -> None:
+async def publish(user_id: int, event: Mapping[str, Any]) -> None:
     """Send ``event`` to every open tab of the user, in any process."""
     layer = get_channel_layer()
     if layer is None:
@@ -66,7 +68,7 @@ def may_have_listeners(user_id) -> bool:
     return layer is not None
 
 
-def publish_sync(user_id, event: dict) -> None:
+def publish_sync(user_id: int, event: Mapping[str, Any]) -> None:
     """``publish`` from synchronous code (views, services)."""
     async_to_sync(publish)(user_id, event)
 

@@ -13,12 +13,8 @@ MAX_DEPTH = 64
 
 # A string (so brackets inside it do not count), or one bracket. Byte and text forms: in UTF-8
 # the bytes of '"' and '\' never occur inside a multi-byte character.
-_TOKENS = {
-    str: re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL),
-    bytes: re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL),
-}
-_OPENERS = {str: ("[", "{"), bytes: (b"[", b"{")}
-_CLOSERS = {str: ("]", "}"), bytes: (b"]", b"}")}
+_TEXT_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+_BYTE_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 
 
 class TooDeep(ValueError):
@@ -30,13 +26,22 @@ class TooDeep(ValueError):
 
 def check_depth(document: str | bytes, *, limit: int = MAX_DEPTH) -> None:
     """Raise ``TooDeep`` when arrays and objects in ``document`` nest deeper than ``limit``."""
-    kind = bytes if isinstance(document, bytes | bytearray) else str
-    opening, closing = _OPENERS[kind], _CLOSERS[kind]
     # Fewer openers than the limit cannot nest past it: most documents stop here.
-    if document.count(opening[0]) + document.count(opening[1]) <= limit:
-        return
+    if isinstance(document, str):
+        if document.count("[") + document.count("{") > limit:
+            _walk(_TEXT_TOKENS.findall(document), ("[", "{"), ("]", "}"), limit)
+    elif document.count(b"[") + document.count(b"{") > limit:
+        _walk(_BYTE_TOKENS.findall(document), (b"[", b"{"), (b"]", b"}"), limit)
+
+
+def _walk(
+    tokens: list[str] | list[bytes],
+    opening: tuple[str, str] | tuple[bytes, bytes],
+    closing: tuple[str, str] | tuple[bytes, bytes],
+    limit: int,
+) -> None:
     depth = 0
-    for token in _TOKENS[kind].findall(document):
+    for token in tokens:
         if token in opening:
             depth += 1
             if depth > limit:

@@ -103,6 +103,9 @@ class Message(models.Model):
     hidden = models.BooleanField(default=False, help_text="Hidden by a moderator.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Not a column: set by selectors.with_sibling_ids for the payload (this message's
+    # branch siblings, itself included, as strings).
+    sibling_ids: list[str]
 
     class Meta:
         ordering = ["session", "sequence"]

@@ -4,9 +4,10 @@ died. Used by the reply runner (``conversations.replies``), never by a transport
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, router, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from conversations import limits, selectors
@@ -28,14 +29,13 @@ def save_reply_progress(progress: Mapping[Any, str]) -> None:
         return
     connection = connections[router.db_for_write(Message)]
     quote = connection.ops.quote_name
-    field = Message._meta.get_field
     sql = (
         f"UPDATE {quote(Message._meta.db_table)} "
-        f"SET {quote(field('content').column)} = %s, {quote(field('updated_at').column)} = %s "
-        f"WHERE {quote(field('id').column)} = %s AND {quote(field('status').column)} = %s"
+        f"SET {quote(_column('content'))} = %s, {quote(_column('updated_at'))} = %s "
+        f"WHERE {quote(_column('id'))} = %s AND {quote(_column('status'))} = %s"
     )
-    now = field("updated_at").get_db_prep_value(timezone.now(), connection)
-    key, streaming = field("id"), Message.Status.STREAMING
+    now = _field("updated_at").get_db_prep_value(timezone.now(), connection)
+    key, streaming = _field("id"), Message.Status.STREAMING
     # In id order: the order delete_session locks them in, so the two never deadlock.
     rows = [
         (content, now, key.get_db_prep_value(reply_id, connection), streaming)
@@ -43,6 +43,15 @@ def save_reply_progress(progress: Mapping[Any, str]) -> None:
     ]
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+
+
+def _field(name: str) -> Field:
+    # get_field's type also allows a reverse relation; these names are the table's columns.
+    return cast(Field, Message._meta.get_field(name))
+
+
+def _column(name: str) -> str:
+    return cast(str, _field(name).column)
 
 
 def finish_reply(
@@ -61,10 +70,11 @@ def finish_reply(
     """Store the reply's final text and status, settle its quota reservation, and return
     the reply as stored; None if its session was deleted meanwhile."""
     now = timezone.now()
+    token_count = count_tokens(content)
     fields = {
         "content": content,
         "status": status,
-        "token_count": count_tokens(content),
+        "token_count": token_count,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "cached_tokens": cached_tokens,
@@ -85,7 +95,7 @@ def finish_reply(
             reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
             # For its payload, sent from async code that cannot query.
             selectors.with_sibling_ids([reply])
-    spent = (prompt_tokens or 0) + (completion_tokens or 0) or fields["token_count"]
+    spent = (prompt_tokens or 0) + (completion_tokens or 0) or token_count
     limits.settle_tokens(reservation, spent=spent)
     if not updated:
         return None

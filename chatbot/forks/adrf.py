@@ -61,4 +61,7 @@ class PerRouteAsyncViewSetMixin:
             (cls,),
             {"view_is_async": is_async, "__module__": cls.__module__, "__doc__": cls.__doc__},
         )
-        return super(PerRouteAsyncViewSetMixin, route_class).as_view(actions, **initkwargs)
+        # route_class is a subclass of cls, made above, which the checker cannot see.
+        return super(PerRouteAsyncViewSetMixin, route_class).as_view(  # type: ignore[misc]
+            actions, **initkwargs
+        )

@@ -17,4 +17,5 @@ class InlineMiddlewareLoading:
 
     def load_middleware(self, is_async: bool = False) -> None:
         with override_settings(MIDDLEWARE=inline_middleware(settings.MIDDLEWARE)):
-            super().load_middleware(is_async=is_async)
+            # A mixin: the handler class it is mixed into has load_middleware.
+            super().load_middleware(is_async=is_async)  # type: ignore[misc]

@@ -6,6 +6,9 @@ runs every hook through ``sync_to_async``, two thread hops per middleware per re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from asgiref.sync import sync_to_async
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from django.conf import settings
@@ -23,6 +26,9 @@ from django.utils.deprecation import MiddlewareMixin
 
 
 class InlineHooks(MiddlewareMixin):
+    # Declared for the type checker only: hasattr() below still tells whether a class has it.
+    process_view: Callable[..., Any]
+
     def __init__(self, get_response) -> None:
         super().__init__(get_response)
         if self.async_mode and hasattr(self, "process_view"):
@@ -40,7 +46,9 @@ class InlineHooks(MiddlewareMixin):
         response = None
         if hasattr(self, "process_request"):
             response = self.process_request(request)
-        response = response or await self.get_response(request)
+        # Under the async handler get_response is a coroutine function (Django's own
+        # __acall__ assumes the same).
+        response = response or await self.get_response(request)  # type: ignore[misc]
         if hasattr(self, "process_response"):
             if self.response_needs_thread(request, response):
                 response = await sync_to_async(self.process_response, thread_sensitive=True)(
