@@ -60,11 +60,16 @@ def check_completion(*, user, request: CompletionRequest, session_id=None) -> Ch
     """Check (and, when the door can, store) a completion on a database thread."""
     if session_id is not None:
         # The request's earlier messages are not trusted: the stored history is the context.
-        send = services.check_send(user=user, text=request.question, session_id=session_id)
+        # The model the request names answers, from this turn on (as POST /api/chat's).
+        send = services.check_send(
+            user=user, text=request.question, session_id=session_id, model=request.model
+        )
         return CheckedCompletion(send=send, session_id=session_id, new_session=False)
     with transaction.atomic():
         session = _conversation_from_request(user=user, request=request)
-        send = services.check_send(user=user, text=request.question, session_id=session.pk)
+        send = services.check_send(
+            user=user, text=request.question, session_id=session.pk, model=request.model
+        )
     return CheckedCompletion(send=send, session_id=session.pk, new_session=True)
 
 

@@ -98,3 +98,28 @@ def test_a_revoked_or_expired_token_is_refused(live_app, member_and_outsider, ho
     assert refused.value.code == "invalid_api_key"
     assert refused.value.response.headers["WWW-Authenticate"] == "Bearer"
     assert not ChatSession.objects.filter(user=member).exists()
+
+
+def test_a_continued_conversation_answers_with_the_model_the_request_names(
+    live_app, member_and_outsider, upstream, second_upstream
+):
+    (member, issued), _ = member_and_outsider
+    client = client_for(live_app, issued.token)
+    first = client.chat.completions.with_raw_response.create(
+        model="fast", messages=[{"role": "user", "content": "one"}]
+    )
+    session_id = first.headers["X-Chat-Session-Id"]
+
+    second = client.chat.completions.create(
+        model="strong",
+        messages=[{"role": "user", "content": "two"}],
+        extra_headers={"X-Chat-Session-Id": session_id},
+    )
+
+    assert second.model == "strong"
+    assert [b["model"] for b in upstream.reply_requests()] == ["alpha-fast-v1"]
+    (sent,) = second_upstream.reply_requests()
+    assert sent["model"] == "strong"
+    assert [m["content"] for m in sent["messages"][1:]] == ["one", "You said: one", "two"]
+    # The conversation switched from this turn on, as POST /api/chat with a model does.
+    assert ChatSession.objects.get(pk=session_id, user=member).model == "strong"
