@@ -61,8 +61,8 @@ def issue_token(*, user: User) -> IssuedToken:
 
 
 def tokens_for_user(user: User) -> QuerySet[AuthToken]:
-    """The user's live tokens, newest first (expired ones are left for ``issue_token`` to
-    delete: a read never writes)."""
+    """The user's live tokens, newest first. A read: expired ones are skipped, and deleted
+    by ``issue_token`` and ``delete_expired_tokens``."""
     return AuthToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created")
 
 
@@ -70,6 +70,13 @@ def _sweep_expired_tokens(user: User) -> None:
     # Authentication checks only the token presented (accounts.api_auth); the user's
     # other expired tokens go here.
     AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
+
+
+def delete_expired_tokens() -> int:
+    """Delete every user's expired tokens, also those of users who never sign in for a new
+    one (``manage.py delete_expired_tokens``, run periodically); returns how many."""
+    deleted, _ = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()
+    return deleted
 
 
 def revoke_token(*, user: User, token_key: str) -> bool:

@@ -3,9 +3,11 @@ data), custom instructions at their length limit, and API token lifetimes."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -145,18 +147,45 @@ def test_a_token_lives_exactly_thirty_days(frozen_now):
     assert issued.token.startswith(record.token_key)
 
 
-def test_listing_or_issuing_tokens_removes_only_the_users_expired_ones(monkeypatch):
+def _expire(*tokens: AuthToken) -> None:
+    AuthToken.objects.filter(pk__in=[token.pk for token in tokens]).update(
+        expiry=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_listing_tokens_skips_expired_ones_and_deletes_nothing(django_assert_num_queries):
+    user = UserFactory()
+    expired = services.issue_token(user=user).record
+    live = services.issue_token(user=user).record
+    _expire(expired)
+    # One SELECT, no DELETE: a read never writes.
+    with django_assert_num_queries(1) as queries:
+        assert list(services.tokens_for_user(user)) == [live]
+    assert queries.captured_queries[0]["sql"].lstrip().upper().startswith("SELECT")
+    assert AuthToken.objects.filter(pk=expired.pk).exists()
+
+
+def test_issuing_a_token_deletes_only_the_users_expired_ones():
     user, other = UserFactory(), UserFactory()
     expired = services.issue_token(user=user).record
     live = services.issue_token(user=user).record
     others_expired = services.issue_token(user=other).record
-    AuthToken.objects.filter(pk__in=[expired.pk, others_expired.pk]).update(
-        expiry=timezone.now() - timedelta(seconds=1)
-    )
-    assert list(services.tokens_for_user(user)) == [live]
-    assert AuthToken.objects.filter(pk=others_expired.pk).exists()
+    _expire(expired, others_expired)
     newest = services.issue_token(user=user).record
+    assert not AuthToken.objects.filter(pk=expired.pk).exists()
+    assert AuthToken.objects.filter(pk=others_expired.pk).exists()
     assert list(services.tokens_for_user(user)) == [newest, live]
+
+
+def test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one():
+    user, other = UserFactory(), UserFactory()
+    expired, live = services.issue_token(user=user).record, services.issue_token(user=user).record
+    others_expired = services.issue_token(user=other).record
+    _expire(expired, others_expired)
+    output = io.StringIO()
+    call_command("delete_expired_tokens", stdout=output)
+    assert set(AuthToken.objects.values_list("pk", flat=True)) == {live.pk}
+    assert output.getvalue().strip() == "Deleted 2 expired API token(s)."
 
 
 def test_a_token_is_revoked_only_by_its_owner():
