@@ -3,14 +3,19 @@ honoured or refused naming it (never dropped in silence), and every other one is
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
+import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from attachments.attaching import MAX_ATTACHMENTS
+from attachments.content import image_format
 from conversations.llm import GenerationOptions
 from conversations.validation import has_bad_characters
-from openai_api.errors import invalid
+from openai_api.errors import OpenAIError, invalid
 
 ROLES = {"system", "developer", "user", "assistant"}
 MESSAGES_MAX = 1000
@@ -20,6 +25,10 @@ STOP_MAX = 4
 STOP_MAX_CHARS = 100
 USER_MAX_CHARS = 256
 MODEL_MAX_CHARS = 100
+# An image part is sent inline; the server never fetches a URL (no requests on a client's
+# behalf to hosts it names).
+DATA_URL = re.compile(r"data:(image/[a-z0-9.+-]+);base64,(.*)", re.IGNORECASE | re.DOTALL)
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 
 # Parameters whose neutral value changes nothing; any other value is refused.
 NEUTRAL = {
@@ -47,9 +56,19 @@ SUPPORTED = {
 
 
 @dataclass(frozen=True)
+class ImagePart:
+    """An image of a user message, decoded from its data URL; ``param`` says where it was
+    in the request, for the errors that name it."""
+
+    data: bytes
+    param: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     role: str  # system, user or assistant ("developer" is read as system)
     content: str
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +94,10 @@ class CompletionRequest:
     def history(self) -> list[ChatMessage]:
         """The user and assistant messages before the one answered."""
         return [m for m in self.messages[:-1] if m.role != "system"]
+
+    @property
+    def images(self) -> list[ImagePart]:
+        return [image for message in self.messages for image in message.images]
 
 
 def read_request(data) -> CompletionRequest:
@@ -248,7 +271,7 @@ def _message(item, where: str) -> ChatMessage:
             f"'{where}.role' must be one of 'system', 'developer', 'user' or 'assistant'.",
             param=f"{where}.role",
         )
-    content = _content(item.get("content"), f"{where}.content")
+    content, images = _content(item.get("content"), f"{where}.content", role=role)
     limit = HISTORY_MESSAGE_MAX_CHARS if role == "assistant" else settings.CHATBOT_MAX_MESSAGE_CHARS
     if len(content) > limit:
         raise invalid(
@@ -259,27 +282,115 @@ def _message(item, where: str) -> ChatMessage:
         raise invalid(
             f"'{where}.content' contains characters that are not allowed.", param=f"{where}.content"
         )
-    return ChatMessage(role="system" if role == "developer" else role, content=content)
+    role = "system" if role == "developer" else role
+    return ChatMessage(role=role, content=content, images=images)
 
 
-def _content(value, where: str) -> str:
-    """A message's text: a string, or text parts joined."""
+def _content(value, where: str, *, role: str) -> tuple[str, tuple[ImagePart, ...]]:
+    """A message's text (a string, or text parts joined) and its images (image parts, in
+    user messages only)."""
     if isinstance(value, str):
-        return value
+        return value, ()
     if not isinstance(value, list) or not value:
-        raise invalid(f"'{where}' must be a string or an array of text parts.", param=where)
-    texts = []
+        raise invalid(
+            f"'{where}' must be a string or an array of text and image parts.", param=where
+        )
+    texts: list[str] = []
+    images: list[ImagePart] = []
     for index, part in enumerate(value):
         at = f"{where}[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str) and set(part) == {"type", "text"}:
             texts.append(part["text"])
-        elif kind in ("image_url", "input_audio", "file"):
+        elif kind == "image_url" and role == "user":
+            images.append(_image(part, at))
+        elif kind == "image_url":
+            raise invalid(f"'{at}' is an image: only user messages may hold images.", param=at)
+        elif kind in ("input_audio", "file"):
             raise invalid(
-                f"'{at}' is a {kind} part: this server accepts text only.",
+                f"'{at}' is a {kind} part: this server accepts text and images only.",
                 param=at,
                 code="unsupported_content",
             )
         else:
-            raise invalid(f'\'{at}\' must be {{"type": "text", "text": ...}}.', param=at)
-    return "\n".join(texts)
+            raise invalid(
+                f'\'{at}\' must be {{"type": "text", "text": ...}} or '
+                '{"type": "image_url", "image_url": {"url": "data:image/png;base64,..."}}.',
+                param=at,
+            )
+    if len(images) > MAX_ATTACHMENTS:
+        raise invalid(
+            f"'{where}' holds {len(images)} images; a message may hold at most {MAX_ATTACHMENTS}.",
+            param=where,
+        )
+    return "\n".join(texts), tuple(images)
+
+
+def _image(part: dict, at: str) -> ImagePart:
+    """An image part's bytes: an inline PNG, JPEG, WebP or GIF within
+    ``CHATBOT_MAX_IMAGE_BYTES``; a remote URL is refused, never fetched."""
+    image_url = part.get("image_url")
+    if set(part) != {"type", "image_url"} or not isinstance(image_url, dict):
+        raise invalid(
+            f'\'{at}\' must be {{"type": "image_url", "image_url": {{"url": ...}}}}.', param=at
+        )
+    for name in image_url:
+        if name not in ("url", "detail"):
+            raise invalid(
+                f"The parameter '{at}.image_url.{name}' is not supported by this server.",
+                param=f"{at}.image_url.{name}",
+                code="unsupported_parameter",
+            )
+    if image_url.get("detail") not in (None, "auto"):
+        raise invalid(
+            f"'{at}.image_url.detail' can only be 'auto' on this server.",
+            param=f"{at}.image_url.detail",
+            code="unsupported_parameter",
+        )
+    param = f"{at}.image_url.url"
+    url = image_url.get("url")
+    if not isinstance(url, str):
+        raise invalid(f"'{param}' must be a string.", param=param)
+    if url[:8].lower().startswith(("http://", "https://")):
+        raise invalid(
+            f"'{param}' is a remote URL: this server does not fetch images. Send the image "
+            "inline as a data URL (data:image/png;base64,...).",
+            param=param,
+            code="unsupported_image_url",
+        )
+    found = DATA_URL.fullmatch(url)
+    if found is None or found.group(1).lower() not in IMAGE_TYPES:
+        raise invalid(
+            f"'{param}' must be a data URL of a PNG, JPEG, WebP or GIF image "
+            "(data:image/png;base64,...).",
+            param=param,
+            code="invalid_image_url",
+        )
+    encoded = found.group(2)
+    limit = settings.CHATBOT_MAX_IMAGE_BYTES
+    # Refused from the length of its base64, before any decoding.
+    size = len(encoded) // 4 * 3 - encoded[-2:].count("=")
+    if size > limit:
+        raise _too_large(param, size, limit)
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid(
+            f"'{param}' is not valid base64.", param=param, code="invalid_image_url"
+        ) from None
+    if len(data) > limit:
+        raise _too_large(param, len(data), limit)
+    if image_format(data[:16]) is None:
+        raise invalid(
+            f"'{param}' is not a PNG, JPEG, WebP or GIF image.", param=param, code="invalid_image"
+        )
+    return ImagePart(data=data, param=param)
+
+
+def _too_large(param: str, size: int, limit: int) -> OpenAIError:
+    return OpenAIError(
+        f"The image at '{param}' is {size} bytes, more than the limit of {limit} bytes.",
+        status=413,
+        param=param,
+        code="image_too_large",
+    )

@@ -25,14 +25,41 @@ TEXT_PART = {
 }
 
 
+IMAGE_PART = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["image_url"]},
+        "image_url": {
+            "type": "object",
+            "properties": {
+                "url": {
+                    "type": "string",
+                    "pattern": "^data:image/(png|jpeg|webp|gif);base64,",
+                    "description": "The image inline, as a data URL (PNG, JPEG, WebP or GIF, "
+                    "at most CHATBOT_MAX_IMAGE_BYTES). Remote URLs are refused, never fetched.",
+                },
+                "detail": {"type": "string", "enum": ["auto"]},
+            },
+            "required": ["url"],
+        },
+    },
+    "required": ["type", "image_url"],
+}
+
+
 @extend_schema_field(
     {
         "oneOf": [
             {"type": "string", "maxLength": settings.CHATBOT_MAX_MESSAGE_CHARS},
-            {"type": "array", "minItems": 1, "items": TEXT_PART},
+            {
+                "type": "array",
+                "minItems": 1,
+                "items": {"oneOf": [TEXT_PART, IMAGE_PART]},
+            },
         ],
-        "description": "Text, or text parts (joined by newlines). Image and audio parts "
-        "are refused.",
+        "description": "Text, or parts: text parts (joined by newlines) and, in user messages "
+        "to a model that accepts images, image parts. Each image is stored as one of your "
+        "files, attached to the stored message. Audio and file parts are refused.",
     }
 )
 class ContentField(serializers.JSONField):

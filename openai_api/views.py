@@ -127,12 +127,12 @@ class ChatCompletionsView(OpenAIView):
         super().sync_initial(request, *args, **kwargs)
         if request.method != "POST":
             return
-        services.check_model(user=request.user, model=read_model(request.data))
+        model = services.check_model(user=request.user, model=read_model(request.data))
         self.completion = read_request(request.data)
         session_id = request.headers.get(SESSION_HEADER)
         try:
             self.checked = services.check_completion(
-                user=request.user, request=self.completion, session_id=session_id
+                user=request.user, request=self.completion, model=model, session_id=session_id
             )
         except SessionNotFound:
             raise
