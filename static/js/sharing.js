@@ -20,7 +20,9 @@ async function api(method, url, body) {
   let response;
   try {
     response = await fetch(url, {
-      method, headers, credentials: "same-origin",
+      method,
+      headers,
+      credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -38,7 +40,10 @@ function announce(text) {
 
 function showError(text) {
   const banner = document.getElementById("error-banner");
-  if (!banner) { announce(text); return; }
+  if (!banner) {
+    announce(text);
+    return;
+  }
   banner.textContent = text;
   banner.dataset.kind = "chat";
   banner.hidden = false;
@@ -165,11 +170,16 @@ const share = {
 };
 
 document.getElementById("session-lists")?.addEventListener("click", (event) => {
-  const control = event.target.closest(".session-menu [data-action=share], .session-menu [data-action=pin], .session-menu [data-action=archive]");
+  const control = event.target.closest(
+    ".session-menu [data-action=share], .session-menu [data-action=pin], .session-menu [data-action=archive]",
+  );
   if (!control) return;
   const item = control.closest(".session-item");
   const action = control.dataset.action;
-  if (action === "share") { share.open(control); return; }
+  if (action === "share") {
+    share.open(control);
+    return;
+  }
   const run = action === "pin" ? togglePin : toggleArchive;
   run(item, control).catch((error) => showError(error.message));
 });
@@ -261,7 +271,11 @@ function upload(form) {
     submit.disabled = false;
     form.setAttribute("aria-busy", "false");
     let answer = {};
-    try { answer = JSON.parse(request.responseText); } catch { answer = {}; }
+    try {
+      answer = JSON.parse(request.responseText);
+    } catch {
+      answer = {};
+    }
     errors.replaceChildren();
     if (request.status !== 200) {
       status.textContent = answer.detail || t("importFailed");
