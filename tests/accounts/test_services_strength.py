@@ -150,3 +150,10 @@ def test_ending_a_browser_session_closes_that_browsers_sockets_only():
         other_browser.session.session_key,
         UserSession.objects.get(user=other).session_key,
     }
+
+
+def test_the_token_list_holds_only_the_users_live_tokens():
+    user, other = UserFactory(), UserFactory()
+    mine = services.issue_token(user=user).record
+    services.issue_token(user=other)
+    assert list(services.tokens_for_user(user)) == [mine]
