@@ -66,7 +66,14 @@ class Pieces:
 
 
 def http_client(concurrency: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive ends: with httpx's
+    # default of 5 s, a request written on a connection as uvicorn closed it failed
+    # (ReadError) between two measured runs.
+    limits = httpx.Limits(
+        max_connections=concurrency + 10,
+        max_keepalive_connections=concurrency,
+        keepalive_expiry=3.0,
+    )
     return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0))
 
 
