@@ -51,18 +51,32 @@ class SharedConversationAdmin(admin.ModelAdmin):
 
 @admin.register(MessageFeedback)
 class MessageFeedbackAdmin(admin.ModelAdmin):
-    list_display = ("rating", "reply", "message__model", "comment_excerpt", "user", "updated_at")
+    list_display = (
+        "rating",
+        "reply",
+        "conversation",
+        "message__model",
+        "comment_excerpt",
+        "user",
+        "updated_at",
+    )
     list_filter = ("rating", "message__model", "updated_at")
-    list_select_related = ("message", "user")
+    list_select_related = ("message", "message__session", "user")
     search_fields = ("comment", "user__username")
     ordering = ("-updated_at",)
-    fields = ("rating", "comment", "reply", "user", "created_at", "updated_at")
+    fields = ("rating", "comment", "reply", "conversation", "user", "created_at", "updated_at")
     readonly_fields = fields
 
     @admin.display(description="reply")
     def reply(self, feedback: MessageFeedback) -> str:
         url = reverse("admin:conversations_message_change", args=[feedback.message_id])
         return format_html('<a href="{}">{}</a>', url, feedback.message)
+
+    @admin.display(description="conversation")
+    def conversation(self, feedback: MessageFeedback) -> str:
+        session = feedback.message.session
+        url = reverse("admin:conversations_chatsession_change", args=[session.pk])
+        return format_html('<a href="{}">{}</a>', url, session)
 
     @admin.display(description="comment")
     def comment_excerpt(self, feedback: MessageFeedback) -> str:

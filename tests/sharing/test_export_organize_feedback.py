@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from conversations.models import ChatSession
 from sharing.models import MessageFeedback
@@ -157,3 +160,36 @@ def test_moderators_list_feedback_in_admin(api, user, client):
     html = response.content.decode()
     assert response.status_code == 200 and "made up a fact" in html
     assert f"/admin/conversations/message/{reply.pk}/change/" in html
+
+
+def test_moderators_filter_feedback_by_model_and_date_and_reach_the_conversation(
+    user, client, django_assert_max_num_queries
+):
+    old = conversation(user, turns=1, title="Old one")
+    new = conversation(user, turns=1, title="New one")
+    old_reply = old.messages.get(role="assistant")
+    new_reply = new.messages.get(role="assistant")
+    old_reply.model, new_reply.model = "model-a", "model-b"
+    old_reply.save(update_fields=["model"])
+    new_reply.save(update_fields=["model"])
+    long_ago = timezone.now() - timedelta(days=40)
+    MessageFeedback.objects.create(
+        user=user, message=old_reply, rating="up", comment="OLD NOTE", updated_at=long_ago
+    )
+    MessageFeedback.objects.create(user=user, message=new_reply, rating="up", comment="NEW NOTE")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    by_model = client.get("/admin/sharing/messagefeedback/?message__model=model-a")
+    this_week = client.get(
+        "/admin/sharing/messagefeedback/",
+        {"updated_at__gte": (timezone.now() - timedelta(days=7)).isoformat()},
+    )
+
+    assert "OLD NOTE" in by_model.content.decode()
+    assert "NEW NOTE" not in by_model.content.decode()
+    html = this_week.content.decode()
+    assert "NEW NOTE" in html and "OLD NOTE" not in html
+    assert f"/admin/conversations/chatsession/{new.pk}/change/" in html
+    # The list reads each row's reply and conversation with the page, not one by one.
+    with django_assert_max_num_queries(12):
+        assert client.get("/admin/sharing/messagefeedback/").status_code == 200
