@@ -58,12 +58,16 @@ class Completion:
         self.id = completion_id(turn)
         self.created = int(turn.reply.created_at.timestamp())
 
+    def answered_by(self, message: Message | None) -> str:
+        """The model that answered: a fallback's id when it stood in for the one asked."""
+        return (message.model if message is not None else "") or self.request.model
+
     def completion(self, run, message: Message) -> dict:
         return {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
-            "model": self.request.model,
+            "model": self.answered_by(message),
             "choices": [
                 {
                     "index": 0,
@@ -75,12 +79,12 @@ class Completion:
             "usage": _usage(message),
         }
 
-    def chunk(self, delta: dict, finish_reason: str | None = None) -> dict:
+    def chunk(self, delta: dict, finish_reason: str | None = None, *, model: str = "") -> dict:
         return {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
-            "model": self.request.model,
+            "model": model or self.request.model,
             "choices": [
                 {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             ],
@@ -91,7 +95,7 @@ class Completion:
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
-            "model": self.request.model,
+            "model": self.answered_by(message),
             "choices": [],
             "usage": _usage(message),
         }
@@ -142,7 +146,8 @@ async def _chunks(answer: Completion, run, first, events) -> AsyncIterator[str]:
             # OpenAI's SDKs raise an APIError for an event that carries an error.
             yield sse(error_body(from_chat_error(failure)))
             return
-        yield sse(answer.chunk({}, _finish_reason(run)))
+        # The last chunks name the model that answered, known once it has.
+        yield sse(answer.chunk({}, _finish_reason(run), model=answer.answered_by(event.message)))
         if answer.request.include_usage:
             yield sse(answer.usage_chunk(event.message))
         yield sse("[DONE]")

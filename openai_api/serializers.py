@@ -151,7 +151,10 @@ class ChatCompletionSerializer(serializers.Serializer):
     id = serializers.CharField()
     object = serializers.ChoiceField(choices=["chat.completion"])
     created = serializers.IntegerField()
-    model = serializers.CharField()
+    model = serializers.CharField(
+        help_text="The model that answered: the fallback's id when the model asked for was "
+        "unavailable and names one."
+    )
     choices = ChoiceSerializer(many=True)
     usage = UsageSerializer(allow_null=True)
 

@@ -123,3 +123,27 @@ def test_a_continued_conversation_answers_with_the_model_the_request_names(
     assert [m["content"] for m in sent["messages"][1:]] == ["one", "You said: one", "two"]
     # The conversation switched from this turn on, as POST /api/chat with a model does.
     assert ChatSession.objects.get(pk=session_id, user=member).model == "strong"
+
+
+def test_a_fallbacks_answer_names_the_model_that_answered(
+    live_app, member_and_outsider, second_upstream
+):
+    (_member, issued), _ = member_and_outsider
+    client = client_for(live_app, issued.token)
+    hello = [{"role": "user", "content": "hello"}]
+
+    completion = client.chat.completions.create(model="down", messages=hello)
+    chunks = list(
+        client.chat.completions.create(
+            model="down", messages=hello, stream=True, stream_options={"include_usage": True}
+        )
+    )
+
+    # "down"'s provider refuses connections: its fallback answered, and says so.
+    assert (completion.model, completion.choices[0].message.content) == (
+        "strong",
+        "You said: hello",
+    )
+    assert chunks[-2].choices[0].finish_reason == "stop" and chunks[-2].model == "strong"
+    assert chunks[-1].usage is not None and chunks[-1].model == "strong"
+    assert [b["model"] for b in second_upstream.reply_requests()] == ["strong", "strong"]
