@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
+from attachments import selectors as attachment_selectors
 from conversations import events, payloads
 from conversations.models import ChatSession, Message
 from sharing import services as sharing_services
@@ -144,4 +145,7 @@ def export_sessions(*, moderator, sessions: QuerySet[ChatSession]) -> list[dict]
         .order_by("-created_at", "-id")
     )
     _log(moderator, exported, EXPORTED)
+    attachment_selectors.with_attached_files(
+        [message for session in exported for message in session.messages.all()]
+    )
     return [_session_export(session) for session in exported]

@@ -13,6 +13,8 @@ from typing import Literal, NotRequired, TypedDict
 
 from django.utils.html import escape
 
+from attachments import selectors as attachment_selectors
+from attachments.models import StoredFile
 from conversations import events, selectors
 from conversations.errors import ChatError
 from conversations.models import Message
@@ -58,6 +60,37 @@ def reply_feedback(message: Message) -> Feedback | None:
     return {"rating": rating, "comment": getattr(message, "my_comment", None) or ""}
 
 
+class AttachmentPayload(TypedDict):
+    """A file on a message, as ``POST /api/files`` answered for it."""
+
+    fileId: str
+    name: str
+    size: int
+    contentType: str
+    kind: str
+
+
+def attachment_payload(file: StoredFile) -> AttachmentPayload:
+    return {
+        "fileId": str(file.pk),
+        "name": file.name,
+        "size": file.size,
+        "contentType": file.content_type,
+        "kind": file.kind,
+    }
+
+
+def attachments_of(message: Message, *, moderator: bool = False) -> list[AttachmentPayload]:
+    """The files of a message, read beforehand for a page
+    (``attachments.selectors.with_attached_files``, one query), or here for one message on
+    a database thread; a hidden message's are hidden with it, except from moderators."""
+    if message.hidden and not moderator:
+        return []
+    if not hasattr(message, "attached_files"):
+        attachment_selectors.with_attached_files([message])
+    return [attachment_payload(file) for file in message.attached_files]
+
+
 class MessagePayload(TypedDict):
     """A message as its owner's tabs and API clients see it (hidden text is never sent)."""
 
@@ -70,6 +103,7 @@ class MessagePayload(TypedDict):
     status: str
     hidden: bool
     createdAt: str
+    attachments: list[AttachmentPayload]
     feedback: Feedback | None  # the owner's rating of an assistant reply
     error: NotRequired[str]  # why a reply failed, in the group's ``chat.reply`` only
     usage: NotRequired[ReplyUsage]  # in the group's ``chat.reply`` only
@@ -90,6 +124,7 @@ def message_payload(message: Message) -> MessagePayload:
         "status": selectors.reported_status(message),
         "hidden": message.hidden,
         "createdAt": message.created_at.isoformat(),
+        "attachments": attachments_of(message),
         "feedback": reply_feedback(message),
     }
 
@@ -149,6 +184,7 @@ class ModeratedMessage(TypedDict):
     moderationFailed: bool
     hidden: bool
     createdAt: str
+    attachments: list[AttachmentPayload]
 
 
 def moderated_message(message: Message) -> ModeratedMessage:
@@ -165,6 +201,7 @@ def moderated_message(message: Message) -> ModeratedMessage:
         "moderationFailed": message.moderation_failed,
         "hidden": message.hidden,
         "createdAt": message.created_at.isoformat(),
+        "attachments": attachments_of(message, moderator=True),
     }
 
 

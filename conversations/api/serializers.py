@@ -14,6 +14,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
+from attachments.attaching import MAX_ATTACHMENTS
+from attachments.models import StoredFile
 from catalogue.fields import ModelIdField
 from conversations import payloads, services, titles
 from conversations.errors import InvalidInput
@@ -135,6 +137,15 @@ class ChatRequestSerializer(StreamOptionSerializer):
         required=False,
         help_text="A model id from GET /api/models: a new conversation uses it (else the "
         "default); an existing one switches to it from this turn on.",
+    )
+    attachments = serializers.ListField(
+        child=StrictUUIDField(),
+        required=False,
+        max_length=MAX_ATTACHMENTS,
+        help_text="Up to 10 ids of your files (POST /api/files), sent with the message: a "
+        "document's text marked with its name, an image as an image part (only to a model "
+        "that accepts images, else 400). Documents that do not fit the model's context are "
+        "a 400 saying the tokens needed and available; another user's or a missing id, 404.",
     )
 
     def validate_message(self, value: str) -> str:
@@ -306,6 +317,16 @@ class FeedbackSerializer(serializers.Serializer):
     comment = serializers.CharField(allow_blank=True)
 
 
+class AttachmentSerializer(serializers.Serializer):
+    """A file on a message, as ``POST /api/files`` described it."""
+
+    fileId = serializers.UUIDField()
+    name = serializers.CharField()
+    size = serializers.IntegerField(help_text="Bytes.")
+    contentType = serializers.CharField()
+    kind = serializers.ChoiceField(choices=StoredFile.Kind.choices)
+
+
 class MessageSerializer(serializers.Serializer):
     """The same payload the browser's WebSocket receives (hidden text is blanked there)."""
 
@@ -323,6 +344,9 @@ class MessageSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Message.Status.choices)
     hidden = serializers.BooleanField(help_text="True when a moderator removed the message.")
     createdAt = serializers.DateTimeField()
+    attachments = AttachmentSerializer(
+        many=True, help_text="The files sent with a user's message; none when hidden."
+    )
     feedback = FeedbackSerializer(
         allow_null=True, help_text="Your rating of an assistant reply; null if none."
     )

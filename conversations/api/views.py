@@ -14,6 +14,7 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from attachments.selectors import marking_files, with_attached_files
 from chatbot.forks.adrf import PerRouteAsyncViewSetMixin, SyncWorkDispatch
 from chatbot.schema import OperationSchema
 from conversations import selectors, services
@@ -200,6 +201,7 @@ class ChatView(OnDatabaseThreads):
                 idempotency_key=request.headers.get("Idempotency-Key"),
                 edit_message_id=self.data.get("editMessageId"),
                 model=self.data.get("model"),
+                attachments=self.data.get("attachments"),
             )
 
     @extend_schema(
@@ -341,7 +343,8 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
         messages = selectors.messages_for_session(
             user=request.user, session_id=session_id, every_branch=every_branch
         )
-        page = selectors.with_sibling_ids(self.paginate_queryset(messages))
+        page = selectors.with_sibling_ids(self.paginate_queryset(marking_files(messages)))
+        with_attached_files(page)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(

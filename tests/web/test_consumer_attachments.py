@@ -38,6 +38,21 @@ async def test_a_tab_sends_a_document_with_its_message(upstream, sockets):
     await socket.send_json_to({"type": "regenerate", "sessionId": events[0]["sessionId"]})
     again = await receive_until(socket, "reply")
     await settle(again[-1]["message"]["messageId"])
+    regenerated = next(event for event in again if event["type"] == "turn")
+
+    # Every tab sees the files on the message, in the turn and in the regenerated turn.
+    shown = [
+        {
+            "fileId": str(note.pk),
+            "name": "q3.csv",
+            "size": 11,
+            "contentType": note.content_type,
+            "kind": "document",
+        }
+    ]
+    assert events[0]["userMessage"]["attachments"] == regenerated["userMessage"]["attachments"]
+    assert events[0]["userMessage"]["attachments"] == shown
+    assert events[0]["reply"]["attachments"] == []
 
     sent = upstream.reply_requests()[0]["messages"][1:]
     assert upstream.reply_requests()[-1]["messages"][1:] == sent
