@@ -320,3 +320,36 @@ def test_a_refused_send_leaves_none_of_its_images(vision_caller, second_upstream
     (kept,) = StoredFile.objects.filter(owner=user)
     assert kept.links.get().message.session_id == uuid.UUID(session_id)
     assert ChatSession.objects.filter(user=user).count() == 1
+
+
+def test_earlier_images_go_through_the_content_check_and_a_refusal_keeps_none(
+    vision_caller, upstream, second_upstream, settings
+):
+    user, token, base = vision_caller
+    settings.CHATBOT_MODERATION = "block"
+    earlier = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Look"}, image_part(data_url(png()))],
+        },
+        {"role": "assistant", "content": "A red square."},
+        {"role": "user", "content": "And?"},
+    ]
+
+    accepted = post(base, token, model="strong", messages=earlier)
+    earlier[0]["content"][0]["text"] = "Look FLAGME"
+    refused = post(base, token, model="strong", messages=earlier)
+
+    assert accepted.status_code == 200
+    checked = [r["body"]["input"] for r in upstream.requests if r["path"].endswith("/moderations")]
+    # The earlier messages first, with their images as image parts; then the question.
+    with_image, question = checked[:2]
+    assert question == "And?"
+    assert with_image[0] == {"type": "text", "text": "Look"}
+    assert decoded(with_image[1]["image_url"]["url"]).size == (8, 6)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "content_policy_violation"
+    # The refused request's conversation and image are gone; the first one's remain.
+    assert ChatSession.objects.filter(user=user).count() == 1
+    assert StoredFile.objects.filter(owner=user).count() == 1
+    assert len(second_upstream.reply_requests()) == 1
