@@ -28,18 +28,12 @@ def as_json(session: ChatSession, messages: list[Message]) -> dict:
     }
 
 
-def _attachments(message: Message) -> list[dict]:
-    """What was attached (the files themselves are downloaded from /api/files)."""
-    return [
-        {
-            "fileId": str(link.file.pk),
-            "name": link.file.name,
-            "contentType": link.file.content_type,
-            "kind": link.file.kind,
-            "size": link.file.size,
-        }
-        for link in message.attachment_links.all()
-    ]
+def _attachments(message: Message) -> list[payloads.AttachmentPayload]:
+    """What was attached (the files themselves are downloaded from /api/files); a hidden
+    message's files are hidden with it, as in every other view of its owner's."""
+    if message.hidden:
+        return []
+    return [payloads.attachment_payload(link.file) for link in message.attachment_links.all()]
 
 
 def as_markdown(session: ChatSession, messages: list[Message]) -> str:
@@ -52,6 +46,6 @@ def as_markdown(session: ChatSession, messages: list[Message]) -> str:
         lines += ["", f"## {SPEAKERS[message.role]}", ""]
         lines.append(REMOVED if message.hidden else message.content.strip("\n"))
         names = [attachment["name"] for attachment in _attachments(message)]
-        if names and not message.hidden:
+        if names:
             lines += ["", "*Attached: " + ", ".join(names) + "*"]
     return "\n".join(lines) + "\n"

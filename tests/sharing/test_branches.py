@@ -191,3 +191,30 @@ def test_import_of_an_export_without_parent_ids_is_one_branch(api, user):
     assert chain == ["one", "two", "three"]
     assert session.current_message.content == "three"
     assert session.current_message.parent.parent.content == "one"
+
+
+def test_a_hidden_messages_files_leave_no_trace_in_either_export(api, tree, user):
+    secret = StoredFile.objects.create(
+        owner=user,
+        name="SECRET-plan.pdf",
+        size=99,
+        content_type="application/pdf",
+        kind=StoredFile.Kind.DOCUMENT,
+        sha256="1" * 64,
+        key="test/secret.pdf",
+    )
+    MessageAttachment.objects.create(message=tree.messages["q1b"], file=secret, position=0)
+
+    as_json = api.get(f"/api/chat/sessions/{tree.session.pk}/export?format=json")
+    tree.session.current_message = tree.messages["a1c"]
+    tree.session.save(update_fields=["current_message"])
+    as_markdown = api.get(f"/api/chat/sessions/{tree.session.pk}/export?format=md")
+
+    assert as_json.status_code == as_markdown.status_code == 200
+    hidden = next(
+        m for m in as_json.json()["messages"] if m["messageId"] == str(tree.messages["q1b"].pk)
+    )
+    assert hidden["attachments"] == []
+    assert "SECRET" not in as_json.content.decode()
+    assert "SECRET" not in as_markdown.content.decode()
+    assert "to the edit" in as_markdown.content.decode()
