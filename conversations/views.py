@@ -11,14 +11,14 @@ from datetime import datetime
 
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
-from attachments.models import MessageAttachment
+from attachments import selectors as attachment_selectors
 from conversations import payloads, rendering, selectors, services
 from conversations.errors import InvalidInput, SessionNotFound
 from conversations.models import ChatSession, Message
@@ -48,33 +48,11 @@ def _latest_messages(
     return list(reversed(page[:MESSAGES_PAGE])), has_more
 
 
-def _marking_files(messages: QuerySet[Message]) -> QuerySet[Message]:
-    """``messages`` with ``has_files``, read in the same query: a page without files then
-    costs no query for them."""
-    return messages.annotate(
-        has_files=Exists(MessageAttachment.objects.filter(message=OuterRef("pk")))
-    )
-
-
 def _with_attachments(messages: list[Message]) -> list[Message]:
-    """``messages`` (marked by ``_marking_files``) with ``attachments``, their files as the
-    message payload lists them (name, size, type, kind), for the bubbles: one query for a
-    page that has any."""
-    by_message: dict = {}
-    with_files = [message for message in messages if message.has_files]
-    links = MessageAttachment.objects.filter(message__in=with_files).select_related("file")
-    for link in links.order_by("message_id", "position") if with_files else ():
-        by_message.setdefault(link.message_id, []).append(
-            {
-                "fileId": str(link.file.pk),
-                "name": link.file.name,
-                "size": link.file.size,
-                "contentType": link.file.content_type,
-                "kind": link.file.kind,
-            }
-        )
-    for message in messages:
-        message.attachments = by_message.get(message.pk, [])
+    """``messages`` (marked by ``marking_files``) with ``attachments``, their files as the
+    message payload lists them, for the bubbles: one query for a page that has any."""
+    for message in attachment_selectors.with_attached_files(messages):
+        message.attachments = payloads.attachments_of(message)
     return messages
 
 
@@ -134,7 +112,8 @@ def chat(request: HttpRequest, session_id=None) -> HttpResponse:
         session = _session_or_404(request, session_id)
         messages, has_more = _latest_messages(
             sharing_selectors.with_feedback(
-                _marking_files(selectors.branch_messages(session)), user=request.user
+                attachment_selectors.marking_files(selectors.branch_messages(session)),
+                user=request.user,
             )
         )
         context.update(
@@ -162,7 +141,9 @@ def older_messages(request: HttpRequest, session_id) -> JsonResponse:
             status=400,
         )
     messages, has_more = _latest_messages(
-        sharing_selectors.with_feedback(_marking_files(messages_qs), user=request.user),
+        sharing_selectors.with_feedback(
+            attachment_selectors.marking_files(messages_qs), user=request.user
+        ),
         before=before,
     )
     html = render_to_string(

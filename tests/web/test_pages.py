@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from knox.auth import TokenAuthentication
 from knox.models import AuthToken
@@ -14,6 +17,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.models import User
 from accounts.services import issue_token
+from attachments.models import MessageAttachment, StoredFile
 from conversations import services
 from conversations.models import ChatSession, Message
 from tests.factories import PASSWORD, ChatSessionFactory, MessageFactory, conversation
@@ -127,6 +131,41 @@ def test_long_conversations_open_with_the_latest_messages_and_load_older_by_sequ
 
     bad = client.get(f"/c/{session.pk}/messages?before=soon")
     assert bad.status_code == 400 and "before" in bad.json()["detail"]
+
+
+def _attach(message, *names):
+    for position, name in enumerate(names):
+        stored = StoredFile.objects.create(
+            owner=message.session.user,
+            name=name,
+            size=1200,
+            content_type="text/plain",
+            kind="document",
+            sha256="0" * 64,
+            key=f"{uuid.uuid4()}.txt",
+        )
+        MessageAttachment.objects.create(message=message, file=stored, position=position)
+
+
+def test_bubbles_list_their_files_with_one_query_per_page(client_for, user):
+    def page_queries(session) -> tuple[str, int]:
+        with CaptureQueriesContext(connection) as captured:
+            html = client_for(user).get(f"/c/{session.pk}/").content.decode()
+        return html, len(captured)
+
+    one = ChatSessionFactory(user=user)
+    _attach(MessageFactory(session=one, content="one file"), "a.txt")
+    many = ChatSessionFactory(user=user)
+    for n in range(6):
+        _attach(MessageFactory(session=many, content=f"files {n}"), f"x{n}.txt", f"y{n}.txt")
+    hidden = MessageFactory(session=many, content="hidden", hidden=True)
+    _attach(hidden, "secret.txt")
+    one_html, one_count = page_queries(one)
+    many_html, many_count = page_queries(many)
+    assert 'download="a.txt"' in one_html and 'download="y5.txt"' in many_html
+    assert many_html.count('attachment-document" data-file-id=') == 12
+    assert "secret.txt" not in many_html
+    assert many_count == one_count
 
 
 def test_sidebar_is_capped_and_pages_with_constant_queries(
