@@ -64,10 +64,13 @@ def _sessions_page(
     request: HttpRequest, *, query: str, after: str = "", archived: bool = False
 ) -> dict:
     """One page of the sidebar, keyset-paginated on (updated_at, id) so every page costs
-    one query however many conversations the user has; pinned ones are listed apart."""
+    one query however many conversations the user has; pinned ones are listed apart, and
+    a search's results carry the excerpt around their match, read in that query."""
     sessions = selectors.sessions_for_user(request.user, query=query, archived=archived)
     if not archived:
         sessions = sessions.filter(pinned=False)
+    if query:
+        sessions = selectors.with_search_excerpt(sessions, query=query)
     if after:
         try:
             stamp, _, raw_id = after.partition(CURSOR_SEPARATOR)
@@ -88,9 +91,10 @@ def _sessions_page(
 
 def _pinned_sessions(request: HttpRequest, *, query: str) -> list[ChatSession]:
     """The pinned conversations, shown first in the sidebar (one query, a bounded list)."""
-    sessions = selectors.sessions_for_user(request.user, query=query).filter(
-        pinned=True, archived=False
-    )
+    # Without a query the selector leaves archived ones out; a search finds them too.
+    sessions = selectors.sessions_for_user(request.user, query=query).filter(pinned=True)
+    if query:
+        sessions = selectors.with_search_excerpt(sessions, query=query)
     return list(sessions.only(*SIDEBAR_FIELDS)[:SESSIONS_PAGE])
 
 
@@ -175,7 +179,9 @@ def sessions_list(request: HttpRequest) -> JsonResponse:
     except InvalidInput as exc:
         return JsonResponse({"detail": exc.detail}, status=400)
     html = render_to_string(
-        "conversations/_session_items.html", {"sessions": page["sessions"]}, request=request
+        "conversations/_session_items.html",
+        {"sessions": page["sessions"], "query": query},
+        request=request,
     )
     return JsonResponse({"html": html, "next": page["next_cursor"]})
 

@@ -7,7 +7,7 @@ import re
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from conversations import rendering
+from conversations import payloads, rendering
 
 register = template.Library()
 
@@ -41,3 +41,19 @@ def branch_position(message) -> dict | None:
         "previous": sibling_ids[index - 1] if index > 0 else "",
         "next": sibling_ids[index + 1] if index + 1 < len(sibling_ids) else "",
     }
+
+
+@register.filter
+def search_snippet(session, query: str) -> SafeString:
+    """A search result's excerpt (``selectors.with_search_excerpt``) with the matches in
+    ``<mark>``; empty when only its title matched. Safe: ``payloads`` escapes the text."""
+    excerpt = getattr(session, "search_excerpt", None)
+    if not excerpt or not query:
+        return mark_safe("")
+    return mark_safe(payloads.search_snippet(text=excerpt, query=query))
+
+
+@register.filter
+def highlight(text: str, query: str) -> SafeString:
+    """``text`` escaped, with the matches of a search in ``<mark>``."""
+    return mark_safe(payloads.search_snippet(text=text, query=query))

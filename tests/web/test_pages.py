@@ -59,6 +59,32 @@ def test_search_filters_the_sidebar(client_for, user):
     assert "Untitled" in html and "Gardening tips" not in html
 
 
+def test_search_results_show_an_escaped_snippet_with_the_match_marked(
+    client_for, user, other_user, django_assert_max_num_queries
+):
+    mine = ChatSessionFactory(user=user, title="Untitled")
+    MessageFactory(session=mine, content="before <script>alert(1)</script> after")
+    pinned = ChatSessionFactory(user=user, title="Script notes", pinned=True)
+    theirs = ChatSessionFactory(user=other_user, title="Theirs")
+    MessageFactory(session=theirs, content="their secret <script>alert(2)</script>")
+    html = client_for(user).get("/", {"q": "<script>"}).content.decode()
+    assert "before <mark>&lt;script&gt;</mark>alert(1)&lt;/script&gt; after" in html
+    assert "<script>alert" not in html and "secret" not in html and "Theirs" not in html
+    # Pinned first; a title-only match has its title marked and no excerpt.
+    html = client_for(user).get("/", {"q": "script"}).content.decode()
+    assert html.index(f'data-session-id="{pinned.pk}"') < html.index(f'data-session-id="{mine.pk}"')
+    assert "<mark>Script</mark> notes" in html and 'id="snippet-' + str(pinned.pk) not in html
+
+    ChatSession.objects.bulk_create(
+        ChatSession(user=user, title=f"script-{n:03d}.") for n in range(60)
+    )
+    client = client_for(user)
+    cursor = client.get("/", {"q": "script"}).context["next_cursor"]
+    with django_assert_max_num_queries(4):
+        page = client.get("/sessions/", {"q": "script", "after": cursor}).json()
+    assert "<mark>script</mark>-" in page["html"]
+
+
 def test_open_conversation_shows_its_messages(client_for, user):
     session = conversation(user, turns=2, title="My chat")
     response = client_for(user).get(f"/c/{session.pk}/")
