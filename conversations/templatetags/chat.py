@@ -43,10 +43,12 @@ def branch_position(message) -> dict | None:
     }
 
 
-@register.filter
+@register.simple_tag
 def search_snippet(session, query: str) -> SafeString:
     """A search result's excerpt (``selectors.with_search_excerpt``) with the matches in
-    ``<mark>``; empty when only its title matched. Safe: ``payloads`` escapes the text."""
+    ``<mark>``; empty when only its title matched or for a list without a search (a tag,
+    not a filter: an item rendered without ``query`` is no error). Safe: ``payloads``
+    escapes the text."""
     excerpt = getattr(session, "search_excerpt", None)
     if not excerpt or not query:
         return mark_safe("")

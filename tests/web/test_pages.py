@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -83,6 +84,13 @@ def test_search_results_show_an_escaped_snippet_with_the_match_marked(
     with django_assert_max_num_queries(4):
         page = client.get("/sessions/", {"q": "script", "after": cursor}).json()
     assert "<mark>script</mark>-" in page["html"]
+
+
+def test_a_sidebar_item_renders_without_a_search(user):
+    """As the WebSocket renders a new conversation's item for the other tabs."""
+    session = ChatSessionFactory(user=user, title="Fresh <b>chat</b>")
+    html = render_to_string("conversations/_session_items.html", {"sessions": [session]})
+    assert "Fresh &lt;b&gt;chat&lt;/b&gt;" in html and "session-snippet" not in html
 
 
 def test_open_conversation_shows_its_messages(client_for, user):
