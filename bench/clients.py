@@ -12,7 +12,7 @@ import websockets
 
 # The longest wait for a tab's next event: a reply whose end never comes fails the stream
 # instead of holding the run.
-EVENT_TIMEOUT = 20
+EVENT_TIMEOUT = 60
 
 
 @dataclass
