@@ -197,6 +197,8 @@ class Chat {
     this.filesUrl = app.dataset.filesUrl;
     // Uploads in flight: chip -> XMLHttpRequest.
     this.uploads = new Map();
+    // Where the focus goes when an editor opened from elsewhere (the ↑ shortcut) is cancelled.
+    this.editorReturns = new WeakMap();
     this.ended = false;
     this.checkingSession = false;
     this.deleting = false;
@@ -669,10 +671,15 @@ class Chat {
 
   // --- Editing a message (sent again as a new branch) ------------------------------------
 
-  startEdit(bubble) {
-    if (bubble.querySelector(".message-editor")) return;
+  startEdit(bubble, { returnFocus = null } = {}) {
+    const open = bubble.querySelector(".message-editor");
+    if (open) {
+      open.querySelector("textarea").focus();
+      return;
+    }
     const body = bubble.querySelector(".message-body");
     const editor = document.getElementById("message-editor-template").content.firstElementChild.cloneNode(true);
+    this.editorReturns.set(editor, returnFocus);
     const field = editor.querySelector("textarea");
     field.value = body.textContent;
     body.hidden = true;
@@ -685,10 +692,11 @@ class Chat {
 
   cancelEdit(editor) {
     const bubble = editor.closest(".message");
+    const returnFocus = this.editorReturns.get(editor);
     editor.remove();
     bubble.querySelector(".message-body").hidden = false;
     bubble.querySelector(".user-actions").hidden = false;
-    bubble.querySelector("[data-action=edit]").focus();
+    (returnFocus ?? bubble.querySelector("[data-action=edit]")).focus();
   }
 
   submitEdit(editor) {
@@ -1176,13 +1184,13 @@ class Chat {
     match[1]();
   }
 
+  // The last question opens in its own editor, as its Edit button does; Escape there
+  // cancels and brings the focus back to the composer.
   editLastMessage() {
-    const bodies = this.el.messages.querySelectorAll(".message-user .message-body");
-    const last = bodies[bodies.length - 1];
-    if (!last) return;
-    this.el.input.value = last.textContent;
-    this.autogrow();
-    this.updateComposer();
+    const buttons = this.el.messages.querySelectorAll(".message-user [data-action=edit]");
+    const last = buttons[buttons.length - 1];
+    if (!last || last.disabled || !this.sessionId) return;
+    this.startEdit(last.closest(".message"), { returnFocus: this.el.input });
   }
 
   copyLastReply() {

@@ -24,6 +24,7 @@ def test_question_mark_lists_the_shortcuts_but_not_while_typing(logged_in_page, 
     page.keyboard.press("?")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Copy the last reply")
+    expect(dialog).to_contain_text("Edit your last message in place; Esc cancels")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     composer.focus()
@@ -58,22 +59,60 @@ def test_escape_stops_a_streaming_reply(logged_in_page, live_app, upstream, user
     assert Message.objects.get(session__user=user, role="assistant").status == "cancelled"
 
 
-def test_arrow_up_edits_the_last_message_and_a_shortcut_copies_the_last_reply(
-    live_app, browser_context, logged_in_page, user
+def test_arrow_up_opens_the_last_question_in_its_editor_and_escape_cancels(
+    live_app, logged_in_page, user, upstream
 ):
-    session = conversation(user, turns=0, title="Copy")
+    session = conversation(user, turns=0, title="Edit")
     MessageFactory(session=session, content="first question")
     MessageFactory(session=session, role="assistant", content="an answer")
-    MessageFactory(session=session, content="second question")
+    last = MessageFactory(session=session, content="second question")
     MessageFactory(session=session, role="assistant", content="The **last** reply")
-    browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app)
     page = logged_in_page
     page.goto(f"{live_app}/c/{session.pk}/")
     composer = page.locator("#composer-input")
     expect(composer).to_be_focused()
+    bubble = page.locator(f"#m-{last.pk}")
+    editor = bubble.get_by_role("textbox", name="Edit your message")
+
     page.keyboard.press("ArrowUp")
-    expect(composer).to_have_value("second question")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("second question")
+    expect(composer).to_have_value("")
+    expect(bubble.locator(".message-body")).to_be_hidden()
+    expect(page.locator(".message-editor")).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(editor).to_have_count(0)
+    expect(bubble.locator(".message-body")).to_have_text("second question")
+    expect(composer).to_be_focused()
+
+    # Typed text in the composer keeps ↑ for the text itself.
+    composer.fill("draft")
+    page.keyboard.press("ArrowUp")
+    expect(editor).to_have_count(0)
+    expect(composer).to_have_value("draft")
+
+    # The editor sends the edit as a new version of the question.
     composer.fill("")
+    page.keyboard.press("ArrowUp")
+    editor.fill("second question, better")
+    editor.press("Enter")
+    expect(page.locator(".message-user .message-body").last).to_have_text("second question, better")
+    expect(page.locator(".message-assistant").last).to_have_attribute(
+        "data-status", "complete", timeout=10000
+    )
+    assert Message.objects.filter(
+        session=session, role="user", content="second question, better", parent=last.parent
+    ).exists()
+
+
+def test_a_shortcut_copies_the_last_reply(live_app, browser_context, logged_in_page, user):
+    session = conversation(user, turns=0, title="Copy")
+    MessageFactory(session=session, content="a question")
+    MessageFactory(session=session, role="assistant", content="The **last** reply")
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_app)
+    page = logged_in_page
+    page.goto(f"{live_app}/c/{session.pk}/")
+    expect(page.locator("#composer-input")).to_be_focused()
     page.keyboard.press("Control+Shift+C")
     expect(page.locator("#announcer")).to_have_text("Reply copied.")
     assert page.evaluate("() => navigator.clipboard.readText()") == "The last reply"
