@@ -89,12 +89,11 @@ def finish_reply(
         # everywhere, so a delete and the end of its reply never deadlock.
         ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
         updated = Message.objects.filter(pk=reply.pk).update(**fields)
-        # Only the moderator's flag is read back: a reply hidden while it streamed must not
+        # Only the moderator's flag (and, for the payload sent from async code that cannot
+        # query, the owner's rating) is read back: a reply hidden while it streamed must not
         # come back in full in the final event.
         if updated:
-            reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
-            # For its payload, sent from async code that cannot query.
-            selectors.with_sibling_ids([reply])
+            _read_back(reply)
     spent = (prompt_tokens or 0) + (completion_tokens or 0) or token_count
     limits.settle_tokens(reservation, spent=spent)
     if not updated:
@@ -102,6 +101,22 @@ def finish_reply(
     for name, value in fields.items():
         setattr(reply, name, value)
     return reply
+
+
+def _read_back(reply: Message) -> None:
+    """Set ``hidden`` and what the payload reads (``selectors.with_sibling_ids``) on the
+    reply just finished. Its siblings cannot change while it streams (a regenerate waits for
+    it and an edit branches off above it), so the ones its turn read are kept and one query
+    reads the flag and the rating together."""
+    if not hasattr(reply, "sibling_ids"):
+        reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
+        selectors.with_sibling_ids([reply])
+        return
+    reply.hidden, reply.my_rating, reply.my_comment = (
+        Message.objects.filter(pk=reply.pk)
+        .values_list("hidden", "feedback__rating", "feedback__comment")
+        .first()
+    )
 
 
 def fail_stale_replies(*, session_id=None, reply_id=None) -> int:

@@ -377,7 +377,7 @@ def _store_send(
             )
             reservation = limits.reserve_tokens(user.pk, prompt_tokens=context.prompt_tokens)
         # For the turn's payloads, built in async code that cannot query.
-        selectors.with_sibling_ids([m for m in (user_message, reply) if m is not None])
+        _with_sibling_ids(user_message, reply, created=created)
     session.user = user  # the same row: spares a query wherever the turn goes next
     return Turn(
         session=session,
@@ -387,6 +387,19 @@ def _store_send(
         context=context if reply is not None else None,
         reservation=reservation,
     )
+
+
+def _with_sibling_ids(user_message: Message, reply: Message | None, *, created: bool) -> None:
+    """Set the turn's ``sibling_ids`` and ratings (``selectors.with_sibling_ids``). The
+    first messages of a new conversation are their parents' only children and unrated, so
+    they need no query."""
+    turn = [m for m in (user_message, reply) if m is not None]
+    if not created:
+        selectors.with_sibling_ids(turn)
+        return
+    for message in turn:
+        message.sibling_ids = [str(message.pk)]
+        message.my_rating = message.my_comment = None
 
 
 def _session_for_send(
