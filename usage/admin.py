@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from usage import charts, selectors
-from usage.models import GroupBudget, UsageDashboard
+from usage.models import GroupBudget, UsageDashboard, UserBudget
 
 DEFAULT_DAYS = 14
 CSV_COLUMNS = (
@@ -38,6 +38,13 @@ TIMES = ("ttft_p50", "ttft_p95")
 class GroupBudgetAdmin(admin.ModelAdmin):
     list_display = ("group", "daily_tokens", "monthly_tokens")
     search_fields = ("group__name",)
+
+
+@admin.register(UserBudget)
+class UserBudgetAdmin(admin.ModelAdmin):
+    list_display = ("user", "daily_tokens", "monthly_tokens")
+    search_fields = ("user__username", "user__email")
+    autocomplete_fields = ("user",)
 
 
 class PeriodForm(forms.Form):

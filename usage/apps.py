@@ -11,10 +11,12 @@ class UsageConfig(AppConfig):
 
         from conversations import limits
         from usage import budgets
-        from usage.models import GroupBudget
+        from usage.models import GroupBudget, UserBudget
 
         limits.use_budgets(budgets.budgets_for)
         # A budget read on the send path is cached; these are the changes that alter it.
         post_save.connect(budgets.forget_budgets, sender=GroupBudget)
         post_delete.connect(budgets.forget_budgets, sender=GroupBudget)
+        post_save.connect(budgets.forget_budgets, sender=UserBudget)
+        post_delete.connect(budgets.forget_budgets, sender=UserBudget)
         m2m_changed.connect(budgets.forget_budgets, sender=get_user_model().groups.through)

@@ -1,7 +1,8 @@
-"""Token budgets per group, and the permission to see everyone's usage."""
+"""Token budgets per group and per user, and the permission to see everyone's usage."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -45,6 +46,47 @@ class GroupBudget(models.Model):
 
     def __str__(self) -> str:
         return f"Budget of {self.group}"
+
+
+class UserBudget(models.Model):
+    """Tokens one user may spend, on top of their groups' budgets: whichever is spent
+    first refuses the send."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_budget"
+    )
+    daily_tokens = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Tokens per UTC day; empty: none of the user's own.",
+    )
+    monthly_tokens = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Tokens per UTC calendar month; empty: none of the user's own.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(daily_tokens__isnull=False) | Q(monthly_tokens__isnull=False),
+                name="user_budget_sets_a_limit",
+                violation_error_message="Set a daily budget, a monthly budget or both.",
+            ),
+            models.CheckConstraint(
+                condition=Q(daily_tokens__gte=1) | Q(daily_tokens__isnull=True),
+                name="user_budget_daily_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_tokens__gte=1) | Q(monthly_tokens__isnull=True),
+                name="user_budget_monthly_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Budget of {self.user}"
 
 
 class UsageDashboard(models.Model):

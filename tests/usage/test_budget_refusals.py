@@ -23,7 +23,7 @@ from tests.api.conftest import bearer_client
 from tests.factories import MessageFactory, UserFactory, conversation
 from tests.upstream import Behaviour
 from tests.web.conftest import open_socket, receive_until
-from usage.models import GroupBudget
+from usage.models import GroupBudget, UserBudget
 
 BUDGET = 300
 REPLY_CAP = 40
@@ -96,6 +96,25 @@ def test_the_budget_counts_this_months_replies_and_lets_a_fitting_send_through(
     sent = api.post("/api/chat", {"message": "hello"}, content_type="application/json")
 
     assert sent.status_code == 200, sent.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_users_own_monthly_budget_refuses_like_a_groups(user, upstream, budgets):
+    UserBudget.objects.create(user=user, monthly_tokens=BUDGET)
+    MessageFactory(
+        session=conversation(user, turns=0),
+        role=Message.Role.ASSISTANT,
+        prompt_tokens=BUDGET,
+        completion_tokens=0,
+    )
+
+    refused = bearer_client(user).post(
+        "/api/chat", {"message": "one more"}, content_type="application/json"
+    )
+
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "budget_exceeded"
+    assert upstream.reply_requests() == []
 
 
 @pytest.mark.django_db(transaction=True)

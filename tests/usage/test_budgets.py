@@ -1,10 +1,11 @@
-"""Token budgets per group: a user's is the most generous of their groups', else the global
-daily quota; budgets are set in admin."""
+"""Token budgets per group and per user: a user's is the most generous of their groups',
+else the global daily quota, capped by their own where set; budgets are set in admin."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.backends.utils import CursorWrapper
 from django.test import Client
@@ -12,7 +13,7 @@ from django.test import Client
 from tests.api.conftest import bearer_client
 from tests.factories import UserFactory
 from usage.budgets import daily_budget_for, monthly_budget_for
-from usage.models import GroupBudget
+from usage.models import GroupBudget, UserBudget
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +166,45 @@ def test_a_send_reads_no_budget_while_none_exists(user, upstream, settings, monk
     assert send()  # the first learns that no budget exists
     assert send() == []
     assert send() == []
+
+
+def test_a_users_own_budget_applies_beside_their_groups_the_stricter_binding(user, settings):
+    user.groups.add(group_with("team", daily_tokens=3_000, monthly_tokens=50_000))
+    assert (daily_budget_for(user), monthly_budget_for(user)) == (3_000, 50_000)
+
+    own = UserBudget.objects.create(user=user, daily_tokens=1_000)
+    assert (daily_budget_for(user), monthly_budget_for(user)) == (1_000, 50_000)
+
+    own.daily_tokens, own.monthly_tokens = 10_000, 20_000
+    own.save()
+    assert (daily_budget_for(user), monthly_budget_for(user)) == (3_000, 20_000)
+
+    own.delete()
+    assert (daily_budget_for(user), monthly_budget_for(user)) == (3_000, 50_000)
+
+
+def test_a_users_own_budget_without_groups_caps_the_global_quota(user, settings):
+    UserBudget.objects.create(user=user, monthly_tokens=7_000)
+    assert (daily_budget_for(user), monthly_budget_for(user)) == (5_000, 7_000)
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 0
+    UserBudget.objects.filter(user=user).update(daily_tokens=900)  # no signal: a new read
+    cache.clear()
+    assert (daily_budget_for(user), monthly_budget_for(user)) == (900, 7_000)
+    assert (daily_budget_for(UserFactory()), monthly_budget_for(UserFactory())) == (0, None)
+
+
+def test_user_budgets_are_set_in_admin(user):
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+
+    response = client.post(
+        "/admin/usage/userbudget/add/",
+        {"user": user.pk, "daily_tokens": "", "monthly_tokens": "40000"},
+    )
+    refused = client.post("/admin/usage/userbudget/add/", {"user": UserFactory().pk})
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert monthly_budget_for(user) == 40_000
+    assert refused.status_code == 200
+    assert "Set a daily budget, a monthly budget or both." in refused.content.decode()
