@@ -115,8 +115,8 @@ def test_quick_exits_non_zero_on_a_quarter_more_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(quick, "RESULTS", tmp_path / "results")
     measured = {"cpu": copy.deepcopy(BASELINE["cpu"]), "ttft": copy.deepcopy(BASELINE["ttft"])}
 
-    async def measure(baseline):
-        assert baseline == BASELINE
+    async def measure(baseline, *, repeats):
+        assert (baseline, repeats) == (BASELINE, 1)
         return copy.deepcopy(measured)
 
     monkeypatch.setattr(quick, "measure", measure)
@@ -132,3 +132,20 @@ def test_poisson_arrivals_are_seeded_and_at_the_rate():
     assert times == loads.arrival_times(rate=30, seconds=20)
     assert times == sorted(times) and times[0] > 0 and times[-1] < 20
     assert 540 <= len(times) <= 660  # 600 expected; the seeded draw is fixed
+
+
+def test_cpu_per_chat_is_divided_by_the_median_calibration_of_the_whole_run():
+    def kind(ms: float, calibrations: list[float]) -> dict:
+        runs = [
+            {"cpu_ms_per_chat": ms, "calibration_ms": c, "cpu_per_chat_per_calibration": ms / c}
+            for c in calibrations
+        ]
+        return {"available": True, "cpu_ms_per_chat": ms, "runs": runs}
+
+    # One calibration caught a busy moment (40 ms): alone, it would make 30 ms look 0.75.
+    figures = {"sse": kind(20.0, [28.0, 29.0, 30.0]), "websocket": kind(30.0, [40.0])}
+    figures["attachment"] = {"available": False, "why": "not yet"}
+    quick.per_calibration(figures)
+    assert figures["websocket"]["cpu_per_chat_per_calibration"] == pytest.approx(30 / 29.5)
+    assert figures["sse"]["cpu_per_chat_per_calibration"] == pytest.approx(20 / 29.5)
+    assert "cpu_per_chat_per_calibration" not in figures["attachment"]
