@@ -1,4 +1,4 @@
-"""The regression check (``make bench-quick``, under 3 minutes, SQLite, one app process).
+"""The regression check (``make bench-quick``, SQLite, one app process, about 2.5 minutes).
 
     .venv/bin/python -m bench.quick                   # compare with bench/baseline.json
     .venv/bin/python -m bench.quick --write-baseline  # make this run the baseline (3 runs
@@ -8,11 +8,12 @@ Runs time to first token over the SSE API at 10 and 50 streams ramped over 2 s, 
 back to back, each beside the same load sent straight to the upstream; and CPU per chat
 for each transport and feature (``bench.cpu``). It compares with the baseline only what
 holds across machines and load: CPU per chat divided by the median of the calibration
-loops timed in the same run, and latency as ratios to the direct call. It fails (exit 1) when a chat fails,
-when a figure that the baseline has is no longer available, or when CPU per chat per
-calibration grows more than 25 % (a figure over the line is measured twice more and the
-median of all its runs is compared, so that one noisy run does not fail it). Latency is
-reported, never failed on: on a shared 2-core machine it moves with the neighbours' load.
+loops timed in the same run, and latency as ratios to the direct call. It fails (exit 1)
+when a chat fails, when a figure that the baseline has is no longer available, or when
+CPU per chat per calibration grows more than 25 % (a figure over the line is measured
+twice more and the median of all its runs is compared, so that one noisy run does not
+fail it). Latency is reported, never failed on: on a shared 2-core machine it moves with
+the neighbours' load.
 """
 
 from __future__ import annotations
