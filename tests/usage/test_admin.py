@@ -15,6 +15,7 @@ from conversations.models import Message
 from sharing.models import MessageFeedback
 from tests.factories import ChatSessionFactory, UserFactory
 from tests.usage.factories import reply
+from usage import selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -217,3 +218,13 @@ def test_days_are_cut_by_the_database_not_a_python_function_per_row(viewer, repl
         assert viewer.get(URL, PERIOD).status_code == 200
 
     assert not [q["sql"] for q in queries.captured_queries if "django_datetime_" in q["sql"]]
+
+
+def test_top_users_and_groups_read_in_chunks_are_the_same(viewer, replies, monkeypatch):
+    whole = viewer.get(URL, PERIOD).context["dashboard"]
+    monkeypatch.setattr(selectors, "CHUNK", 1)  # one user per query
+
+    chunked = viewer.get(URL, PERIOD).context["dashboard"]
+
+    assert (chunked.top_users, chunked.top_groups) == (whole.top_users, whole.top_groups)
+    assert len(whole.top_users) == 2 and len(whole.top_groups) == 2
