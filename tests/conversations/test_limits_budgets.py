@@ -67,7 +67,7 @@ def test_without_budgets_a_reservation_queries_nothing(user, settings, quota):
     assert queries.captured_queries == []
 
 
-def test_with_budgets_a_users_are_read_once_until_a_budget_or_membership_changes(user):
+def test_a_users_budgets_are_read_once_until_a_budget_or_membership_changes(user):
     limits.reserve_tokens(user.pk, prompt_tokens=10)
     team = budget(user, daily_tokens=1_000)
 
