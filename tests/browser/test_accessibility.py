@@ -179,3 +179,20 @@ def test_chat_sharing_rating_and_details_states(pages, live_app, user, screens, 
     expect(page.locator("#shared-links")).to_be_visible()
     audit(page, screens, f"settings-sharing-{width}-{theme}")
     assert page.js_errors == []
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_sidebar_search_results(pages, live_app, user, screens, width, theme):
+    pinned = conversation(user, turns=0, title="Sorting notes", pinned=True)
+    MessageFactory(session=pinned, content="How do I sort a list of dictionaries by a key?")
+    other = conversation(user, turns=0, title="Trip to Lisbon")
+    MessageFactory(session=other, content="Pack light, and sort the tickets by date first.")
+    page = pages(width, theme, user)
+    page.goto(f"{live_app}/?q=sort")
+    if width == "phone":
+        page.get_by_role("button", name="Menu", exact=True).click()
+        page.wait_for_timeout(300)
+    expect(page.locator(".session-snippet mark")).to_have_count(2)
+    audit(page, screens, f"chat-search-{width}-{theme}")
+    assert page.js_errors == []
