@@ -363,12 +363,15 @@ def _store_send(
             now=now,
             first=created,
         )
+        leaf = reply or user_message
+        if created:
+            _insert_session(session, leaf=leaf, flagged=content.flagged)
+        Message.objects.bulk_create([m for m in (user_message, reply) if m is not None])
         _attach(user_message, opened.message.files)
         if key is not None:
             _remember_key(user=user, key=key, user_message=user_message, now=now)
-        _touch_session(
-            session, flagged=content.flagged, leaf=reply or user_message, created=created, now=now
-        )
+        if not created:
+            _touch_session(session, flagged=content.flagged, leaf=leaf, now=now)
         if reply is not None:
             # Read inside the transaction: the quota reservation needs its size, and a
             # refusal must leave nothing stored.
@@ -405,17 +408,15 @@ def _with_sibling_ids(user_message: Message, reply: Message | None, *, created: 
 def _session_for_send(
     *, user, session_id, text: str, now: datetime, model_id: str | None, file_ids
 ) -> _Opened:
-    """The conversation (created with ``model_id`` or the default model, or locked and
-    switched to ``model_id``) and the message with its checked files. A
+    """The conversation (a new one with ``model_id`` or the default model, not stored yet,
+    or locked and switched to ``model_id``) and the message with its checked files. A
     message that cannot fit with the system prompt in the model's budget is refused before
     anything is stored, and so are files that cannot (saying how many tokens they need)."""
     if session_id is None:
         model = catalogue.model_for(user=user, model_id=model_id)
         message = _message_to_send(user=user, session=None, text=text, model=model, ids=file_ids)
         context = _first_context(user=user, session=None, message=message, model=model)
-        session = ChatSession.objects.create(
-            user=user, model=model.id, created_at=now, updated_at=now
-        )
+        session = ChatSession(user=user, model=model.id, created_at=now, updated_at=now)
         return _Opened(session, True, message, attaching.with_files(context))
     session = _locked_session(user=user, session_id=session_id)
     if model_id is not None and model_id != session.model:
@@ -493,7 +494,8 @@ def _new_turn_rows(
     now,
     first: bool,
 ) -> tuple[Message, Message | None]:
-    """The user's message and, unless refused, its empty reply: one INSERT for both."""
+    """The user's message and, unless refused, its empty reply (not stored yet: the caller
+    stores both in one INSERT)."""
     sequence = 1 if first else _next_sequence(session)
     user_message = Message(
         session=session,
@@ -511,8 +513,16 @@ def _new_turn_rows(
     reply = None
     if content.refusal() is None:
         reply = _empty_reply(session=session, parent=user_message, sequence=sequence + 1, now=now)
-    Message.objects.bulk_create([m for m in (user_message, reply) if m is not None])
     return user_message, reply
+
+
+def _insert_session(session: ChatSession, *, leaf: Message, flagged: bool) -> None:
+    """Store a new conversation with its current leaf already set, which spares the UPDATE
+    that setting it after its messages would cost. Its messages follow in the same
+    transaction; foreign keys are checked at commit (Django makes them deferred)."""
+    session.current_message = leaf
+    session.flagged = flagged
+    session.save(force_insert=True)
 
 
 def _empty_reply(*, session: ChatSession, parent: Message, sequence: int, now) -> Message:
@@ -535,15 +545,11 @@ def _remember_key(*, user, key: str, user_message: Message, now) -> None:
     IdempotencyKey.objects.create(user=user, key=key, user_message=user_message, created_at=now)
 
 
-def _touch_session(
-    session: ChatSession, *, flagged: bool, leaf: Message, created: bool, now
-) -> None:
+def _touch_session(session: ChatSession, *, flagged: bool, leaf: Message, now) -> None:
     """Make ``leaf`` the current one (and the session active now, flagged if it is)."""
-    fields: dict[str, Any] = {"current_message": leaf}
+    fields: dict[str, Any] = {"current_message": leaf, "updated_at": now}
     if flagged:
         fields["flagged"] = True
-    if not created:
-        fields["updated_at"] = now
     ChatSession.objects.filter(pk=session.pk).update(**fields)
     for name, value in fields.items():
         setattr(session, name, value)
@@ -675,7 +681,7 @@ def do_regenerate(*, user, session_id, message_id=None) -> Turn:
             session=session, parent=question, sequence=_next_sequence(session), now=now
         )
         reply.save(force_insert=True)
-        _touch_session(session, flagged=False, leaf=reply, created=False, now=now)
+        _touch_session(session, flagged=False, leaf=reply, now=now)
         context = _history_context(user=user, session=session, last_id=question.pk)
         reservation = limits.reserve_tokens(user.pk, prompt_tokens=context.prompt_tokens)
         selectors.with_sibling_ids([question, reply])
