@@ -1,5 +1,6 @@
 """Writes of stored files: upload (typed by content, within the size limits and the
-owner's storage quota) and delete."""
+owner's storage quota) and delete (by its owner, with its last message, or a day after an
+upload that was never attached)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import hashlib
 import io
 import re
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
 
 from attachments import content, selectors
 from attachments.errors import FileInUse, StorageQuotaExceeded
@@ -21,6 +25,8 @@ from attachments.storage import file_storage
 NAME_MAX_CHARS = 255
 UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 CHUNK_BYTES = 64 * 1024
+UNATTACHED_GRACE = timedelta(hours=24)
+CLEANUP_BATCH = 500
 
 
 def clean_name(name: str | None) -> str:
@@ -91,6 +97,31 @@ def delete_file(*, user, file_id) -> None:
         stored = selectors.file_of(user=user, file_id=file_id)
         if MessageAttachment.objects.filter(file=stored).exists():
             raise FileInUse()
-        key = stored.key
         stored.delete()
-        transaction.on_commit(lambda: file_storage().delete(key))
+
+
+def delete_unattached_files(*, files: QuerySet[StoredFile]) -> int:
+    """Delete those of ``files`` that no message has (their bytes once the rows are gone,
+    see ``attachments.signals``); a file attached meanwhile is kept."""
+    with transaction.atomic():
+        locked = list(files.select_for_update().order_by("pk").values_list("pk", flat=True))
+        # A new statement after the lock: it sees a link that a send committed meanwhile.
+        attached = MessageAttachment.objects.filter(file_id__in=locked).values("file_id")
+        _, deleted = StoredFile.objects.filter(pk__in=locked).exclude(pk__in=attached).delete()
+    return deleted.get(StoredFile._meta.label, 0)
+
+
+def delete_abandoned_files(*, now=None) -> int:
+    """Delete the files that no message has and that were uploaded over a day ago, in
+    batches (``manage.py cleanup_files``); returns how many."""
+    cutoff = (now or timezone.now()) - UNATTACHED_GRACE
+    abandoned = StoredFile.objects.filter(created_at__lt=cutoff).exclude(
+        Exists(MessageAttachment.objects.filter(file=OuterRef("pk")))
+    )
+    deleted = 0
+    while batch := list(abandoned.order_by("pk").values_list("pk", flat=True)[:CLEANUP_BATCH]):
+        removed = delete_unattached_files(files=StoredFile.objects.filter(pk__in=batch))
+        if not removed:
+            break
+        deleted += removed
+    return deleted

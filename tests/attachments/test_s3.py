@@ -4,20 +4,26 @@ against moto's S3 server on loopback: what several app machines would share."""
 from __future__ import annotations
 
 import copy
+import io
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import boto3
 import httpx
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
 from accounts import services as account_services
+from attachments import attaching
 from attachments.models import StoredFile
+from conversations.models import Message
 from tests.attachments import samples
 from tests.attachments.samples import content_of, upload
-from tests.factories import UserFactory
+from tests.factories import UserFactory, conversation
 from tests.upstream import free_port
 
 KEYS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret"}
@@ -132,3 +138,26 @@ def test_a_bucket_in_the_environment_puts_the_files_in_s3():
     assert "storages.backends.s3.S3Storage" in started.stdout
     assert "'bucket_name': 'chat-files'" in started.stdout
     assert "'endpoint_url': 'http://127.0.0.1:9000'" in started.stdout
+
+
+@pytest.mark.django_db
+def test_cleanup_and_a_deleted_conversation_remove_their_files_from_the_bucket(
+    api, user, other_user, bucket, django_capture_on_commit_callbacks
+):
+    abandoned = samples.stored(user, b"never attached", "abandoned.txt")
+    recent = samples.stored(user, b"just uploaded", "recent.txt")
+    in_conversation = samples.stored(user, b"in a conversation", "attached.txt")
+    theirs = samples.stored(other_user, b"theirs", "theirs.txt")
+    StoredFile.objects.filter(pk__in=[abandoned.pk, theirs.pk]).update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
+    session = conversation(user, turns=1)
+    message = Message.objects.get(session=session, role=Message.Role.USER)
+    attaching.attach(message=message, attached=attaching.Attached((in_conversation,)))
+    theirs_session = conversation(other_user, turns=1)
+    their_message = Message.objects.get(session=theirs_session, role=Message.Role.USER)
+    attaching.attach(message=their_message, attached=attaching.Attached((theirs,)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("cleanup_files", stdout=io.StringIO())
+    assert set(bucket()) == {recent.key, in_conversation.key, theirs.key}

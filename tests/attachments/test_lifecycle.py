@@ -1,0 +1,92 @@
+"""Files follow their conversations and their owner, and uploads never attached go a day
+later (``manage.py cleanup_files``): rows and stored bytes, others' files untouched."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts import services as account_services
+from attachments import attaching
+from attachments.models import MessageAttachment, StoredFile
+from attachments.storage import file_storage
+from conversations.models import ChatSession, Message
+from tests.attachments.samples import stored
+from tests.factories import UserFactory, conversation
+
+pytestmark = pytest.mark.django_db
+
+
+def attach(session: ChatSession, *files: StoredFile) -> None:
+    message = Message.objects.filter(session=session, role=Message.Role.USER).first()
+    attaching.attach(message=message, attached=attaching.Attached(files))
+
+
+def uploaded_ago(user, name: str, *, hours: float) -> StoredFile:
+    file = stored(user, f"{name} body".encode(), name)
+    StoredFile.objects.filter(pk=file.pk).update(created_at=timezone.now() - timedelta(hours=hours))
+    return file
+
+
+def remaining(*files: StoredFile) -> set[str]:
+    """The names of ``files`` still there, once their row and their bytes agree."""
+    rows = set(StoredFile.objects.filter(pk__in=[f.pk for f in files]).values_list("pk", flat=True))
+    stored_bytes = {f.pk for f in files if file_storage().exists(f.key)}
+    assert rows == stored_bytes, "a row without its bytes, or bytes without their row"
+    return {f.name for f in files if f.pk in rows}
+
+
+def test_cleanup_files_removes_files_attached_to_nothing_for_a_day(
+    user, other_user, django_capture_on_commit_callbacks
+):
+    abandoned = uploaded_ago(user, "abandoned.txt", hours=25)
+    theirs_abandoned = uploaded_ago(other_user, "theirs-abandoned.txt", hours=49)
+    recent = uploaded_ago(user, "recent.txt", hours=23)
+    old_attached = uploaded_ago(user, "old-attached.txt", hours=100)
+    attach(conversation(user, turns=1), old_attached)
+    output = io.StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("cleanup_files", stdout=output)
+
+    files = (abandoned, theirs_abandoned, recent, old_attached)
+    assert remaining(*files) == {"recent.txt", "old-attached.txt"}
+    assert output.getvalue() == "Deleted 2 unattached file(s).\n"
+    assert MessageAttachment.objects.filter(file=old_attached).exists()
+
+
+def test_cleanup_files_with_nothing_to_do_keeps_everything(
+    user, django_capture_on_commit_callbacks
+):
+    recent = uploaded_ago(user, "recent.txt", hours=1)
+    output = io.StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("cleanup_files", stdout=output)
+
+    assert remaining(recent) == {"recent.txt"}
+    assert output.getvalue() == "Deleted 0 unattached file(s).\n"
+
+
+def test_deleting_an_account_deletes_all_its_files_and_their_bytes(
+    user, other_user, django_capture_on_commit_callbacks
+):
+    attached = stored(user, b"attached", "attached.txt")
+    unattached = stored(user, b"unattached", "unattached.txt")
+    attach(conversation(user, turns=1), attached)
+    theirs = stored(other_user, b"theirs", "theirs.txt")
+    attach(conversation(other_user, turns=1), theirs)
+    bystander = stored(UserFactory(), b"bystander", "bystander.txt")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        account_services.delete_account(user=user)
+
+    assert remaining(attached, unattached, theirs, bystander) == {"theirs.txt", "bystander.txt"}
+    assert set(StoredFile.objects.values_list("name", flat=True)) == {
+        "theirs.txt",
+        "bystander.txt",
+    }
