@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from attachments.models import StoredFile
 
 
 class ChatSession(models.Model):
@@ -106,6 +110,9 @@ class Message(models.Model):
     # Not a column: set by selectors.with_sibling_ids for the payload (this message's
     # branch siblings, itself included, as strings).
     sibling_ids: list[str]
+    # Not a column: set by attachments.selectors.with_attached_files (the message's files,
+    # read beforehand for a page).
+    attached_files: list[StoredFile]
 
     class Meta:
         ordering = ["session", "sequence"]
