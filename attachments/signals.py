@@ -1,5 +1,6 @@
-"""A stored file's bytes go when the deletion of its row commits, however the row is
-deleted (its owner, an account's deletion, cleanup_files)."""
+"""Files follow the rows that hold them, however those rows are deleted (the API, admin,
+an account's deletion): a stored file's bytes go when its row commits its deletion, and a
+file goes with the last message it was attached to."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from attachments.models import StoredFile
+from attachments import services
+from attachments.models import MessageAttachment, StoredFile
 from attachments.storage import file_storage
 
 
@@ -17,3 +19,9 @@ def delete_bytes(sender, instance: StoredFile, using: str, **kwargs) -> None:
     # Robust: the rows are gone already, a storage outage must not fail the request;
     # the error is logged by Django.
     transaction.on_commit(lambda: file_storage().delete(key), using=using, robust=True)
+
+
+@receiver(post_delete, sender=MessageAttachment, dispatch_uid="attachments-follow-message")
+def delete_file_left_unattached(sender, instance: MessageAttachment, using: str, **kwargs) -> None:
+    files = StoredFile.objects.using(using).filter(pk=instance.file_id)
+    transaction.on_commit(lambda: services.delete_unattached_files(files=files), using=using)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from accounts import services as account_services
@@ -70,6 +71,59 @@ def test_cleanup_files_with_nothing_to_do_keeps_everything(
 
     assert remaining(recent) == {"recent.txt"}
     assert output.getvalue() == "Deleted 0 unattached file(s).\n"
+
+
+def test_deleting_a_conversation_deletes_the_files_only_it_has(
+    api, user, other_user, django_capture_on_commit_callbacks
+):
+    deleted_session = conversation(user, turns=1)
+    kept_session = conversation(user, turns=1)
+    theirs_session = conversation(other_user, turns=1)
+    only_here = stored(user, b"only here", "only-here.txt")
+    shared = stored(user, b"in two", "shared.txt")
+    elsewhere = stored(user, b"elsewhere", "elsewhere.txt")
+    unattached = stored(user, b"library", "unattached.txt")
+    theirs = stored(other_user, b"theirs", "theirs.txt")
+    attach(deleted_session, only_here, shared)
+    attach(kept_session, shared, elsewhere)
+    attach(theirs_session, theirs)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"/api/chat/sessions/{deleted_session.pk}")
+        assert remaining(only_here) == {"only-here.txt"}  # until the deletion commits
+
+    assert response.status_code == 200
+    files = (only_here, shared, elsewhere, unattached, theirs)
+    assert remaining(*files) == {"shared.txt", "elsewhere.txt", "unattached.txt", "theirs.txt"}
+    assert MessageAttachment.objects.filter(file=shared).count() == 1
+
+
+def test_deleting_a_conversation_by_any_path_deletes_its_files(
+    user, other_user, django_capture_on_commit_callbacks
+):
+    session = conversation(user, turns=1)
+    theirs_session = conversation(other_user, turns=1)
+    mine = stored(user, b"mine", "mine.txt")
+    theirs = stored(other_user, b"theirs", "theirs.txt")
+    attach(session, mine)
+    attach(theirs_session, theirs)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        session.delete()
+
+    assert remaining(mine, theirs) == {"theirs.txt"}
+
+
+def test_a_rolled_back_conversation_deletion_keeps_its_files(user):
+    session = conversation(user, turns=1)
+    mine = stored(user, b"mine", "mine.txt")
+    attach(session, mine)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ChatSession.objects.filter(pk=session.pk).delete()
+        raise RuntimeError
+
+    assert remaining(mine) == {"mine.txt"}
 
 
 def test_deleting_an_account_deletes_all_its_files_and_their_bytes(

@@ -161,3 +161,8 @@ def test_cleanup_and_a_deleted_conversation_remove_their_files_from_the_bucket(
     with django_capture_on_commit_callbacks(execute=True):
         call_command("cleanup_files", stdout=io.StringIO())
     assert set(bucket()) == {recent.key, in_conversation.key, theirs.key}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"/api/chat/sessions/{session.pk}").status_code == 200
+    assert bucket() == {recent.key: b"just uploaded", theirs.key: b"theirs"}
+    assert set(StoredFile.objects.values_list("key", flat=True)) == {recent.key, theirs.key}
