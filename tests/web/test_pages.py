@@ -71,8 +71,10 @@ def test_search_results_show_an_escaped_snippet_with_the_match_marked(
     html = client_for(user).get("/", {"q": "<script>"}).content.decode()
     assert "before <mark>&lt;script&gt;</mark>alert(1)&lt;/script&gt; after" in html
     assert "<script>alert" not in html and "secret" not in html and "Theirs" not in html
-    # Pinned first; a title-only match has its title marked and no excerpt.
+    # Pinned first, archived or not; a title-only match has its title marked and no excerpt.
+    ChatSessionFactory(user=user, title="Old script", pinned=True, archived=True)
     html = client_for(user).get("/", {"q": "script"}).content.decode()
+    assert "Old <mark>script</mark>" in html
     assert html.index(f'data-session-id="{pinned.pk}"') < html.index(f'data-session-id="{mine.pk}"')
     assert "<mark>Script</mark> notes" in html and 'id="snippet-' + str(pinned.pk) not in html
 
