@@ -9,11 +9,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.db import connections, router
-from django.db.models import Case, CharField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Field,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Greatest, Length, StrIndex, Substr, Upper
 from django.utils import timezone
@@ -22,6 +32,9 @@ from attachments.selectors import marking_files
 from conversations.context import MESSAGE_OVERHEAD_TOKENS, ContextMessage
 from conversations.errors import MessageNotFound, SessionNotFound
 from conversations.models import ChatSession, Message
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 CONTEXT_CHUNK = 512
 SQLITE_CONTEXT_CHUNK = 64
@@ -55,6 +68,12 @@ def sessions_for_user(user, *, query: str = "", archived: bool = False) -> Query
         )
         sessions = sessions.filter(Q(title__icontains=query) | Q(id__in=matching_messages))
     return sessions
+
+
+class SearchExcerpt(TypedDict):
+    """What ``with_search_excerpt`` adds to each conversation."""
+
+    search_excerpt: str | None
 
 
 def with_search_excerpt(sessions: QuerySet[ChatSession], *, query: str) -> QuerySet[ChatSession]:
@@ -117,14 +136,20 @@ def branch_messages(session: ChatSession) -> QuerySet[Message]:
 def _tree_sql() -> tuple[Any, dict[str, str]]:
     """The connection reading messages, and the quoted names its recursive SQL uses."""
     connection = connections[router.db_for_read(Message)]
-    quote, field = connection.ops.quote_name, Message._meta.get_field
+    quote = connection.ops.quote_name
     names = {
         "table": quote(Message._meta.db_table),
-        "key": quote(Message._meta.pk.column),
-        "parent": quote(field("parent").column),
-        "sequence": quote(field("sequence").column),
+        "key": quote(_column("id")),
+        "parent": quote(_column("parent")),
+        "sequence": quote(_column("sequence")),
     }
     return connection, names
+
+
+def _column(name: str) -> str:
+    # get_field's type also allows a reverse relation and a field without a column; these
+    # names are columns of the table.
+    return cast(str, cast(Field, Message._meta.get_field(name)).column)
 
 
 def _path_to(message_id) -> RawSQL:
@@ -157,6 +182,13 @@ def newest_leaf_under(message: Message):
     return Message._meta.pk.to_python(node)
 
 
+class OwnerRating(TypedDict):
+    """The owner's rating of a reply, set on it for its payload (``payloads.reply_feedback``)."""
+
+    my_rating: str | None
+    my_comment: str | None
+
+
 def with_sibling_ids(messages: list[Message]) -> list[Message]:
     """``messages`` (of one conversation) with ``sibling_ids`` set on each: the ids of the
     messages with the same parent, its own included, oldest first; and the owner's rating of
@@ -182,7 +214,9 @@ def with_sibling_ids(messages: list[Message]) -> list[Message]:
             ratings[message_id] = (rating, comment)
     for message in messages:
         message.sibling_ids = children.get(message.parent_id, [str(message.pk)])
-        message.my_rating, message.my_comment = ratings.get(message.pk, (None, None))
+        # Not declared on Message: sharing.selectors.with_feedback annotates the same names.
+        rated = cast("WithAnnotations[Message, OwnerRating]", message)
+        rated.my_rating, rated.my_comment = ratings.get(message.pk, (None, None))
     return messages
 
 
