@@ -8,6 +8,7 @@ problems under ``errors``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -50,13 +51,16 @@ def _first_error(detail, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], s
     return path, str(detail)
 
 
-def validation_payload(exc: ValidationError) -> dict:
+def validation_payload(exc: ValidationError) -> dict[str, Any]:
     """``{"detail": "<field>: <problem>", "field", "code", "errors": {...}}``."""
     errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
     path, message = _first_error(errors)
     fields = [part for part in path if part not in NON_FIELD_KEYS and not part.isdigit()]
     field = ".".join(fields)
-    payload = {"detail": f"{field}: {message}" if field else message, "code": "invalid"}
+    payload: dict[str, Any] = {
+        "detail": f"{field}: {message}" if field else message,
+        "code": "invalid",
+    }
     if field:
         payload["field"] = field
     payload["errors"] = errors

@@ -93,6 +93,8 @@ class SessionPagination(ArrayCursorPagination):
 
     ordering = ("-pinned", "-updated_at", "-id")
     salt = "conversations.api.sessions-cursor"
+    # Set by paginate_queryset, before any link is made.
+    base_url: str
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request

@@ -7,6 +7,7 @@ client mistake to report, not something to coerce.
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -20,6 +21,11 @@ from catalogue.fields import ModelIdField
 from conversations import payloads, services, titles
 from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from conversations.selectors import SearchExcerpt
 
 SEARCH_MAX_CHARS = 200
 
@@ -278,7 +284,7 @@ class SessionSerializer(serializers.ModelSerializer):
 class SnippetField(serializers.CharField):
     """Where a search matched: present only in the answer to a search."""
 
-    def get_attribute(self, session: ChatSession) -> str:
+    def get_attribute(self, session: WithAnnotations[ChatSession, SearchExcerpt]) -> str:
         query = self.context.get("query", "").strip()
         if not query:
             raise SkipField()
@@ -351,15 +357,20 @@ class MessageSerializer(serializers.Serializer):
         allow_null=True, help_text="Your rating of an assistant reply; null if none."
     )
 
-    def to_representation(self, instance: Message) -> dict:
-        return payloads.message_payload(instance)
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        # A plain dict: DRF types a serializer's output so, and a TypedDict is not one.
+        return dict(payloads.message_payload(instance))
 
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="A sentence for the user.")
     code = serializers.CharField()
     field = serializers.CharField(required=False, help_text="The request field at fault.")
-    errors = serializers.DictField(required=False, help_text="Every problem, by field.")
+    # The stubs see this field shadow Serializer.errors, but DRF's metaclass takes declared
+    # fields off the class, so the property is untouched.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="Every problem, by field."
+    )
     messageId = serializers.UUIDField(required=False, help_text="The failed reply, if any.")
     sessionId = serializers.UUIDField(required=False)
 
