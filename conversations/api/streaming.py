@@ -7,7 +7,8 @@ own background task, so a client that goes away mid-stream only stops the relay.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from django.http import StreamingHttpResponse
 from rest_framework.response import Response
@@ -21,13 +22,19 @@ from conversations.services import Turn
 KEEPALIVE_SECONDS = 15.0
 
 
-def sse_event(name: str, data: dict) -> str:
+def sse_event(name: str, data: Mapping[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _outcome(turn: Turn, finished: replies.ReplyFinished) -> tuple[str, dict]:
+def _reply_id(turn: Turn) -> str:
+    # A send refused by moderation raised before its turn is answered: this one has a reply.
+    assert turn.reply is not None
+    return str(turn.reply.pk)
+
+
+def _outcome(turn: Turn, finished: replies.ReplyFinished) -> tuple[str, Mapping[str, Any]]:
     """The final event of a run: ``done`` with the reply, or ``error`` with why."""
-    reply_id = str(turn.reply.pk)
+    reply_id = _reply_id(turn)
     if finished.error is not None:
         return "error", payloads.error_payload(finished.error, messageId=reply_id)
     if finished.message is None:
@@ -62,6 +69,7 @@ async def reply_response(turn: Turn, *, stream: bool) -> Response | StreamingHtt
     # Authentication ran on the database threads (ReplyView), so this request holds no
     # connection of its own: an open stream holds none.
     run = replies.follow_reply(turn) if turn.replayed else replies.start_reply(turn)
+    response: Response | StreamingHttpResponse
     if stream:
         response = _event_stream_response(turn, run)
     else:
@@ -72,7 +80,7 @@ async def reply_response(turn: Turn, *, stream: bool) -> Response | StreamingHtt
         else:
             response = chat_error_response(
                 finished.error or SessionNotFound(),
-                messageId=str(turn.reply.pk),
+                messageId=_reply_id(turn),
                 sessionId=str(turn.session.pk),
             )
     if turn.replayed:
