@@ -7,6 +7,9 @@ able to put words in a user's mouth.
 
 from __future__ import annotations
 
+import uuid
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, JsonResponse
@@ -16,6 +19,9 @@ from django.utils.translation import ngettext
 
 from conversations import moderation
 from conversations.models import ChatSession, Message
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 EXCERPT_CHARS = 120
 
@@ -37,18 +43,25 @@ def _messages(number: int) -> str:
 INDENT = "\u2003"
 
 
-def _tree(session_id, current_id) -> dict:
+class _Tree(TypedDict):
+    levels: dict[uuid.UUID | None, int]
+    current: set[uuid.UUID]
+
+
+def _tree(session_id, current_id) -> _Tree:
     """Each message's branch level (a message that is not the first answer or edit of its
     parent opens a branch, one step in) and whether it is on the current branch: one query."""
     rows = Message.objects.filter(session_id=session_id).order_by("sequence")
-    parents, levels, has_child = {}, {}, set()
+    parents: dict[uuid.UUID, uuid.UUID | None] = {}
+    levels: dict[uuid.UUID | None, int] = {}
+    has_child: set[uuid.UUID | None] = set()
     # In creation order a parent always comes before its children.
     for message_id, parent_id in rows.values_list("pk", "parent_id"):
         parents[message_id] = parent_id
         opens_branch = parent_id in has_child
         has_child.add(parent_id)
         levels[message_id] = levels.get(parent_id, 0) + opens_branch
-    current = set()
+    current: set[uuid.UUID] = set()
     node = current_id
     while node is not None:
         current.add(node)
@@ -84,7 +97,7 @@ class MessageInline(admin.TabularInline):
 
     def get_formset(self, request: HttpRequest, obj=None, **kwargs):
         # Admin makes inline instances per request: the tree is read once for the page.
-        self.tree = _tree(obj.pk, obj.current_message_id) if obj is not None else None
+        self.tree: _Tree | None = _tree(obj.pk, obj.current_message_id) if obj is not None else None
         return super().get_formset(request, obj, **kwargs)
 
     @admin.display(description="branch")
@@ -92,6 +105,8 @@ class MessageInline(admin.TabularInline):
         """Indented by branch level; the current branch (what the user sees and the
         model reads) marked, and so is a hidden message on any branch."""
         tree = self.tree
+        # Rows are shown only on a conversation's page, whose formset read its tree.
+        assert tree is not None
         marks = []
         if message.pk in tree["current"]:
             marks.append("current")
@@ -103,7 +118,7 @@ class MessageInline(admin.TabularInline):
 
     @admin.display(description="reply to")
     def parent_sequence(self, message: Message) -> str:
-        return f"#{message.parent.sequence}" if message.parent_id else "-"
+        return f"#{message.parent.sequence}" if message.parent is not None else "-"
 
     @admin.display(description="content")
     def excerpt(self, message: Message) -> str:
@@ -136,6 +151,10 @@ class OwnerActiveFilter(admin.SimpleListFilter):
         return queryset
 
 
+class _MessageCount(TypedDict):
+    message_count: int
+
+
 @admin.register(ChatSession)
 class ChatSessionAdmin(admin.ModelAdmin):
     list_display = ("__str__", "user", "message_count", "created_at", "updated_at", "flagged")
@@ -162,7 +181,7 @@ class ChatSessionAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(message_count=Count("messages"))
 
     @admin.display(description="messages", ordering="message_count")
-    def message_count(self, session: ChatSession) -> int:
+    def message_count(self, session: WithAnnotations[ChatSession, _MessageCount]) -> int:
         return session.message_count
 
     def has_add_permission(self, request: HttpRequest) -> bool:
