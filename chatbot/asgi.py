@@ -54,7 +54,7 @@ def too_large(scope, limit: int) -> HttpResponse:
     detail = f"The request body is larger than the limit of {limit} bytes."
     response: HttpResponse
     if is_api_path(scope["path"]):
-        response = json_error(detail, code="too_large", status=413)
+        response = json_error(detail, code="too_large", status=413, path=scope["path"])
     else:
         response = HttpResponse(detail, status=413, content_type="text/plain; charset=utf-8")
     response["Content-Length"] = str(len(response.content))

@@ -350,6 +350,10 @@ else:
     }
 # The multipart envelope around the largest file (field name, headers, boundaries).
 BODY_LIMITS_BY_PATH["/api/files"] = max(CHATBOT_MAX_FILE_BYTES, CHATBOT_MAX_IMAGE_BYTES) + 64 * 1024
+# A /v1 request may carry an image inline (base64 in a data URL) beside its JSON.
+BODY_LIMITS_BY_PATH["/v1/chat/completions"] = (
+    CHATBOT_MAX_IMAGE_BYTES * 4 // 3 + DATA_UPLOAD_MAX_MEMORY_SIZE
+)
 
 # --- REST framework ---------------------------------------------------------------------
 

@@ -121,12 +121,21 @@ class ModelsView(OpenAIView):
         )
 
 
+def read_body_within_route_limit(request) -> None:
+    """Read the body ahead of DRF, which reads a JSON body through ``request.body`` and so
+    caps it at ``DATA_UPLOAD_MAX_MEMORY_SIZE``: this route takes inline images, and its own
+    limit (``BODY_LIMITS_BY_PATH``) was enforced while the body was received."""
+    if not request._read_started:
+        request._body = request.read()
+
+
 class ChatCompletionsView(OpenAIView):
     def sync_initial(self, request, *args, **kwargs) -> None:
         # Authenticated, checked and (when the door can) stored in one database trip.
         super().sync_initial(request, *args, **kwargs)
         if request.method != "POST":
             return
+        read_body_within_route_limit(request._request)
         model = services.check_model(user=request.user, model=read_model(request.data))
         self.completion = read_request(request.data)
         session_id = request.headers.get(SESSION_HEADER)

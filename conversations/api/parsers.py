@@ -20,7 +20,10 @@ from conversations.json_depth import TooDeep, check_depth
 
 class LimitedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        path = request.path if request is not None else ""
+        # The ASGI handler bounded the body by the same table before it was read.
+        limit = settings.BODY_LIMITS_BY_PATH.get(path, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         body = stream.read() if limit is None else stream.read(limit + 1)
         if limit is not None and len(body) > limit:
             raise PayloadTooLarge()

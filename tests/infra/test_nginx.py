@@ -247,6 +247,17 @@ def test_a_body_over_the_apps_limit_is_refused_by_nginx_as_json(site):
     assert refused.json() == {"detail": "Request body too large."}
 
 
+def test_v1_completions_take_an_inline_image_as_large_as_the_app_does():
+    """nginx must not refuse what the app takes: its own 413 for /v1/chat/completions sits
+    at or over the app's limit for that route (an image inline as base64)."""
+    config = CONFIG.read_text()
+    block = config[config.index("location = /v1/chat/completions {") :]
+    block = block[: block.index("}")]
+    megabytes = int(block.split("client_max_body_size ")[1].split("m;")[0])
+    assert megabytes * 1024 * 1024 >= settings.BODY_LIMITS_BY_PATH["/v1/chat/completions"]
+    assert "proxy_buffering off;" in block
+
+
 def test_search_terms_stay_out_of_nginx_access_log(site):
     auth = sign_in(site.url)
     assert httpx.get(site.url + "/api/chat/sessions?q=secretterm", headers=auth).is_success
