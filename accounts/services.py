@@ -12,11 +12,12 @@ from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.models import CUSTOM_INSTRUCTIONS_MAX_CHARS, User
+from attachments.models import MessageAttachment
 from conversations import events, payloads
 from conversations import services as conversation_services
 from conversations.models import ChatSession, Message
@@ -132,15 +133,22 @@ def sync_groups_from_claim(*, user: User, claim) -> None:
 
 
 def export_user_data(user: User) -> dict:
-    """Every conversation of the user with its messages, as plain JSON-ready data.
+    """Every conversation of the user with its messages and their files' metadata, as plain
+    JSON-ready data.
 
-    Hidden messages keep their place but not their text, as everywhere the owner looks.
+    Hidden messages keep their place but not their text or files, as everywhere the owner
+    looks.
     """
     sessions = ChatSession.objects.filter(user=user).order_by("created_at")
-    messages = Message.objects.filter(session__user=user).order_by("session_id", "sequence")
+    links = MessageAttachment.objects.select_related("file").order_by("position")
+    messages = (
+        Message.objects.filter(session__user=user)
+        .order_by("session_id", "sequence")
+        .prefetch_related(Prefetch("attachment_links", queryset=links))
+    )
     by_session: dict = {}
     for message in messages.iterator(chunk_size=2000):
-        by_session.setdefault(message.session_id, []).append(payloads.exported_message(message))
+        by_session.setdefault(message.session_id, []).append(_exported_message(message))
     return {
         "user": {"username": user.username, "email": user.email},
         "exportedAt": timezone.now().isoformat(),
@@ -154,6 +162,14 @@ def export_user_data(user: User) -> dict:
             }
             for session in sessions.iterator(chunk_size=2000)
         ],
+    }
+
+
+def _exported_message(message: Message) -> dict:
+    attached = [] if message.hidden else message.attachment_links.all()
+    return {
+        **payloads.exported_message(message),
+        "attachments": [payloads.attachment_payload(link.file) for link in attached],
     }
 
 

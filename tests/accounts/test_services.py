@@ -61,6 +61,7 @@ def test_export_has_every_field_and_leaves_hidden_text_out(bystanders, frozen_no
             "status": m.status,
             "hidden": hidden_flag,
             "createdAt": m.created_at.isoformat(),
+            "attachments": [],
         }
 
     assert services.export_user_data(user) == {
