@@ -6,7 +6,12 @@ shown once, and each expires after ``API_TOKEN_TTL_DAYS``.
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
+from typing import IO
 
 from allauth.usersessions.models import UserSession
 from django.conf import settings
@@ -17,7 +22,9 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.models import CUSTOM_INSTRUCTIONS_MAX_CHARS, User
-from attachments.models import MessageAttachment
+from attachments import selectors as attachment_selectors
+from attachments.models import MessageAttachment, StoredFile
+from attachments.storage import file_storage
 from conversations import events, payloads
 from conversations import services as conversation_services
 from conversations.models import ChatSession, Message
@@ -132,6 +139,9 @@ def sync_groups_from_claim(*, user: User, claim) -> None:
         user.groups.remove(*Group.objects.filter(name__in=set(mapping.values()) - wanted))
 
 
+EXPORT_CHUNK_BYTES = 256 * 1024
+
+
 def export_user_data(user: User) -> dict:
     """Every conversation of the user with its messages and their files' metadata, as plain
     JSON-ready data.
@@ -171,6 +181,36 @@ def _exported_message(message: Message) -> dict:
         **payloads.exported_message(message),
         "attachments": [payloads.attachment_payload(link.file) for link in attached],
     }
+
+
+def export_user_archive(*, user: User) -> IO[bytes]:
+    """The user's export as a zip in a temporary file, read from its start: ``export.json``
+    (the export, and ``files`` saying where each file is) and the user's own files (those the
+    export shows, and those attached to nothing), copied from storage in chunks."""
+    files = list(attachment_selectors.exported_files(user=user))
+    listed = [{**payloads.attachment_payload(file), "path": _archived_path(file)} for file in files]
+    exported = {**export_user_data(user), "files": listed}
+    archive = tempfile.TemporaryFile()  # noqa: SIM115 (the caller streams and closes it)
+    try:
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+            zipped.writestr("export.json", json.dumps(exported, ensure_ascii=False, indent=2))
+            storage = file_storage()
+            for file in files:
+                with (
+                    storage.open(file.key, "rb") as source,
+                    zipped.open(_archived_path(file), "w", force_zip64=True) as target,
+                ):
+                    shutil.copyfileobj(source, target, EXPORT_CHUNK_BYTES)
+    except BaseException:
+        archive.close()
+        raise
+    archive.seek(0)
+    return archive
+
+
+def _archived_path(file: StoredFile) -> str:
+    # The id keeps two files of one name apart, and makes a name such as ".." harmless.
+    return f"files/{file.pk}-{file.name}"
 
 
 def delete_account(*, user: User) -> None:

@@ -7,7 +7,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import services
 from accounts.forms import DeleteAccountForm, InstructionsForm, PreferencesForm
+from attachments.api import chunks_of
 from core.http import AuthenticatedHttpRequest
 
 
@@ -82,9 +83,22 @@ def revoke_token(request: AuthenticatedHttpRequest, token_key: str) -> HttpRespo
 @login_required
 @require_GET
 def export_data(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """All of the user's conversations as a JSON download."""
+    """All of the user's conversations as a JSON download, or with ``?format=zip`` as a zip
+    of that JSON and the user's files."""
+    export_format = request.GET.get("format", "json")
+    if export_format not in ("json", "zip"):
+        return JsonResponse({"detail": "Choose format=json or format=zip."}, status=400)
+    stem = f"chatbot-export-{timezone.now():%Y-%m-%d}"
+    if export_format == "zip":
+        archive = services.export_user_archive(user=request.user)
+        size = archive.seek(0, 2)
+        archive.seek(0)
+        response = StreamingHttpResponse(chunks_of(archive), content_type="application/zip")
+        response["Content-Length"] = str(size)
+        response["Content-Disposition"] = f'attachment; filename="{stem}.zip"'
+        return response
     data = services.export_user_data(request.user)
-    filename = f"chatbot-export-{timezone.now():%Y-%m-%d}.json"
+    filename = f"{stem}.json"
     response = HttpResponse(
         json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json"
     )

@@ -22,6 +22,17 @@ def file_of(*, user, file_id) -> StoredFile:
         raise FileNotFound() from None
 
 
+def exported_files(*, user) -> QuerySet[StoredFile]:
+    """The user's files that their own export holds: those attached to a message still
+    shown to them, and those attached to nothing (a hidden message hides its files)."""
+    links = MessageAttachment.objects.filter(file=OuterRef("pk"))
+    return (
+        files_of(user=user)
+        .filter(~Exists(links) | Exists(links.filter(message__hidden=False)))
+        .order_by("created_at", "pk")
+    )
+
+
 def storage_used(*, user) -> int:
     """Bytes the user's files take in storage."""
     return files_of(user=user).aggregate(total=Sum("size"))["total"] or 0

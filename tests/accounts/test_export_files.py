@@ -1,18 +1,22 @@
 """The user's own export and its files: each message lists its attachments (none for a
-hidden message), read without a query per message."""
+hidden message), read without a query per message; ``?format=zip`` holds export.json and
+the user's files, byte for byte, and never another user's."""
 
 from __future__ import annotations
 
 import copy
+import io
 import json
+import zipfile
 
 import pytest
+from django.test import Client
 
 from accounts import services
 from attachments import attaching
 from attachments.models import StoredFile
 from conversations.models import ChatSession, Message
-from tests.attachments.samples import image_bytes, stored
+from tests.attachments.samples import content_of, image_bytes, stored
 from tests.factories import MessageFactory, conversation
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +94,54 @@ def test_the_export_reads_attachments_without_a_query_per_message(
         exported = services.export_user_data(user)
 
     assert sum(len(m["attachments"]) for m in exported["conversations"][0]["messages"]) == 22
+
+
+def test_the_zip_export_holds_the_json_and_the_users_own_files(client, user, library):
+    client.force_login(user)
+
+    response = client.get("/settings/export/?format=zip")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"].startswith('attachment; filename="chatbot-export-')
+    body = content_of(response)
+    assert int(response["Content-Length"]) == len(body)
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    exported = json.loads(archive.read("export.json"))
+    shown = [library[name] for name in ("notes", "photo", "loose")]
+    assert sorted(exported["files"], key=lambda f: f["name"]) == sorted(
+        ({**described(file), "path": f"files/{file.pk}-{file.name}"} for file in shown),
+        key=lambda f: f["name"],
+    )
+    assert sorted(archive.namelist()) == sorted(
+        ["export.json", *(f"files/{file.pk}-{file.name}" for file in shown)]
+    )
+    assert archive.read(f"files/{library['notes'].pk}-notes.txt") == b"Meeting at noon."
+    assert archive.read(f"files/{library['photo'].pk}-photo.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [c["sessionId"] for c in exported["conversations"]] == [
+        str(ChatSession.objects.get(user=user).pk)
+    ]
+    assert b"their words" not in body and b"on a hidden message" not in body
+
+
+def test_the_export_format_defaults_to_json_and_refuses_others(client: Client, user, library):
+    client.force_login(user)
+
+    default = client.get("/settings/export/")
+    refused = client.get("/settings/export/?format=xml")
+
+    assert default["Content-Type"] == "application/json"
+    assert json.loads(default.content)["conversations"][0]["messages"][0]["attachments"]
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"detail": "Choose format=json or format=zip."},
+    )
+
+
+def test_an_export_without_files_is_a_zip_with_only_the_json(client, other_user):
+    client.force_login(other_user)
+
+    archive = zipfile.ZipFile(io.BytesIO(content_of(client.get("/settings/export/?format=zip"))))
+
+    assert archive.namelist() == ["export.json"]
+    assert json.loads(archive.read("export.json"))["files"] == []

@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import zipfile
 from datetime import timedelta
 
 import boto3
@@ -166,3 +167,15 @@ def test_cleanup_and_a_deleted_conversation_remove_their_files_from_the_bucket(
         assert api.delete(f"/api/chat/sessions/{session.pk}").status_code == 200
     assert bucket() == {recent.key: b"just uploaded", theirs.key: b"theirs"}
     assert set(StoredFile.objects.values_list("key", flat=True)) == {recent.key, theirs.key}
+
+
+@pytest.mark.django_db
+def test_the_zip_export_copies_the_users_files_from_the_bucket(client, user, other_user, bucket):
+    mine = samples.stored(user, b"kept in the bucket", "mine.txt")
+    samples.stored(other_user, b"theirs", "theirs.txt")
+    client.force_login(user)
+
+    archive = zipfile.ZipFile(io.BytesIO(content_of(client.get("/settings/export/?format=zip"))))
+
+    assert archive.namelist() == ["export.json", f"files/{mine.pk}-mine.txt"]
+    assert archive.read(f"files/{mine.pk}-mine.txt") == b"kept in the bucket"
