@@ -9,6 +9,7 @@ this time are kept.
     .venv/bin/python scripts/mutation.py                      # every module
     .venv/bin/python scripts/mutation.py --ci                 # the CI set
     .venv/bin/python scripts/mutation.py conversations/limits.py::parse_rate,check_send_rate
+    .venv/bin/python scripts/mutation.py conversations/api/views.py::ChatView.post  # a method
 
 The database is the environment's (``DATABASE_URL``: SQLite when unset, PostgreSQL-only
 code is then left untested). Exit status 1 when a module run is below ``--target``.
@@ -17,6 +18,7 @@ code is then left untested). Exit status 1 when a module run is below ``--target
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -30,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "testing.md"
 START, END = "<!-- mutation:start -->", "<!-- mutation:end -->"
+# A mutant still running its tests after this long, alone, hangs: a timeout (killed).
+RECHECK_SECONDS = 300
 
 # Module -> the tests that cover it (mutmut runs, per mutant, those of them that reach the
 # mutated function).
@@ -37,10 +41,20 @@ MODULES: dict[str, list[str]] = {
     "conversations/limits.py": ["tests/conversations/test_limits.py"],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
+        "tests/conversations/test_selectors_strength.py",
+        "tests/conversations/test_branches.py",
         "tests/moderation/test_moderation_filters.py",
     ],
     "conversations/rendering.py": ["tests/web/test_rendering.py"],
-    "conversations/api/serializers.py": ["tests/api/test_input.py", "tests/api/test_schema.py"],
+    # Without the whole-API Schemathesis run: minutes per mutant, and it fails the copy's
+    # first (stats) run whenever an endpoint in progress elsewhere in the tree does not
+    # conform yet, so no mutant was ever run. Its input rules are asserted one by one.
+    "conversations/api/serializers.py": [
+        "tests/api/test_input.py",
+        "tests/api/test_schema.py",
+        "--deselect",
+        "tests/api/test_schema.py::test_api_conforms_to_its_schema",
+    ],
     "conversations/services.py": ["tests/conversations/test_services.py"],
     "conversations/llm.py": ["tests/conversations/test_llm.py"],
     "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
@@ -98,6 +112,34 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ): "ties come back in -id order anyway, from the session_user_recent index",
     ("conversations/selectors.py", "_oldest_sequence_within", "used, oldest, upper = 0, 1, None"): (
         "only read when nothing fit, and then the caller stops after the first message anyway"
+    ),
+    (
+        "accounts/services.py",
+        "export_user_data",
+        "for message in messages.iterator(chunk_size=None):",
+    ): ("the read-ahead size changes how many rows are fetched at once, not which"),
+    (
+        "accounts/services.py",
+        "export_user_data",
+        "for message in messages.iterator(chunk_size=2001):",
+    ): ("the read-ahead size changes how many rows are fetched at once, not which"),
+    (
+        "accounts/services.py",
+        "export_user_data",
+        "for session in sessions.iterator(chunk_size=2001)",
+    ): "the read-ahead size changes how many rows are fetched at once, not which",
+    (
+        "accounts/services.py",
+        "export_user_data",
+        'messages = Message.objects.filter(session__user=user).order_by("sequence")',
+    ): "messages are grouped by conversation, each still in sequence order",
+    (
+        "accounts/services.py",
+        "delete_account",
+        "conversation_services.delete_all_sessions(user=None)",
+    ): (
+        "user.delete() cascades to the same rows; the explicit delete only orders the row locks "
+        "against concurrent sends (PostgreSQL)"
     ),
     # PostgreSQL runs: the SQLite branch is not taken there (the SQLite run kills these).
     (
@@ -186,6 +228,10 @@ def configure(workdir: Path, module: str) -> None:
     pyproject = workdir / "pyproject.toml"
     text = pyproject.read_text()
     options = dict(tomllib.loads(text)["tool"]["mutmut"])
+    # Everything else of the tree too: an app or package that lands later (as core/ did)
+    # would otherwise be missing from mutmut's copy, and every test run fail to import it.
+    others = {entry.name for entry in workdir.iterdir()} - {"mutants", *options["source_paths"]}
+    options["also_copy"] = sorted(set(options.get("also_copy", [])) | others)
     options["only_mutate"] = [module]
     options["pytest_add_cli_args_test_selection"] = MODULES[module]
     section = "\n".join(f"{key} = {toml_value(value)}" for key, value in options.items())
@@ -212,40 +258,86 @@ def changed_line(diff: str) -> str:
     return "removed: " + " / ".join(line for line in removed if line)
 
 
+def lowercased_sql(diff: str) -> str | None:
+    """Why a mutant that only lowercases a line of raw SQL is equivalent, else None."""
+    removed = [line[1:] for line in diff.splitlines() if line[:1] == "-" and line[:3] != "---"]
+    added = [line[1:] for line in diff.splitlines() if line[:1] == "+" and line[:3] != "+++"]
+    sql = r"\b(SELECT|FROM|WHERE|JOIN|UNION|WITH RECURSIVE)\b"
+    only_lowercased = len(removed) == len(added) == 1 and added[0] == removed[0].lower()
+    if only_lowercased and added[0] != removed[0] and re.search(sql, removed[0]):
+        return "SQL keywords are case-insensitive; the names are quoted and filled in after"
+    return None
+
+
 def function_of(mutant: str) -> str:
     name = mutant.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
     return name.removeprefix("x_").replace("xǁ", "").replace("ǁ", ".")
 
 
+def recheck(workdir: Path, mutant: str, tests: list[str]) -> str:
+    """A mutant mutmut timed out, run again alone: mutmut stops a mutant's tests after
+    5 x (their time + 2 s) of wall-clock time, which a loaded machine reaches with mutants
+    no test notices (a test database to create, a schema to generate in the fork)."""
+    command = [sys.executable, "-m", "pytest", "--rootdir=.", "-x", "-q", "-p", "no:cacheprovider"]
+    try:
+        done = subprocess.run(
+            [*command, *tests],
+            cwd=workdir / "mutants",
+            env={**os.environ, "MUTANT_UNDER_TEST": mutant},
+            capture_output=True,
+            timeout=RECHECK_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "survived" if done.returncode == 0 else "killed"
+
+
 def run_module(spec: str, *, max_children: int) -> Result:
-    module, functions = parse_run(spec)
-    dotted = module.removesuffix(".py").replace("/", ".")
-    patterns = [f"{dotted}.x_{name}__mutmut_*" for name in functions] or [f"{dotted}.*"]
-    database = (
-        "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
-    )
-    result = Result(module=module, functions=", ".join(functions) or "all", database=database)
+    module, _ = parse_run(spec)
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         workdir = Path(tmp)
         copy_tree(workdir)
         configure(workdir, module)
         print(f"== {spec}: mutmut in {workdir}", flush=True)
-        mutmut(workdir, "run", "--max-children", str(max_children), *patterns)
-        listing = mutmut(workdir, "results", "--all", "true")
-        for line in listing.splitlines():
-            name, _, status = line.strip().rpartition(": ")
-            if name.startswith(dotted + ".") and any(
-                re.fullmatch(pattern.replace("*", ".*"), name) for pattern in patterns
-            ):
-                result.statuses[name] = status
-        for name, status in result.statuses.items():
-            if status in {"killed", "timeout"}:
-                continue
-            diff = mutmut(workdir, "show", name)
-            result.diffs[name] = changed_line(diff)
-            reason = EQUIVALENT.get((module, function_of(name), result.diffs[name]))
-            if reason:
-                result.equivalent[name] = reason
+        mutmut(workdir, "run", "--max-children", str(max_children), *patterns_of(spec))
+        return collect(workdir, spec)
+
+
+def patterns_of(spec: str) -> list[str]:
+    """mutmut's names of the mutants of ``spec``: x_function, xǁClassǁmethod for a method
+    (given as Class.method), or the whole module."""
+    module, functions = parse_run(spec)
+    dotted = module.removesuffix(".py").replace("/", ".")
+    mangled = ["xǁ" + name.replace(".", "ǁ") if "." in name else f"x_{name}" for name in functions]
+    return [f"{dotted}.{name}__mutmut_*" for name in mangled] or [f"{dotted}.*"]
+
+
+def collect(workdir: Path, spec: str) -> Result:
+    """The results of the mutants of ``spec`` in mutmut's tree ``workdir``, timeouts
+    checked again, and which survivors are equivalent."""
+    module, functions = parse_run(spec)
+    patterns = patterns_of(spec)
+    database = (
+        "PostgreSQL" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "SQLite"
+    )
+    result = Result(module=module, functions=", ".join(functions) or "all", database=database)
+    listing = mutmut(workdir, "results", "--all", "true")
+    for line in listing.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if any(re.fullmatch(pattern.replace("*", ".*"), name) for pattern in patterns):
+            result.statuses[name] = status
+    stats = json.loads((workdir / "mutants" / "mutmut-stats.json").read_text())
+    for name, status in result.statuses.items():
+        if status == "timeout":
+            tests = stats["tests_by_mangled_function_name"][name.rsplit("__mutmut_", 1)[0]]
+            result.statuses[name] = status = recheck(workdir, name, sorted(tests))
+        if status in {"killed", "timeout"}:
+            continue
+        diff = mutmut(workdir, "show", name)
+        result.diffs[name] = changed_line(diff)
+        reason = EQUIVALENT.get((module, function_of(name), result.diffs[name]))
+        if reason or (reason := lowercased_sql(diff)):
+            result.equivalent[name] = reason
     return result
 
 
