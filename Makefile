@@ -6,8 +6,11 @@ run:  ## run the app at http://127.0.0.1:8000 (SQLite, demo model unless a key i
 test:  ## the whole suite, on SQLite then on PostgreSQL + Redis, browsers in Chromium
 	scripts/test.sh
 
-lint:
+lint:  ## what CI checks before the suite: ruff, mypy, djLint, Biome (after `npm ci`)
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	DJANGO_DEBUG=1 .venv/bin/mypy
+	.venv/bin/djlint templates/ --lint
+	node_modules/.bin/biome ci static/js
 
 format:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
