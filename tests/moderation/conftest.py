@@ -14,6 +14,7 @@ from tests.factories import UserFactory
 
 moderators_migration = importlib.import_module("conversations.migrations.0003_moderators_group")
 sharing_migration = importlib.import_module("sharing.migrations.0002_moderator_permissions")
+files_migration = importlib.import_module("attachments.migrations.0003_moderator_permissions")
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def moderators_group(db) -> Group:
     (test_roles runs the migration itself to prove what it creates)."""
     moderators_migration.create_moderators(apps, None)
     sharing_migration.grant(apps, None)
+    files_migration.grant(apps, None)
     return Group.objects.get(name=moderators_migration.MODERATORS)
 
 

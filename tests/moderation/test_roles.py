@@ -22,6 +22,8 @@ MODERATOR_PERMISSIONS = {
     "sharing.view_sharedconversation",
     "sharing.delete_sharedconversation",
     "sharing.view_messagefeedback",
+    "attachments.view_storedfile",
+    "attachments.view_messageattachment",
 }
 SESSIONS = "/admin/conversations/chatsession/"
 MESSAGES = "/admin/conversations/message/"
@@ -74,6 +76,8 @@ def test_admin_index_shows_a_moderator_conversations_messages_users_shares_and_f
         ("accounts", "User", False, False),
         ("sharing", "SharedConversation", False, False),
         ("sharing", "MessageFeedback", False, False),
+        ("attachments", "StoredFile", False, False),
+        ("attachments", "MessageAttachment", False, False),
     }
 
 
