@@ -1,5 +1,6 @@
 """Files in admin: a message's images as thumbnails served to staff who may see files only
-(with nosniff and a sandbox CSP), documents never served, each file linked to its message."""
+(with nosniff and a sandbox CSP), documents never served, each file linked to its message,
+and a message's page listing its files (a hidden one's too: moderators see what was hidden)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.test import Client
 
 from attachments import attaching
+from attachments.admin import MessageAttachmentInline
 from conversations.models import Message
 from tests.attachments.samples import content_of, image_bytes, stored
 from tests.factories import UserFactory, conversation
@@ -103,3 +106,17 @@ def test_a_files_page_shows_its_thumbnail_and_the_messages_it_is_on(moderator, a
     html = page.content.decode()
     assert f'<img src="{image_url(image)}"' in html
     assert f'href="/admin/conversations/message/{message.pk}/change/"' in html
+
+
+def test_a_hidden_messages_page_shows_its_files_to_a_moderator(monkeypatch, moderator, attached):
+    image, document, message = attached
+    Message.objects.filter(pk=message.pk).update(hidden=True)
+    # As conversations/admin.py is asked to: MessageAdmin.inlines = [MessageAttachmentInline].
+    monkeypatch.setattr(admin.site._registry[Message], "inlines", [MessageAttachmentInline])
+
+    page = logged_in(moderator).get(f"/admin/conversations/message/{message.pk}/change/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'<img src="{image_url(image)}" alt="shot.png" height="96"' in html
+    assert f'href="/admin/attachments/storedfile/{document.pk}/change/">notes.txt</a>' in html

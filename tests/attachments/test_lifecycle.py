@@ -144,3 +144,16 @@ def test_deleting_an_account_deletes_all_its_files_and_their_bytes(
         "theirs.txt",
         "bystander.txt",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_conversation_deletion_removes_its_files_for_real(api, user, other_user):
+    session = conversation(user, turns=1)
+    mine = stored(user, b"mine", "mine.txt")
+    theirs = stored(other_user, b"theirs", "theirs.txt")
+    attach(session, mine)
+    attach(conversation(other_user, turns=1), theirs)
+
+    assert api.delete(f"/api/chat/sessions/{session.pk}").status_code == 200
+
+    assert remaining(mine, theirs) == {"theirs.txt"}
