@@ -31,6 +31,9 @@ CHAT_STRINGS = {
     "removeFile": _("Remove %(name)s"),
     "tooManyFiles": _("At most %(count)s files can go with one message."),
     "uploadFailed": _("The file could not be uploaded. Please try again."),
+    "characterCount": _("%(count)s of %(limit)s characters"),
+    "instructionsSaved": _("Instructions saved. They apply from the next reply on."),
+    "instructionsFailed": _("The instructions could not be saved. Please try again."),
     # static/js/sharing.js
     "actionFailed": _("That did not work. Please try again."),
     "pinned": _("Conversation pinned."),

@@ -19,6 +19,8 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from attachments import selectors as attachment_selectors
+from catalogue import selectors as catalogue_selectors
+from catalogue.entries import ModelEntry
 from conversations import payloads, rendering, selectors, services
 from conversations.errors import InvalidInput, SessionNotFound
 from conversations.models import ChatSession, Message
@@ -98,13 +100,28 @@ def _pinned_sessions(request: HttpRequest, *, query: str) -> list[ChatSession]:
     return list(sessions.only(*SIDEBAR_FIELDS)[:SESSIONS_PAGE])
 
 
+def _model_labels(models: list[ModelEntry]) -> dict[str, str]:
+    """Labels by id of the user's models and of their fallbacks (which may have answered),
+    for the header and the replies; other ids show as themselves."""
+    labels = {}
+    for entry in models:
+        labels[entry.id] = entry.label
+        if entry.fallback is not None:
+            labels.setdefault(entry.fallback.id, entry.fallback.label)
+    return labels
+
+
 @login_required
 @require_GET
 def chat(request: HttpRequest, session_id=None) -> HttpResponse:
     """The chat page: sidebar, the open conversation (latest messages) and the composer."""
     query = request.GET.get("q", "").strip()[:200]
     archived = request.GET.get("archived") == "1"
+    models = catalogue_selectors.models_for(request.user)
     context = {
+        "chat_models": models,
+        "model_labels": _model_labels(models),
+        "instructions_max_chars": services.INSTRUCTIONS_MAX_CHARS,
         "query": query,
         "archived_view": archived,
         "pinned_sessions": [] if archived else _pinned_sessions(request, query=query),
@@ -122,6 +139,11 @@ def chat(request: HttpRequest, session_id=None) -> HttpResponse:
         )
         context.update(
             session=session,
+            # As ``catalogue_selectors.session_model`` chooses, from the models read above.
+            session_model=next(
+                (entry for entry in models if entry.id == session.model),
+                models[0] if models else None,
+            ),
             chat_messages=_with_attachments(selectors.with_sibling_ids(messages)),
             has_more=has_more,
         )

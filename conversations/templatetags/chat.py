@@ -59,3 +59,10 @@ def search_snippet(session, query: str) -> SafeString:
 def highlight(text: str, query: str) -> SafeString:
     """``text`` escaped, with the matches of a search in ``<mark>``."""
     return mark_safe(payloads.search_snippet(text=text, query=query))
+
+
+@register.simple_tag(takes_context=True)
+def model_label(context, model_id: str) -> str:
+    """A model's label from the page's ``model_labels`` (the chat view's), else its id: a
+    bubble rendered elsewhere (a WebSocket event) reads no catalogue, the script labels it."""
+    return context.get("model_labels", {}).get(model_id, model_id)

@@ -23,6 +23,8 @@ const MAX_ATTACHMENTS = 10;
 // Words the page shows, translated by the server (conversations.context_processors) into
 // #chat-strings; ``%(name)s`` takes a value.
 const STRINGS = JSON.parse(document.getElementById("chat-strings")?.textContent ?? "{}");
+// Labels of the user's models by id (the chat view's), for bubbles rendered without them.
+const MODEL_LABELS = JSON.parse(document.getElementById("model-labels")?.textContent ?? "{}");
 function t(key, values = {}) {
   return (STRINGS[key] ?? key).replace(/%\((\w+)\)s/g, (_match, name) => values[name] ?? "");
 }
@@ -49,6 +51,15 @@ function fileSize(bytes) {
   return new Intl.NumberFormat(document.documentElement.lang || undefined, {
     style: "unit", unit: units[unit], unitDisplay: unit ? "short" : "long", maximumFractionDigits: unit ? 1 : 0,
   }).format(value);
+}
+
+// Replies rendered without the page's labels (WebSocket events, older pages) name their
+// model by its label too, when this page knows it.
+function labelModels(root) {
+  for (const shown of root?.querySelectorAll(".reply-model[data-model]") ?? []) {
+    const label = MODEL_LABELS[shown.dataset.model];
+    if (label) shown.querySelector(".model-name").textContent = label;
+  }
 }
 
 function cloneTemplate(id) {
@@ -203,6 +214,8 @@ class Chat {
     this.checkingSession = false;
     this.deleting = false;
     this.pending = new Map();
+    // The model each of this tab's sends asked for, by request id: the header shows it.
+    this.sentModels = new Map();
     this.outbox = [];
     this.socket = null;
     this.connected = false;
@@ -237,7 +250,16 @@ class Chat {
       fileInput: document.getElementById("file-input"),
       attach: document.getElementById("attach-button"),
       dropZone: document.getElementById("drop-zone"),
+      conversationModel: document.getElementById("conversation-model"),
+      instructionsButton: document.getElementById("edit-instructions"),
+      instructionsDialog: document.getElementById("instructions-dialog"),
+      instructionsForm: document.getElementById("instructions-form"),
+      instructions: document.getElementById("instructions-input"),
+      instructionsCount: document.getElementById("instructions-count"),
+      instructionsError: document.getElementById("instructions-error"),
     };
+    // What the server has: the dialog opens with it, whatever was typed and cancelled.
+    this.savedInstructions = this.el.instructions.value;
     this.restoreModel();
     this.bind();
     this.connect();
@@ -354,7 +376,11 @@ class Chat {
       this.hideError();
       this.clearSentChips(event.requestId);
       if (event.created) this.openSession(event.sessionId);
+      // The conversation answers with the model this send chose, from this turn on.
+      const model = this.sentModels.get(event.requestId) ?? (event.created ? Object.keys(MODEL_LABELS)[0] : null);
+      if (model && event.sessionId === this.sessionId) this.showConversationModel(model);
     }
+    this.sentModels.delete(event.requestId);
     if (event.sessionId !== this.sessionId) return;
     document.getElementById("empty-state")?.remove();
     const follow = mine || this.nearBottom();
@@ -380,6 +406,7 @@ class Chat {
     if (reply && !document.getElementById(`m-${reply.messageId}`)) {
       this.el.messages.append(fragment(reply.html));
       this.applySiblings(document.getElementById(`m-${reply.messageId}`), reply.siblingIds);
+      labelModels(document.getElementById(`m-${reply.messageId}`));
     }
     this.updateComposer();
     if (follow) this.scrollToBottom();
@@ -447,6 +474,7 @@ class Chat {
     this.streams.clear();
     const messages = fragment(page.html);
     enhanceCodeBlocks(messages);
+    labelModels(messages);
     this.el.messages.replaceChildren(messages);
     this.setOlder(page.hasMore, page.before);
     for (const bubble of this.el.messages.querySelectorAll(`.message[data-status="${STREAMING}"]`)) {
@@ -711,7 +739,10 @@ class Chat {
     // The edited question keeps the files it had.
     const files = [...bubble.querySelectorAll(".message-attachments [data-file-id]")].map((item) => item.dataset.fileId);
     if (files.length) message.attachments = files;
-    if (this.el.model) message.model = this.el.model.value;
+    if (this.el.model) {
+      message.model = this.el.model.value;
+      this.sentModels.set(id, message.model);
+    }
     // Kept open (and its text with it) until the new branch arrives or the send fails.
     editor.dataset.requestId = id;
     for (const control of editor.querySelectorAll("textarea, button")) control.disabled = true;
@@ -790,6 +821,7 @@ class Chat {
     const fresh = replacement.firstElementChild;
     bubble.replaceWith(replacement);
     enhanceCodeBlocks(fresh);
+    labelModels(fresh);
     this.applySiblings(fresh, message.siblingIds);
     this.updateComposer();
     if (follow) this.scrollToBottom();
@@ -816,6 +848,7 @@ class Chat {
 
   onError(event) {
     this.refocus = null;
+    this.sentModels.delete(event.requestId);
     this.releaseChips(event.requestId);
     if (this.reopenEdit(event.requestId)) {
       this.showError(event.detail, "chat");
@@ -852,6 +885,87 @@ class Chat {
     this.app.dataset.sessionId = sessionId;
     history.pushState({}, "", `${this.chatUrl}c/${sessionId}/`);
     this.markCurrent();
+    this.savedInstructions = "";
+    this.el.instructionsButton.hidden = false;
+  }
+
+  showConversationModel(modelId) {
+    const shown = this.el.conversationModel;
+    shown.querySelector(".model-name").textContent = MODEL_LABELS[modelId] ?? modelId;
+    shown.hidden = false;
+  }
+
+  // --- The conversation's own instructions (its system prompt, after the user's) ------
+
+  openInstructions() {
+    if (!this.sessionId) return;
+    this.el.instructions.value = this.savedInstructions;
+    this.setInstructionsError("");
+    this.countInstructions();
+    this.el.instructionsDialog.showModal();
+    this.el.instructions.focus();
+  }
+
+  // Characters as the server counts them (code points), over the limit in the error colour;
+  // the server still decides, and says why.
+  countInstructions() {
+    const max = Number(this.el.instructionsForm.dataset.maxChars);
+    const count = codePoints(this.el.instructions.value).length;
+    const number = new Intl.NumberFormat(document.documentElement.lang || undefined);
+    this.el.instructionsCount.textContent = t("characterCount", { count: number.format(count), limit: number.format(max) });
+    this.el.instructionsCount.classList.toggle("over-limit", count > max);
+  }
+
+  setInstructionsError(detail) {
+    const { instructions, instructionsError } = this.el;
+    instructionsError.textContent = detail;
+    instructionsError.hidden = !detail;
+    if (detail) instructions.setAttribute("aria-invalid", "true");
+    else instructions.removeAttribute("aria-invalid");
+  }
+
+  async saveInstructions() {
+    const { instructionsForm: form, instructions, instructionsDialog: dialog } = this.el;
+    const save = form.querySelector("[type=submit]");
+    if (save.disabled || !this.sessionId) return;
+    save.disabled = true;
+    const text = instructions.value;
+    let answer = {};
+    let ok = false;
+    try {
+      const response = await fetch(`${form.dataset.url}/${encodeURIComponent(this.sessionId)}`, {
+        method: "PATCH",
+        headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        credentials: "same-origin",
+        body: JSON.stringify({ instructions: text }),
+      });
+      ok = response.ok;
+      answer = await response.json().catch(() => ({}));
+    } catch {
+      answer = {};
+    }
+    save.disabled = false;
+    if (!ok) {
+      // The text stays as typed, to be shortened or fixed.
+      this.setInstructionsError(answer.detail || t("instructionsFailed"));
+      instructions.focus();
+      return;
+    }
+    this.savedInstructions = answer.instructions ?? text;
+    dialog.close();
+    document.getElementById("announcer").textContent = t("instructionsSaved");
+  }
+
+  bindInstructions() {
+    const { instructionsButton: button, instructionsDialog: dialog, instructionsForm: form, instructions } = this.el;
+    button.addEventListener("click", () => this.openInstructions());
+    instructions.addEventListener("input", () => this.countInstructions());
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.saveInstructions();
+    });
+    // Saved, cancelled or closed with Escape: the focus goes back where the dialog opened.
+    dialog.addEventListener("close", () => button.focus());
   }
 
   markCurrent() {
@@ -925,6 +1039,7 @@ class Chat {
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
     const older = fragment(page.html);
     enhanceCodeBlocks(older);
+    labelModels(older);
     this.el.messages.prepend(older);
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
     this.setOlder(page.hasMore, page.before);
@@ -980,6 +1095,7 @@ class Chat {
       // The conversation switches to the model shown from this turn on.
       message.model = this.el.model.value;
       localStorage.setItem(MODEL_KEY, message.model);
+      this.sentModels.set(id, message.model);
     }
     this.pending.set(id, text);
     this.post(message);
@@ -1051,6 +1167,7 @@ class Chat {
   bind() {
     const { input, composer, stop, messages, lists, scroller } = this.el;
     this.bindFiles();
+    this.bindInstructions();
     input.addEventListener("input", () => {
       this.autogrow();
       this.updateComposer();

@@ -19,6 +19,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from accounts.models import User
 from accounts.services import issue_token
 from attachments.models import MessageAttachment, StoredFile
+from catalogue.models import Model, Provider
 from conversations import services
 from conversations.models import ChatSession, Message
 from tests.factories import PASSWORD, ChatSessionFactory, MessageFactory, conversation
@@ -103,6 +104,33 @@ def test_open_conversation_shows_its_messages(client_for, user):
     assert "question 1" in html and "answer 1" in html
     assert 'aria-current="page"' in html
     assert html.count("question 1") == 1 and "user #1" not in html
+
+
+def test_the_page_names_the_conversations_model_and_each_replys(client_for, user):
+    """Labels, not ids; a model the page has no label for shows its id."""
+    provider = Provider.objects.create(name="local", base_url="http://127.0.0.1:9/v1")
+    Model.objects.create(id="small", label="Small & quick", provider=provider, is_default=True)
+    Model.objects.create(id="big", label="Big", provider=provider)
+    session = ChatSessionFactory(user=user, model="big", instructions="Be <brief>.")
+    MessageFactory(session=session, content="Hi")
+    MessageFactory(session=session, role=Message.Role.ASSISTANT, content="One", model="small")
+    MessageFactory(session=session, role=Message.Role.ASSISTANT, content="Two", model="gone")
+    html = client_for(user).get(f"/c/{session.pk}/").content.decode()
+    header = re.search(r'id="conversation-model"[^>]*>(.*?)</p>', html).group(1)
+    assert 'class="model-name">Big</span>' in header
+    names = re.findall(
+        r'class="reply-model" data-model="(\w+)">.*?class="model-name">(.*?)</span>', html
+    )
+    assert names == [("small", "Small &amp; quick"), ("gone", "gone")]
+    assert ">Be &lt;brief&gt;.</textarea>" in html
+    labels = json.loads(re.search(r'id="model-labels"[^>]*>(.*?)</script>', html).group(1))
+    assert labels == {"small": "Small & quick", "big": "Big"}
+
+
+def test_a_new_chat_has_no_instructions_button_to_use_yet(client_for, user):
+    html = client_for(user).get("/").content.decode()
+    assert re.search(r'<button[^>]*id="edit-instructions"[^>]*hidden', html)
+    assert re.search(r'id="conversation-model"[^>]*hidden', html)
 
 
 def test_another_users_conversation_is_a_404_like_a_missing_one(client_for, user, other_user):
