@@ -10,7 +10,9 @@ budget) is ``conversations.context``'s; which model, ``catalogue``'s.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -312,9 +314,22 @@ async def _post_chat(body: dict, *, stream: bool, provider: ProviderEntry | None
         "/chat/completions",
         body=body,
         cast_to=ChatCompletion,
+        options={"idempotency_key": _request_key()},
         stream=stream,
         stream_cls=openai.AsyncStream[object],
     )
+
+
+# Without a key of ours the SDK makes one per POST with uuid4, whose os.urandom releases
+# the GIL: the event loop then waits for the database threads to give it back (the OpenAI
+# client does not even send the key, having no idempotency header). A process's own random
+# prefix and a counter are as unique.
+_PROCESS_KEY = uuid.uuid4().hex
+_request_numbers = itertools.count()
+
+
+def _request_key() -> str:
+    return f"chatbot-{_PROCESS_KEY}-{next(_request_numbers)}"
 
 
 def complete(
