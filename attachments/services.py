@@ -125,3 +125,22 @@ def delete_abandoned_files(*, now=None) -> int:
             break
         deleted += removed
     return deleted
+
+
+def delete_orphaned_bytes(*, now=None) -> int:
+    """Delete stored bytes that no file names and that were written over a day ago (a
+    process killed mid-upload, a storage outage while deleting); returns how many."""
+    cutoff = (now or timezone.now()) - UNATTACHED_GRACE
+    storage = file_storage()
+    deleted = 0
+    folders, _ = storage.listdir("")
+    for folder in folders:
+        _, names = storage.listdir(folder)
+        for start in range(0, len(names), CLEANUP_BATCH):
+            keys = [f"{folder}/{name}" for name in names[start : start + CLEANUP_BATCH]]
+            named = set(StoredFile.objects.filter(key__in=keys).values_list("key", flat=True))
+            for key in keys:
+                if key not in named and storage.get_modified_time(key) < cutoff:
+                    storage.delete(key)
+                    deleted += 1
+    return deleted

@@ -4,6 +4,7 @@ later (``manage.py cleanup_files``): rows and stored bytes, others' files untouc
 from __future__ import annotations
 
 import io
+import os
 from datetime import timedelta
 
 import pytest
@@ -56,7 +57,9 @@ def test_cleanup_files_removes_files_attached_to_nothing_for_a_day(
 
     files = (abandoned, theirs_abandoned, recent, old_attached)
     assert remaining(*files) == {"recent.txt", "old-attached.txt"}
-    assert output.getvalue() == "Deleted 2 unattached file(s).\n"
+    assert (
+        output.getvalue() == "Deleted 2 unattached file(s) and 0 stored object(s) no file named.\n"
+    )
     assert MessageAttachment.objects.filter(file=old_attached).exists()
 
 
@@ -70,7 +73,27 @@ def test_cleanup_files_with_nothing_to_do_keeps_everything(
         call_command("cleanup_files", stdout=output)
 
     assert remaining(recent) == {"recent.txt"}
-    assert output.getvalue() == "Deleted 0 unattached file(s).\n"
+    assert (
+        output.getvalue() == "Deleted 0 unattached file(s) and 0 stored object(s) no file named.\n"
+    )
+
+
+def test_cleanup_files_removes_day_old_bytes_that_no_file_names(user, file_storage_dir):
+    kept = stored(user, b"named", "kept.txt")
+    storage = file_storage()
+    orphan = storage.save(f"{user.pk}/orphan", io.BytesIO(b"left by a crash"))
+    recent_orphan = storage.save(f"{user.pk}/recent-orphan", io.BytesIO(b"being uploaded"))
+    day_ago = (timezone.now() - timedelta(hours=25)).timestamp()
+    for key in (orphan, kept.key):
+        os.utime(file_storage_dir / key, (day_ago, day_ago))
+    output = io.StringIO()
+
+    call_command("cleanup_files", stdout=output)
+
+    assert not storage.exists(orphan)
+    assert storage.exists(recent_orphan) and storage.exists(kept.key)
+    assert remaining(kept) == {"kept.txt"}
+    assert output.getvalue().endswith("and 1 stored object(s) no file named.\n")
 
 
 def test_deleting_a_conversation_deletes_the_files_only_it_has(

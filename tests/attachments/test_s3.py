@@ -19,8 +19,9 @@ from django.utils import timezone
 from moto.server import ThreadedMotoServer
 
 from accounts import services as account_services
-from attachments import attaching
+from attachments import attaching, services
 from attachments.models import StoredFile
+from attachments.storage import file_storage
 from conversations.models import Message
 from tests.attachments import samples
 from tests.attachments.samples import content_of, upload
@@ -159,8 +160,12 @@ def test_cleanup_and_a_deleted_conversation_remove_their_files_from_the_bucket(
     their_message = Message.objects.get(session=theirs_session, role=Message.Role.USER)
     attaching.attach(message=their_message, attached=attaching.Attached((theirs,)))
 
+    orphan = file_storage().save(f"{user.pk}/orphan", io.BytesIO(b"no row names it"))
+
     with django_capture_on_commit_callbacks(execute=True):
         call_command("cleanup_files", stdout=io.StringIO())
+    assert set(bucket()) == {recent.key, in_conversation.key, theirs.key, orphan}
+    assert services.delete_orphaned_bytes(now=timezone.now() + timedelta(days=2)) == 1
     assert set(bucket()) == {recent.key, in_conversation.key, theirs.key}
 
     with django_capture_on_commit_callbacks(execute=True):
