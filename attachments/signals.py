@@ -1,6 +1,6 @@
-"""Files follow the rows that hold them, however those rows are deleted (the API, admin,
-an account's deletion): a stored file's bytes go when its row commits its deletion, and a
-file goes with the last message it was attached to."""
+"""Files follow the rows that hold them, however those rows are deleted (a conversation
+through the API or the ORM, an account, cleanup_files): a stored file's bytes go when its
+row's deletion commits, and a file goes with the last message it was attached to."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from attachments.storage import file_storage
 
 @receiver(post_delete, sender=StoredFile, dispatch_uid="attachments-delete-bytes")
 def delete_bytes(sender, instance: StoredFile, using: str, **kwargs) -> None:
+    """Delete the bytes once the row's deletion commits (never for a rolled-back one)."""
     key = instance.key
     # Robust: the rows are gone already, a storage outage must not fail the request;
     # the error is logged by Django.
@@ -23,5 +24,6 @@ def delete_bytes(sender, instance: StoredFile, using: str, **kwargs) -> None:
 
 @receiver(post_delete, sender=MessageAttachment, dispatch_uid="attachments-follow-message")
 def delete_file_left_unattached(sender, instance: MessageAttachment, using: str, **kwargs) -> None:
+    """Once the message's deletion commits, delete its file if no other message has it."""
     files = StoredFile.objects.using(using).filter(pk=instance.file_id)
     transaction.on_commit(lambda: services.delete_unattached_files(files=files), using=using)
