@@ -195,7 +195,7 @@ class SessionUpdateSerializer(RenameSerializer):
         required=False,
         allow_blank=True,
         trim_whitespace=False,
-        max_length=services.INSTRUCTIONS_MAX_CHARS,
+        # The length is the service's to refuse, with the count (the schema states it).
         help_text="This conversation's own system prompt, added after your custom "
         "instructions (empty: none).",
     )

@@ -58,3 +58,16 @@ def test_patch_of_another_users_conversation_is_not_found(providers, user, other
     )
     assert response.status_code == 404
     assert ChatSession.objects.get().model == "fast"
+
+
+def test_too_long_instructions_are_refused_with_their_count(providers, user):
+    client = bearer_client(user)
+    session_id = send(client, message="one").json()["sessionId"]
+    response = client.patch(
+        f"/api/chat/sessions/{session_id}",
+        {"instructions": "x" * 4001},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "4001 characters, the limit is 4000" in response.json()["detail"]
+    assert ChatSession.objects.get().instructions == ""
