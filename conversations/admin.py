@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
+from attachments.admin import MessageAttachmentInline
 from conversations import moderation
 from conversations.models import ChatSession, Message
 
@@ -220,6 +221,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ("session", "session__user")
     search_fields = ("content", "session__title", "session__user__username")
     ordering = ("-created_at", "-id")
+    inlines = [MessageAttachmentInline]  # its files, images as staff-only thumbnails
     fields = (
         "session",
         "sequence",

@@ -108,11 +108,10 @@ def test_a_files_page_shows_its_thumbnail_and_the_messages_it_is_on(moderator, a
     assert f'href="/admin/conversations/message/{message.pk}/change/"' in html
 
 
-def test_a_hidden_messages_page_shows_its_files_to_a_moderator(monkeypatch, moderator, attached):
+def test_a_hidden_messages_page_shows_its_files_to_a_moderator(moderator, attached):
     image, document, message = attached
     Message.objects.filter(pk=message.pk).update(hidden=True)
-    # As conversations/admin.py is asked to: MessageAdmin.inlines = [MessageAttachmentInline].
-    monkeypatch.setattr(admin.site._registry[Message], "inlines", [MessageAttachmentInline])
+    assert admin.site._registry[Message].inlines == [MessageAttachmentInline]
 
     page = logged_in(moderator).get(f"/admin/conversations/message/{message.pk}/change/")
 
