@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -82,7 +83,7 @@ def revoke_token(request: AuthenticatedHttpRequest, token_key: str) -> HttpRespo
 
 @login_required
 @require_GET
-def export_data(request: AuthenticatedHttpRequest) -> HttpResponse:
+def export_data(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """All of the user's conversations as a JSON download, or with ``?format=zip`` as a zip
     of that JSON and the user's files."""
     export_format = request.GET.get("format", "json")
@@ -93,10 +94,10 @@ def export_data(request: AuthenticatedHttpRequest) -> HttpResponse:
         archive = services.export_user_archive(user=request.user)
         size = archive.seek(0, 2)
         archive.seek(0)
-        response = StreamingHttpResponse(chunks_of(archive), content_type="application/zip")
-        response["Content-Length"] = str(size)
-        response["Content-Disposition"] = f'attachment; filename="{stem}.zip"'
-        return response
+        archive_response = StreamingHttpResponse(chunks_of(archive), content_type="application/zip")
+        archive_response["Content-Length"] = str(size)
+        archive_response["Content-Disposition"] = f'attachment; filename="{stem}.zip"'
+        return archive_response
     data = services.export_user_data(request.user)
     filename = f"{stem}.json"
     response = HttpResponse(

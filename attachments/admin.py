@@ -98,8 +98,7 @@ class MessageAttachmentAdmin(ReadOnlyAdmin):
     list_filter = ["file__kind"]
     search_fields = ["file__name", "file__owner__username"]
     list_select_related = ["file", "file__owner"]
-    fields = ["file", "preview", "message_link", "position"]
-    readonly_fields = fields
+    fields = readonly_fields = ("file", "preview", "message_link", "position")
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # A link goes with its message (and hiding the message hides the file).
@@ -131,8 +130,7 @@ class MessageAttachmentInline(admin.TabularInline):
     """A message's files on its admin page (for ``conversations.admin.MessageAdmin``)."""
 
     model = MessageAttachment
-    fields = ["position", "name", "preview", "kind", "content_type", "size"]
-    readonly_fields = fields
+    fields = readonly_fields = ("position", "name", "preview", "kind", "content_type", "size")
     ordering = ["position"]
     extra = 0
     can_delete = False

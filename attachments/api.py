@@ -168,9 +168,9 @@ class FileView(APIView):
             chunks_of(file_storage().open(stored.key, "rb")), content_type=content_type
         )
         response["Content-Length"] = str(stored.size)
-        response["Content-Disposition"] = content_disposition_header(
-            stored.kind != StoredFile.Kind.IMAGE, stored.name
-        )
+        disposition = content_disposition_header(stored.kind != StoredFile.Kind.IMAGE, stored.name)
+        if disposition:  # always, with a name; None only for an inline file without one
+            response["Content-Disposition"] = disposition
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = DOWNLOAD_CSP
         response["Cache-Control"] = "private, no-cache"

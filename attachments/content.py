@@ -137,7 +137,7 @@ def _image(upload) -> Examined:
             raise UnreadableFile(
                 "The image could not be read: it is damaged.", field="file"
             ) from None
-    return Examined("image", IMAGE_FORMATS[image.format], image=encoded)
+    return Examined("image", IMAGE_FORMATS[image.format or ""], image=encoded)
 
 
 def _reencoded(image: Image.Image) -> bytes:
@@ -209,7 +209,7 @@ def docx_text(upload) -> str:
     upload.seek(0)
     try:
         document = docx.Document(upload)
-        blocks = []
+        blocks: list[str] = []
         for block in document.iter_inner_content():
             if isinstance(block, Table):
                 blocks.extend(
