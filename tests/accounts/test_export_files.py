@@ -145,3 +145,13 @@ def test_an_export_without_files_is_a_zip_with_only_the_json(client, other_user)
 
     assert archive.namelist() == ["export.json"]
     assert json.loads(archive.read("export.json"))["files"] == []
+
+
+def test_settings_offers_both_exports(user):
+    client = Client()
+    client.force_login(user)
+
+    page = client.get("/settings/").content.decode()
+
+    assert 'href="/settings/export/"' in page
+    assert 'href="/settings/export/?format=zip"' in page
