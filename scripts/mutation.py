@@ -44,6 +44,7 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_selectors_strength.py",
         "tests/conversations/test_branches.py",
         "tests/moderation/test_moderation_filters.py",
+        "tests/attachments/test_sending.py",
     ],
     "conversations/rendering.py": ["tests/web/test_rendering.py"],
     # Without the whole-API Schemathesis run: minutes per mutant, and it fails the copy's
@@ -141,6 +142,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "user.delete() cascades to the same rows; the explicit delete only orders the row locks "
         "against concurrent sends (PostgreSQL)"
     ),
+    (
+        "conversations/selectors.py",
+        "branch_messages",
+        'return Message.objects.filter(id__in=_path_to(leaf_id)).order_by("sequence")',
+    ): "every write takes a parent from the same conversation, so the path never leaves it",
     # PostgreSQL runs: the SQLite branch is not taken there (the SQLite run kills these).
     (
         "conversations/selectors.py",
@@ -155,6 +161,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("conversations/selectors.py", "context_history", "used = 1"): (
         "on PostgreSQL the rows read already fit the budget; killed in the SQLite run"
     ),
+    (
+        "conversations/selectors.py",
+        "context_history",
+        "oldest = _oldest_sequence_within(None, budget)",
+    ): ("SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"),
+    (
+        "conversations/selectors.py",
+        "context_history",
+        "oldest = _oldest_sequence_within(visible, None)",
+    ): ("SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"),
+    ("conversations/selectors.py", "context_history", "oldest = _oldest_sequence_within(budget)"): (
+        "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
+    ),
+    (
+        "conversations/selectors.py",
+        "context_history",
+        "oldest = _oldest_sequence_within(visible, )",
+    ): ("SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"),
+    (
+        "conversations/selectors.py",
+        "context_history",
+        "for role, content, tokens, message_id, has_files in rows.iterator(chunk_size=None):",
+    ): "the read-ahead size changes how many rows are fetched at once, not which",
     ("conversations/selectors.py", "context_history", "elif budget is None:"): (
         "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
     ),
@@ -259,13 +288,18 @@ def changed_line(diff: str) -> str:
 
 
 def lowercased_sql(diff: str) -> str | None:
-    """Why a mutant that only lowercases a line of raw SQL is equivalent, else None."""
+    """Why a mutant that only lower- or uppercases a line of raw SQL is equivalent, else None."""
     removed = [line[1:] for line in diff.splitlines() if line[:1] == "-" and line[:3] != "---"]
     added = [line[1:] for line in diff.splitlines() if line[:1] == "+" and line[:3] != "+++"]
     sql = r"\b(SELECT|FROM|WHERE|JOIN|UNION|WITH RECURSIVE)\b"
-    only_lowercased = len(removed) == len(added) == 1 and added[0] == removed[0].lower()
-    if only_lowercased and added[0] != removed[0] and re.search(sql, removed[0]):
-        return "SQL keywords are case-insensitive; the names are quoted and filled in after"
+    recased = len(removed) == len(added) == 1 and added[0] in (
+        removed[0].lower(),
+        removed[0].upper(),
+    )
+    if recased and added[0] != removed[0] and re.search(sql, removed[0]):
+        return (
+            "SQL keywords and unquoted names are case-insensitive; quoted ones are filled in after"
+        )
     return None
 
 
