@@ -4,7 +4,7 @@ died. Used by the reply runner (``conversations.replies``), never by a transport
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connections, router, transaction
 from django.db.models import Field
@@ -13,6 +13,9 @@ from django.utils import timezone
 from conversations import limits, selectors
 from conversations.context import count_tokens
 from conversations.models import ChatSession, Message
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 def save_reply_progress(progress: Mapping[Any, str]) -> None:
@@ -112,11 +115,11 @@ def _read_back(reply: Message) -> None:
         reply.hidden = Message.objects.values_list("hidden", flat=True).get(pk=reply.pk)
         selectors.with_sibling_ids([reply])
         return
-    reply.hidden, reply.my_rating, reply.my_comment = (
-        Message.objects.filter(pk=reply.pk)
-        .values_list("hidden", "feedback__rating", "feedback__comment")
-        .first()
-    )
+    # my_rating and my_comment are not declared on Message (see selectors.with_sibling_ids).
+    rated = cast("WithAnnotations[Message, selectors.OwnerRating]", reply)
+    rated.hidden, rated.my_rating, rated.my_comment = Message.objects.values_list(
+        "hidden", "feedback__rating", "feedback__comment"
+    ).get(pk=reply.pk)
 
 
 def fail_stale_replies(*, session_id=None, reply_id=None) -> int:
