@@ -28,7 +28,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -72,6 +72,9 @@ from conversations.errors import (
 )
 from conversations.models import ChatSession, IdempotencyKey, Message
 from conversations.validation import has_bad_characters
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 logger = logging.getLogger(__name__)
 
@@ -402,7 +405,9 @@ def _with_sibling_ids(user_message: Message, reply: Message | None, *, created: 
         return
     for message in turn:
         message.sibling_ids = [str(message.pk)]
-        message.my_rating = message.my_comment = None
+        # Not declared on Message: sharing.selectors.with_feedback annotates the same names.
+        rated = cast("WithAnnotations[Message, selectors.OwnerRating]", message)
+        rated.my_rating = rated.my_comment = None
 
 
 def _session_for_send(
@@ -647,6 +652,8 @@ def _history_context(*, user, session: ChatSession, last_id) -> Context:
 
 def prepare_context(turn: Turn) -> Context:
     """The messages to send for ``turn``: system prompt, then the newest turns that fit."""
+    # Only a turn being answered is prepared (replies.ReplyRun), and it has a reply row.
+    assert turn.reply is not None
     return _history_context(
         user=turn.session.user, session=turn.session, last_id=turn.reply.parent_id
     )
