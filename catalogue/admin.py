@@ -105,6 +105,9 @@ class ModelForm(forms.ModelForm):
             "fallback",
             "enabled",
             "groups",
+            "price_input",
+            "price_cached_input",
+            "price_output",
         ]
 
     def clean(self) -> dict:
@@ -131,6 +134,17 @@ class ModelAdmin(FileCatalogueReadOnly, admin.ModelAdmin):
     list_display = ("id", "label", "provider", "upstream_name", "is_default", "enabled")
     list_filter = ("enabled", "provider")
     filter_horizontal = ("groups",)
+    fieldsets = (
+        (None, {"fields": ModelForm.Meta.fields[:-3]}),
+        (
+            "Prices per million tokens",
+            {
+                "fields": ModelForm.Meta.fields[-3:],
+                "description": "Turn stored tokens into the estimated cost on the usage "
+                "dashboard; empty: unknown.",
+            },
+        ),
+    )
 
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
         # The id is what conversations store: renaming it would orphan them.

@@ -5,6 +5,35 @@ came from. No database and no SDK here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+
+PER_TOKENS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Price:
+    """A model's prices per million tokens; None: not known."""
+
+    input: Decimal | None = None
+    cached_input: Decimal | None = None
+    output: Decimal | None = None
+
+    def cost(self, *, prompt_tokens: int, cached_tokens: int, completion_tokens: int):
+        """The exact cost of these tokens (cached ones at the cached rate, the rest of the
+        prompt at the input rate), or None without any price or one the tokens need."""
+        if self == Price():
+            return None
+        parts = (
+            (prompt_tokens - cached_tokens, self.input),
+            (cached_tokens, self.cached_input),
+            (completion_tokens, self.output),
+        )
+        if any(tokens and price is None for tokens, price in parts):
+            return None
+        return sum(
+            (Decimal(tokens) * price / PER_TOKENS for tokens, price in parts if tokens and price),
+            Decimal(0),
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +62,7 @@ class ModelEntry:
     enabled: bool = True
     groups: frozenset[str] = frozenset()  # empty: everyone
     fallback: ModelEntry | None = None  # followed one level only
+    price: Price = Price()
 
     @property
     def prompt_budget(self) -> int:

@@ -9,13 +9,14 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from catalogue.entries import ModelEntry, ProviderEntry, reply_tokens_for
+from catalogue.entries import ModelEntry, Price, ProviderEntry, reply_tokens_for
 
 PROVIDER_KEYS = {"name", "base_url", "api_key_env"}
 MODEL_KEYS = {
@@ -29,7 +30,13 @@ MODEL_KEYS = {
     "fallback",
     "enabled",
     "groups",
+    "price_input",
+    "price_cached_input",
+    "price_output",
 }
+# As Model's price fields: 12 digits, 6 of them decimals.
+PRICE_PLACES = 6
+MAX_PRICE = 1_000_000
 
 
 HEADER = re.compile(r"^\s*\[\[\s*(providers|models)\s*\]\]\s*(?:#.*)?$")
@@ -196,6 +203,11 @@ def _model(
         default=_flag(raw, "default", at, entry, False),
         enabled=_flag(raw, "enabled", at, entry, True),
         groups=frozenset(groups),
+        price=Price(
+            input=_price(raw, "price_input", at, entry),
+            cached_input=_price(raw, "price_cached_input", at, entry),
+            output=_price(raw, "price_output", at, entry),
+        ),
     )
 
 
@@ -256,3 +268,19 @@ def _flag(raw: dict, key: str, at: Callable[..., str], entry: str, default: bool
     if not isinstance(value, bool):
         raise ImproperlyConfigured(f"{at(key)}: {entry}: {key} must be true or false")
     return value
+
+
+def _price(raw: dict, key: str, at: Callable[..., str], entry: str) -> Decimal | None:
+    """A price per million tokens, held to what the admin's price fields accept."""
+    if key not in raw:
+        return None
+    value = raw[key]
+    # A float is read from its shortest text, so 0.15 is 0.15, not 0.1499999….
+    price = Decimal(str(value)) if type(value) in (int, float) else Decimal("NaN")
+    exponent = price.as_tuple().exponent
+    if not isinstance(exponent, int) or not 0 <= price < MAX_PRICE or exponent < -PRICE_PLACES:
+        raise ImproperlyConfigured(
+            f"{at(key)}: {entry}: {key} must be a number from 0 to under {MAX_PRICE} with at "
+            f"most {PRICE_PLACES} decimals (a price per million tokens)"
+        )
+    return price

@@ -67,6 +67,33 @@ class Model(models.Model):
     groups = models.ManyToManyField(
         Group, blank=True, related_name="+", help_text="Who may use it; none: everyone."
     )
+    price_input = models.DecimalField(
+        "input price",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Per million prompt tokens not cached; empty: unknown.",
+    )
+    price_cached_input = models.DecimalField(
+        "cached input price",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Per million cached prompt tokens; empty: unknown.",
+    )
+    price_output = models.DecimalField(
+        "output price",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Per million completion tokens; empty: unknown.",
+    )
 
     class Meta:
         ordering = ["-is_default", "label", "id"]

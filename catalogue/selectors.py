@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from django.conf import settings
 
-from catalogue.entries import ModelEntry, ProviderEntry, reply_tokens_for
+from catalogue.entries import ModelEntry, Price, ProviderEntry, reply_tokens_for
 from catalogue.models import Model
 from conversations.errors import InvalidInput
 
@@ -75,6 +75,20 @@ def implicit_model() -> ModelEntry:
     )
 
 
+def prices() -> dict[str, Price]:
+    """Every catalogued model's prices by id, for pricing stored usage; one query at most
+    (none with a file)."""
+    if settings.CHATBOT_MODELS is not None:
+        return {entry.id: entry.price for entry in settings.CHATBOT_MODELS}
+    rows = Model.objects.order_by().values_list(
+        "pk", "price_input", "price_cached_input", "price_output"
+    )
+    return {
+        pk: Price(input=price_input, cached_input=cached, output=output)
+        for pk, price_input, cached, output in rows
+    }
+
+
 def provider_entry(provider) -> ProviderEntry:
     """A provider row as an entry, its key read from the environment now."""
     return ProviderEntry(
@@ -106,6 +120,9 @@ def _admin_entries() -> tuple[ModelEntry, ...]:
             default=row.is_default,
             enabled=row.enabled,
             groups=frozenset(group.name for group in row.groups.all()),
+            price=Price(
+                input=row.price_input, cached_input=row.price_cached_input, output=row.price_output
+            ),
         )
     return tuple(
         replace(plain[row.pk], fallback=plain[row.fallback_id])
