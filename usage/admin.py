@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from usage import charts, selectors
 from usage.models import GroupBudget, UsageDashboard, UserBudget
+from usage.templatetags.usage_tags import rounded_cost
 
 DEFAULT_DAYS = 14
 CSV_COLUMNS = (
@@ -30,6 +31,7 @@ CSV_COLUMNS = (
     "cached_tokens",
     "ttft_p50_ms",
     "ttft_p95_ms",
+    "estimated_cost",
 )
 TIMES = ("ttft_p50", "ttft_p95")
 
@@ -133,6 +135,7 @@ def _csv_response(dashboard: selectors.Dashboard) -> HttpResponse:
                 row["model"],
                 *(row[name] for name in CSV_COLUMNS[2:7]),
                 *("" if row[name] is None else f"{row[name]:.1f}" for name in TIMES),
+                "" if row["cost"] is None else rounded_cost(row["cost"]),
             ]
         )
     return response

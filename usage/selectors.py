@@ -7,12 +7,15 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router
 from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
+from catalogue.entries import Price
+from catalogue.selectors import prices as catalogue_prices
 from conversations.models import Message
 from sharing.models import MessageFeedback
 
@@ -130,38 +133,69 @@ def first_token_percentiles(*, period: Period) -> dict[tuple[date, str], tuple[f
     return {key: (percentile(ms, 0.5), percentile(ms, 0.95)) for key, ms in times.items()}
 
 
-def top_users_and_groups(*, period: Period, limit: int = TOP) -> tuple[list[dict], list[dict]]:
+def top_users_and_groups(
+    *, period: Period, prices: dict[str, Price], limit: int = TOP
+) -> tuple[list[dict], list[dict]]:
     """The users, and the groups whose members, spent the most tokens (a member of two
-    groups counts in both): ``username`` or ``name``, ``messages``, ``tokens``.
+    groups counts in both): ``username`` or ``name``, ``messages``, ``tokens``, ``cost``
+    (of the models with a price) and ``unpriced`` (tokens of models without one).
 
-    One pass over the period's replies, summed per user; their names and groups come in
-    a second, small query per ``CHUNK`` users (two passes over a million replies took
-    twice as long)."""
-    spent = {
-        row["user"]: row
-        for row in replies_in(period)
-        .values(user=F("session__user"))
-        .annotate(messages=Count("pk"), tokens=_total_tokens())
+    One pass over the period's replies, summed per user and model; their names and
+    groups come in a second, small query per ``CHUNK`` users (two passes over a million
+    replies took twice as long)."""
+    spent: dict[int, dict] = defaultdict(_spending)
+    for row in (
+        replies_in(period)
+        .values("model", user=F("session__user"))
+        .annotate(
+            messages=Count("pk"),
+            prompt_tokens=_sum("prompt_tokens"),
+            completion_tokens=_sum("completion_tokens"),
+            cached_tokens=_sum("cached_tokens"),
+        )
         .order_by()
-    }
+    ):
+        _add(spent[row["user"]], row, cost=_cost(row, prices))
     users: dict[str, dict] = {}
-    groups: dict[str, dict] = defaultdict(lambda: {"messages": 0, "tokens": 0})
+    groups: dict[str, dict] = defaultdict(_spending)
     for user_id, username, group in _names_and_groups(list(spent)):
         row = spent[user_id]
-        users[username] = {
-            "username": username,
-            "messages": row["messages"],
-            "tokens": row["tokens"],
-        }
+        users[username] = {"username": username, **row}
         if group is not None:
-            groups[group]["messages"] += row["messages"]
-            groups[group]["tokens"] += row["tokens"]
+            _add(groups[group], row, cost=row["cost"])
     by_tokens = sorted(users.values(), key=lambda row: (-row["tokens"], row["username"]))
     by_group = sorted(
         ({"name": name, **sums} for name, sums in groups.items()),
         key=lambda row: (-row["tokens"], row["name"]),
     )
     return by_tokens[:limit], by_group[:limit]
+
+
+def _spending() -> dict:
+    return {"messages": 0, "tokens": 0, "cost": Decimal(0), "unpriced": 0}
+
+
+def _add(sums: dict, row: dict, *, cost: Decimal | None) -> None:
+    """Adds ``row``'s replies, tokens and cost to ``sums``; tokens without a price are
+    counted in ``unpriced`` instead of the cost."""
+    tokens = row["tokens"] if "tokens" in row else row["prompt_tokens"] + row["completion_tokens"]
+    sums["messages"] += row["messages"]
+    sums["tokens"] += tokens
+    if cost is None:
+        sums["unpriced"] += tokens
+    else:
+        sums["cost"] += cost
+        sums["unpriced"] += row.get("unpriced", 0)
+
+
+def _cost(row: dict, prices: dict[str, Price]) -> Decimal | None:
+    """The exact estimated cost of ``row``'s token sums at its model's prices; None when
+    the model has no price (or lacks one its tokens need)."""
+    return prices.get(row["model"], Price()).cost(
+        prompt_tokens=row["prompt_tokens"],
+        cached_tokens=row["cached_tokens"],
+        completion_tokens=row["completion_tokens"],
+    )
 
 
 def _names_and_groups(user_ids: list[int]):
@@ -201,26 +235,43 @@ class Dashboard:
     top_users: list[dict]
     top_groups: list[dict]
     feedback: list[dict]
+    by_model: list[dict] = field(default_factory=list)
     totals: dict = field(default_factory=dict)
 
 
 def dashboard(*, period: Period) -> Dashboard:
     """The period's figures for everyone: rows per day and model (with the p50 and p95
-    times to first token), the models seen, top users and groups, feedback; five queries."""
+    times to first token and the estimated cost), the sums and cost per model, top users
+    and groups, feedback; six queries (one reads the models' prices)."""
     rows = daily_usage(period=period)
     timings = first_token_percentiles(period=period)
+    prices = catalogue_prices()
     for row in rows:
         row["ttft_p50"], row["ttft_p95"] = timings.get((row["date"], row["model"]), (None, None))
+        row["cost"] = _cost(row, prices)
     names = ("messages", "failed", "prompt_tokens", "completion_tokens", "cached_tokens")
-    top_users, top_groups = top_users_and_groups(period=period)
+    by_model: dict[str, dict] = {}
+    for row in rows:
+        sums = by_model.setdefault(row["model"], {"model": row["model"], **dict.fromkeys(names, 0)})
+        for name in names:
+            sums[name] += row[name]
+    for sums in by_model.values():
+        sums["cost"] = _cost(sums, prices)
+    priced = [sums for sums in by_model.values() if sums["cost"] is not None]
+    top_users, top_groups = top_users_and_groups(period=period, prices=prices)
     return Dashboard(
         period=period,
         rows=rows,
-        models=sorted({row["model"] for row in rows}),
+        models=sorted(by_model),
         top_users=top_users,
         top_groups=top_groups,
         feedback=feedback_by_model(period=period),
-        totals={name: sum(row[name] for row in rows) for name in names},
+        by_model=sorted(by_model.values(), key=lambda sums: sums["model"]),
+        totals={
+            **{name: sum(row[name] for row in rows) for name in names},
+            "cost": sum((sums["cost"] for sums in priced), Decimal(0)),
+            "unpriced_models": [s["model"] for s in by_model.values() if s["cost"] is None],
+        },
     )
 
 

@@ -1,5 +1,6 @@
 """A model's prices per million tokens (input, cached input, output): set in admin or in
-CHATBOT_MODELS_FILE, and checked."""
+CHATBOT_MODELS_FILE, checked, and used to price the usage dashboard by the model that
+answered."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from django.test import Client
 from catalogue import selectors
 from catalogue.entries import Price
 from catalogue.models import Model
+from conversations.models import Message
+from tests.api.conftest import bearer_client
 from tests.catalogue.test_file import GOOD, load
 from tests.factories import UserFactory
+from tests.usage.test_admin import URL, staff_client
 
 PRICES = "price_input = 0.15\nprice_cached_input = 0.075\nprice_output = 0.6\n"
 
@@ -93,3 +97,34 @@ def test_the_file_catalogue_page_shows_the_prices(admin, settings, tmp_path, mon
     page = admin.get("/admin/catalogue/model/").content.decode()
 
     assert "<td>0.15, 0.075, 0.6</td>" in page and "<td>—, —, —</td>" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fallback_reply_is_priced_by_the_model_that_answered(providers, user, second_upstream):
+    Model.objects.filter(pk="down").update(
+        price_input=Decimal("100"), price_cached_input=Decimal("100"), price_output=Decimal("100")
+    )
+    Model.objects.filter(pk="strong").update(
+        price_input=Decimal("3"), price_cached_input=Decimal("1.5"), price_output=Decimal("15")
+    )
+    second_upstream.default.cached_tokens = 2
+    response = bearer_client(user).post(
+        "/api/chat", {"message": "hello there", "model": "down"}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    answered = Message.objects.get(pk=response.json()["messageId"])
+    assert answered.model == "strong" and answered.cached_tokens == 2
+    assert answered.prompt_tokens > 2 and answered.completion_tokens
+    today = answered.created_at.date().isoformat()
+
+    dashboard = (
+        staff_client(allowed=True).get(URL, {"start": today, "end": today}).context["dashboard"]
+    )
+
+    expected = (
+        (answered.prompt_tokens - 2) * Decimal("3")
+        + 2 * Decimal("1.5")
+        + answered.completion_tokens * Decimal("15")
+    ) / 10**6
+    assert [(row["model"], row["cost"]) for row in dashboard.by_model] == [("strong", expected)]
+    assert dashboard.totals["cost"] == expected

@@ -113,6 +113,7 @@ def test_dashboard_shows_the_periods_sums_as_charts_and_tables(viewer, replies):
             "cached_tokens": 4,
             "ttft_p50": 250.0,
             "ttft_p95": 385.0,
+            "cost": None,  # no catalogue rows: no prices
         },
         {
             "date": date(2026, 3, 1),
@@ -124,6 +125,7 @@ def test_dashboard_shows_the_periods_sums_as_charts_and_tables(viewer, replies):
             "cached_tokens": 0,
             "ttft_p50": None,
             "ttft_p95": None,
+            "cost": None,
         },
         {
             "date": date(2026, 3, 2),
@@ -135,6 +137,7 @@ def test_dashboard_shows_the_periods_sums_as_charts_and_tables(viewer, replies):
             "cached_tokens": 100,
             "ttft_p50": 1000.0,
             "ttft_p95": 1000.0,
+            "cost": None,
         },
     ]
     assert "6 replies (1 failed), 600 prompt tokens (104 cached), 60 completion tokens" in html
@@ -147,12 +150,12 @@ def test_dashboard_shows_the_periods_sums_as_charts_and_tables(viewer, replies):
     assert "style=" not in main and "<script" not in main
     dashboard = response.context["dashboard"]
     assert dashboard.top_users == [
-        {"username": "bob", "messages": 4, "tokens": 627},
-        {"username": "alice", "messages": 2, "tokens": 33},
+        {"username": "bob", "messages": 4, "tokens": 627, "cost": 0, "unpriced": 627},
+        {"username": "alice", "messages": 2, "tokens": 33, "cost": 0, "unpriced": 33},
     ]
     assert dashboard.top_groups == [
-        {"name": "team", "messages": 6, "tokens": 660},
-        {"name": "admins", "messages": 2, "tokens": 33},
+        {"name": "team", "messages": 6, "tokens": 660, "cost": 0, "unpriced": 660},
+        {"name": "admins", "messages": 2, "tokens": 33, "cost": 0, "unpriced": 33},
     ]
     assert dashboard.feedback == [
         {"model": "model-a", "up": 1, "down": 1},
@@ -168,10 +171,10 @@ def test_csv_has_every_row_of_the_period(viewer, replies):
     assert 'filename="usage-2026-03-01-2026-03-02.csv"' in response["Content-Disposition"]
     assert response.content.decode().splitlines() == [
         "date,model,messages,failed,prompt_tokens,completion_tokens,cached_tokens,"
-        "ttft_p50_ms,ttft_p95_ms",
-        "2026-03-01,model-a,4,0,100,10,4,250.0,385.0",
-        "2026-03-01,model-b,1,1,0,0,0,,",
-        "2026-03-02,model-b,1,0,500,50,100,1000.0,1000.0",
+        "ttft_p50_ms,ttft_p95_ms,estimated_cost",
+        "2026-03-01,model-a,4,0,100,10,4,250.0,385.0,",
+        "2026-03-01,model-b,1,1,0,0,0,,,",
+        "2026-03-02,model-b,1,0,500,50,100,1000.0,1000.0,",
     ]
 
 

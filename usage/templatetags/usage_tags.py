@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django import template
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -38,3 +40,17 @@ def settings_usage(context) -> dict:
             ),
         ],
     }
+
+
+COST_PLACES = Decimal("0.000001")
+
+
+def rounded_cost(cost: Decimal) -> Decimal:
+    """A cost as the dashboard and its CSV show it: rounded half up to six decimals."""
+    return cost.quantize(COST_PLACES, rounding=ROUND_HALF_UP)
+
+
+@register.filter
+def cost(value: Decimal | None) -> str:
+    """An estimated cost, or "no price" for a model without one."""
+    return gettext("no price") if value is None else str(rounded_cost(value))
