@@ -18,7 +18,9 @@ change, deactivation and suspension close the user's sockets at once through the
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from types import SimpleNamespace
+from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
@@ -133,7 +135,9 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
             "retry": self.handle_regenerate,
             "switch": self.handle_switch,
         }
-        handler = handlers.get(content.get("type"))
+        # Any JSON value may come: only a string names a handler (a list is not hashable).
+        message_type = content.get("type")
+        handler = handlers.get(message_type) if isinstance(message_type, str) else None
         if handler is None:
             await self.send_error(InvalidInput("Unknown message type."))
             return
@@ -266,7 +270,7 @@ class ChatConsumer(NoConnectionCleanupDispatch, AsyncJsonWebsocketConsumer):
     async def chat_delta(self, event: dict) -> None:
         await self.send_json({**event, "type": "delta"})
 
-    async def chat_reply(self, event: dict) -> None:
+    async def chat_reply(self, event: Mapping[str, Any]) -> None:
         message = event["message"]
         await self.send_json(
             {
