@@ -72,7 +72,10 @@ def _encoding() -> tiktoken.Encoding:
     cached = cache / hashlib.sha1(TIKTOKEN_URL.format(name=name).encode()).hexdigest()
     if not cached.exists():
         # find_spec locates the package without importing it (its import alone is 69 MB).
-        package = importlib.util.find_spec("bpe_openai").submodule_search_locations[0]
+        spec = importlib.util.find_spec("bpe_openai")
+        # A dependency of the project (pyproject.toml), installed with it.
+        assert spec is not None and spec.submodule_search_locations is not None
+        package = spec.submodule_search_locations[0]
         with gzip.open(Path(package) / "data" / f"{name}.tiktoken.gz") as vocabulary:
             data = vocabulary.read()
         cache.mkdir(parents=True, exist_ok=True)
