@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 from django.conf import settings
+from openai.types import ModerationMultiModalInputParam
 from openai.types.chat import ChatCompletion
 
 from catalogue.entries import ModelEntry, ProviderEntry
@@ -412,12 +413,12 @@ async def moderate(text: str, *, images: tuple[str, ...] = ()) -> ModerationResu
     parts, breaks the usage policy."""
     if _settings_are_demo():
         return ModerationResult(flagged=False)
-    checked: str | list[dict] = text
+    checked: str | list[ModerationMultiModalInputParam] = text
     if images:
-        checked = [
-            {"type": "text", "text": text},
-            *({"type": "image_url", "image_url": {"url": url}} for url in images),
+        image_parts: list[ModerationMultiModalInputParam] = [
+            {"type": "image_url", "image_url": {"url": url}} for url in images
         ]
+        checked = [{"type": "text", "text": text}, *image_parts]
     try:
         response = await async_client().moderations.create(
             model=settings.CHATBOT_MODERATION_MODEL, input=checked
