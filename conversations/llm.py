@@ -14,7 +14,7 @@ import itertools
 import logging
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 import httpx2
@@ -223,7 +223,7 @@ async def stream(
     *,
     model: ModelEntry | None = None,
     options: GenerationOptions | None = None,
-) -> AsyncIterator[TextDelta | StreamEnd]:
+) -> AsyncGenerator[TextDelta | StreamEnd, None]:
     """Yield the reply as ``TextDelta`` pieces, then one ``StreamEnd`` naming the model
     that answered, with usage.
 
@@ -263,7 +263,7 @@ def _stream_body(messages, model: ModelEntry, options: GenerationOptions | None)
 
 async def _stream_from(
     messages: list[dict[str, str]], model: ModelEntry, options: GenerationOptions | None = None
-) -> AsyncIterator[TextDelta | StreamEnd]:
+) -> AsyncGenerator[TextDelta | StreamEnd, None]:
     if model.provider is None:
         async for event in _demo_stream(messages):
             yield event
@@ -499,7 +499,9 @@ def _demo_completion(messages: list[dict[str, str]]) -> Completion:
     return Completion(content=content, model="demo", completion_tokens=count_tokens(content))
 
 
-async def _demo_stream(messages: list[dict[str, str]]) -> AsyncIterator[TextDelta | StreamEnd]:
+async def _demo_stream(
+    messages: list[dict[str, str]],
+) -> AsyncGenerator[TextDelta | StreamEnd, None]:
     content = _demo_reply(messages)
     words = content.split(" ")
     for index, word in enumerate(words):

@@ -74,6 +74,8 @@ class ReplyRun:
         self.turn = turn
         self.options = options
         self.end: llm.StreamEnd | None = None  # the model's usage and finish reason
+        # A send refused by moderation raised before its turn is answered: this one has a reply.
+        assert turn.reply is not None
         self.reply_id = str(turn.reply.pk)
         self.user_id = turn.session.user_id
         self.pieces: list[str] = []
@@ -95,7 +97,9 @@ class ReplyRun:
         self.saved = ""
         self.idle = 0.0
         # Loop times of the upstream request, its first token and its last (usage figures).
-        self._requested_at = self._first_token_at = self._last_token_at = None
+        self._requested_at: float | None = None
+        self._first_token_at: float | None = None
+        self._last_token_at: float | None = None
 
     @property
     def content(self) -> str:
@@ -140,6 +144,8 @@ class ReplyRun:
         """Wait for the reply to end (not for the title that may follow); a waiter that is
         cancelled does not cancel the reply."""
         await self._finished_event.wait()
+        # Set before the event is (_run's end).
+        assert self.finished is not None
         return self.finished
 
     def cancel(self) -> None:
@@ -159,7 +165,9 @@ class ReplyRun:
         error: ChatError | None = None
         status = Message.Status.COMPLETE
         try:
-            context = self.turn.context or await run_db(services.prepare_context, self.turn)
+            context = self.turn.context
+            if context is None:
+                context = await run_db(services.prepare_context, self.turn)
             self._model = context.model
             self._requested_at = asyncio.get_running_loop().time()
             # One deadline for the whole call: the SDK's timeout applies per attempt and
@@ -397,7 +405,11 @@ async def _save_all_periodically(loop: asyncio.AbstractEventLoop) -> None:
         while True:
             await asyncio.sleep(interval)
             # A copy first: a server thread's loop may add runs while this one reads.
-            runs = [run for run in list(_runs.values()) if run.task.get_loop() is loop]
+            runs = [
+                run
+                for run in list(_runs.values())
+                if run.task is not None and run.task.get_loop() is loop
+            ]
             if not runs:
                 return
             live = [run for run in runs if not run._relay_over]
@@ -466,6 +478,8 @@ class StoredReply:
 
 def follow_reply(turn: Turn) -> ReplyRun | StoredReply:
     """The reply of a turn stored earlier: its live run here, or its row."""
+    # A send refused by moderation stored no turn to retry: this one has a reply.
+    assert turn.reply is not None
     return local_run(turn.reply.pk) or StoredReply(turn.reply.pk)
 
 
@@ -481,12 +495,12 @@ async def stop_reply(reply_id) -> None:
 
 async def stop_all_local(reason: str = "shutdown") -> None:
     """End every reply of this process as failed (on shutdown), keeping its text."""
-    runs = list(_runs.values())
-    for run in runs:
-        if run.task is not None and not run.task.done():
-            run.task.cancel()
-    for run in runs:
+    runs = [(run, run.task) for run in list(_runs.values()) if run.task is not None]
+    for _, task in runs:
+        if not task.done():
+            task.cancel()
+    for run, task in runs:
         try:
-            await asyncio.wait_for(asyncio.shield(run.task), timeout=5)
+            await asyncio.wait_for(asyncio.shield(task), timeout=5)
         except (asyncio.CancelledError, TimeoutError):
             logger.warning("reply %s did not finish cleanly on %s", run.reply_id, reason)
