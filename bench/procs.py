@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.upstream import free_port
+from loopback.upstream import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -36,12 +36,12 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 
 class Upstream:
-    """``tests.upstream`` in its own process; its default behaviour is set per scenario."""
+    """``loopback.upstream`` in its own process; its default behaviour is set per scenario."""
 
     def __init__(self) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "tests.upstream", "--port", str(self.port)],
+            [PYTHON, "-m", "loopback.upstream", "--port", str(self.port)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -14,8 +14,8 @@ from channels.layers import channel_layers
 from django.db import connections
 
 from conversations.db import close_connections as close_db_thread_connections
+from loopback.upstream import FakeUpstream
 from tests.factories import UserFactory, bystander_conversation
-from tests.upstream import FakeUpstream
 
 
 def pytest_collection_modifyitems(config, items):
@@ -155,7 +155,7 @@ class LiveServer:
 
         import uvicorn
 
-        from tests.upstream import free_port
+        from loopback.upstream import free_port
 
         self.port = free_port()
         config = uvicorn.Config(

@@ -12,8 +12,8 @@ import pytest
 from accounts import services as account_services
 from chatbot.env import parse_rate
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

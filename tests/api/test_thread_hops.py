@@ -13,9 +13,9 @@ from asgiref.sync import sync_to_async
 from django.core.asgi import get_asgi_application
 
 from accounts import services as account_services
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory
 from tests.recording import record_db_trips, record_thread_hops
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,10 +23,10 @@ from attachments import attaching, services
 from attachments.models import StoredFile
 from attachments.storage import file_storage
 from conversations.models import Message
+from loopback.upstream import free_port
 from tests.attachments import samples
 from tests.attachments.samples import content_of, upload
 from tests.factories import UserFactory, conversation
-from tests.upstream import free_port
 
 KEYS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret"}
 

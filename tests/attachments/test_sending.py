@@ -20,10 +20,10 @@ from conversations import replies, services
 from conversations.context import count_tokens, room_for_files, system_prompt_for
 from conversations.errors import InvalidInput, MessageBlocked
 from conversations.models import Message
+from loopback.upstream import Behaviour, Moderation
 from tests.attachments import samples
 from tests.attachments.samples import stored
 from tests.factories import UserFactory
-from tests.upstream import Behaviour, Moderation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,10 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import issue_token
+from loopback.upstream import Behaviour
 from sharing.services import share_session
 from tests.browser.conftest import log_in
 from tests.factories import MessageFactory, UserFactory, conversation
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import ChatSession
+from loopback.upstream import Behaviour
 from tests.factories import MessageFactory, conversation
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import Message
-from tests.upstream import Behaviour
+from loopback.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

@@ -10,9 +10,9 @@ from playwright.sync_api import expect
 
 from conversations import services
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.browser.conftest import log_in
 from tests.factories import PASSWORD, MessageFactory, UserFactory, conversation
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

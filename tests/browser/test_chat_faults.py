@@ -10,9 +10,9 @@ from playwright.sync_api import expect
 
 from accounts.services import issue_token
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.browser.conftest import log_in
 from tests.factories import MessageFactory, conversation
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

@@ -12,11 +12,11 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from sharing.models import MessageFeedback, SharedConversation
 from sharing.services import share_session
 from tests.factories import MessageFactory, conversation
 from tests.sharing.test_import import chatgpt_conversation
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.upstream import Behaviour
+from loopback.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from catalogue.models import Model, Provider
-from tests.upstream import FakeUpstream, free_port
+from loopback.upstream import FakeUpstream, free_port
 
 ALPHA_KEY = "sk-alpha-secret"
 BETA_KEY = "sk-beta-secret"

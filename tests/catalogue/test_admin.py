@@ -106,7 +106,7 @@ def file_catalogue(db, settings, tmp_path, monkeypatch, upstream):
     """A catalogue declared in a file: provider ``local`` on the loopback upstream with its
     key in LOCAL_API_KEY, and ``gone`` whose port listens to nothing."""
     from catalogue.file import load_models_file
-    from tests.upstream import free_port
+    from loopback.upstream import free_port
 
     monkeypatch.setenv("LOCAL_API_KEY", "sk-local-secret")
     path = tmp_path / "models.toml"

@@ -11,9 +11,9 @@ from django.contrib.auth.models import Group
 from catalogue.file import load_models_file
 from conversations.context import MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS, count_tokens
 from conversations.models import Message
+from loopback.upstream import free_port
 from tests.api.conftest import bearer_client
 from tests.factories import UserFactory
-from tests.upstream import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

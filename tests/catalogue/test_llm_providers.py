@@ -8,8 +8,8 @@ import pytest
 from catalogue import selectors
 from conversations import llm
 from conversations.errors import LLMUnavailable
+from loopback.upstream import Behaviour
 from tests.catalogue.conftest import ALPHA_KEY, BETA_KEY
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

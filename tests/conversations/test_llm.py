@@ -6,7 +6,7 @@ import pytest
 
 from conversations import llm
 from conversations.errors import LLMRateLimited, LLMRejected, LLMUnavailable
-from tests.upstream import Behaviour
+from loopback.upstream import Behaviour
 
 
 @pytest.mark.django_db

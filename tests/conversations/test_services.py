@@ -24,9 +24,9 @@ from conversations.errors import (
     SessionNotFound,
 )
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.factories import MessageFactory, UserFactory, conversation
 from tests.replying import send
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

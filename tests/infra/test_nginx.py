@@ -24,8 +24,8 @@ import websockets
 from django.conf import settings
 
 from bench.procs import ROOT, wait_http
+from loopback.upstream import Behaviour, free_port
 from tests.infra.conftest import PASSWORD
-from tests.upstream import Behaviour, free_port
 
 CONFIG = ROOT / "deploy" / "nginx.conf"
 

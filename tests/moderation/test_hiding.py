@@ -9,10 +9,10 @@ from asgiref.sync import sync_to_async
 
 from conversations import payloads, replies, services
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory
 from tests.moderation.admin_actions import changelist_action
 from tests.replying import send
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

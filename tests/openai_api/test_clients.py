@@ -16,8 +16,8 @@ from langchain_openai import ChatOpenAI
 from accounts import services as account_services
 from chatbot.env import parse_rate
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory, conversation
-from tests.upstream import Behaviour
 
 HISTORY = [
     {"role": "system", "content": "Answer in French."},

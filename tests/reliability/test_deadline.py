@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from conversations.models import Message
-from tests.upstream import Behaviour
+from loopback.upstream import Behaviour
 
 DETAIL = "The assistant took too long to answer. Please try again."
 

@@ -9,8 +9,8 @@ import httpx
 
 from accounts import services as account_services
 from conversations.models import Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory
-from tests.upstream import Behaviour
 
 
 def test_a_retried_send_returns_the_first_answer(api, upstream):

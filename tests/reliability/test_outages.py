@@ -22,7 +22,7 @@ from django.test import Client
 
 from conversations.db import close_connections
 from conversations.models import Message
-from tests.upstream import Behaviour, free_port
+from loopback.upstream import Behaviour, free_port
 
 
 class PrivateRedis:

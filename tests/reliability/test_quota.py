@@ -20,8 +20,8 @@ from django.db.models import F, Sum
 from accounts import services as account_services
 from bench.procs import App
 from conversations.models import Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory
-from tests.upstream import Behaviour
 
 QUOTA = 300
 REPLY_CAP = 40

@@ -14,8 +14,8 @@ from django.test import Client
 
 from accounts import services as account_services
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory, conversation
-from tests.upstream import Behaviour
 
 CONVERSATIONS = 40
 

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from conversations.models import Message
-from tests.upstream import Behaviour
+from loopback.upstream import Behaviour
 
 FAULTS = {
     "500 before": [Behaviour(status=500)] * 2,

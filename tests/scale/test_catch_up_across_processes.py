@@ -11,8 +11,8 @@ import httpx
 import pytest
 import websockets
 
+from loopback.upstream import Behaviour
 from tests.scale.test_two_processes import cluster, messages, sse_until_delta  # noqa: F401
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.postgres_only
 

@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from bench.procs import App
-from tests.upstream import Behaviour
+from loopback.upstream import Behaviour
 
 pytestmark = pytest.mark.postgres_only
 

@@ -13,8 +13,8 @@ from django.test import Client
 
 from accounts import services as account_services
 from conversations.models import Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory
-from tests.upstream import Behaviour
 from tests.web.conftest import receive_until, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,8 +12,8 @@ from django.test import Client
 
 from accounts import services as account_services
 from conversations.models import ChatSession
+from loopback.upstream import FakeUpstream
 from tests.factories import UserFactory, conversation
-from tests.upstream import FakeUpstream
 from tests.web.conftest import receive_until, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import expect
 
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.browser.conftest import log_in
 from tests.factories import UserFactory
-from tests.upstream import Behaviour
 
 pytestmark = pytest.mark.browser
 

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from conversations.models import Message
+from loopback.upstream import Behaviour
 from tests.api.conftest import bearer_client
 from tests.factories import MessageFactory, UserFactory, conversation
-from tests.upstream import Behaviour
 from tests.web.conftest import open_socket, receive_until
 from usage.models import GroupBudget, UserBudget
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Message
-from tests.upstream import Behaviour
+from loopback.upstream import Behaviour
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Message
+from loopback.upstream import Behaviour
 from tests.factories import UserFactory
-from tests.upstream import Behaviour
 from tests.web.conftest import receive_until, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)

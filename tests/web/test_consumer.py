@@ -11,9 +11,9 @@ from asgiref.sync import sync_to_async
 from accounts.models import User
 from chatbot.env import parse_rate
 from conversations.models import ChatSession, Message
+from loopback.upstream import Behaviour
 from tests.factories import MessageFactory, UserFactory, conversation
 from tests.recording import record_db_trips, record_thread_hops
-from tests.upstream import Behaviour
 from tests.web.conftest import receive_until, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
