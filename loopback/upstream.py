@@ -8,7 +8,7 @@ script failures (5xx, 429, delays, a dropped connection, malformed SSE) and read
 
 Run alone (for the benchmark or by hand)::
 
-    python -m tests.upstream --port 8100 --first-token-delay 0.2 --tokens 100 --token-gap 0.01
+    python -m loopback.upstream --port 8100 --first-token-delay 0.2 --tokens 100 --token-gap 0.01
 """
 
 from __future__ import annotations
