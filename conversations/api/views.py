@@ -6,6 +6,8 @@ is open; reads, renames and deletes are ordinary sync DRF actions.
 
 from __future__ import annotations
 
+from typing import Any
+
 from adrf.viewsets import GenericViewSet
 from drf_spectacular.plumbing import force_instance
 from drf_spectacular.types import OpenApiTypes
@@ -68,7 +70,7 @@ SSE_EVENT = {
     "required": ["event", "data"],
 }
 
-REPLY_RESPONSES = {
+REPLY_RESPONSES: dict[int | tuple[int, str], OpenApiResponse] = {
     (200, "application/json"): OpenApiResponse(ChatReplySerializer, description=SSE_DESCRIPTION),
     (200, "text/event-stream"): OpenApiResponse(SSE_EVENT, description=SSE_DESCRIPTION),
     **{code: ERRORS[code] for code in (400, 401, 403, 404, 409, 413, 429, 503)},
@@ -144,7 +146,7 @@ class SessionSchema(OperationSchema):
 
 
 # POST and PATCH update the same way; only their operation ids differ.
-RENAME_SCHEMA = {
+RENAME_SCHEMA: dict[str, Any] = {
     "description": "Rename with `title`, switch branch with `currentMessageId` (the current "
     "leaf becomes the newest leaf under that message), set `model` or `instructions`, pin or "
     "unpin with `pinned`, archive or restore with `archived`; any of them at once. Pinning "
@@ -347,7 +349,7 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
         with_attached_files(page)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
-    @extend_schema(
+    @extend_schema(  # type: ignore[type-var]  # stubs: @action views are sync (adrf: async)
         operation_id="chat_sessions_regenerate",
         summary="Answer a message again",
         description="A new reply to the user message that `messageId` (default: the current "
