@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import clients, cpu, loads
+from bench import branches, clients, cpu, loads
 from bench.clients import percentile
 from bench.procs import PYTHON, ROOT, App, Upstream, cpu_seconds, rss_mb
 
@@ -330,6 +330,53 @@ def context_scenario(app: App) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def branches_command(app: App, *args: str) -> dict:
+    """``bench.branches`` in the app's settings and database; its JSON line."""
+    out = subprocess.run(
+        [PYTHON, "-m", "bench.branches", *args],
+        cwd=ROOT,
+        env={**app.env, "DJANGO_SETTINGS_MODULE": "chatbot.settings"},
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.branches {args[0]} failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def branches_scenario(app: App) -> dict:
+    """Issue 14: the messages page of a deep current branch in a conversation of 10,000
+    messages and 100 branch points, from a client on loopback (server time plus a local
+    round trip), its queries against a short conversation's, and the context's cost."""
+    data = branches_command(app, "seed")
+
+    async def timings(session: str) -> list[float]:
+        path = f"/api/chat/sessions/{session}/messages?limit=50"
+        times = []
+        async with clients.http_client(1) as http:
+            for i in range(210):
+                start = time.perf_counter()
+                response = await http.get(
+                    app.url + path, headers={"Authorization": f"Bearer {data['token']}"}
+                )
+                response.raise_for_status()
+                if i >= 10:  # the first requests warm the connection and the caches
+                    times.append(time.perf_counter() - start)
+        return times
+
+    branched, short = await timings(data["session"]), await timings(data["shortSession"])
+    return {
+        "messages": branches.SIZE,
+        "branch_points": branches.BRANCHES,
+        "leaf_depth": data["leafDepth"],
+        "page_p50_ms": percentile(branched, 50) * 1000,
+        "page_p99_ms": percentile(branched, 99) * 1000,
+        "short_page_p50_ms": percentile(short, 50) * 1000,
+        "short_page_p99_ms": percentile(short, 99) * 1000,
+        **branches_command(app, "measure", data["session"], data["shortSession"], data["token"]),
+    }
+
+
 async def cpu_scenario(app: App, upstream: Upstream, users: list[dict], quick: bool) -> dict:
     """CPU per chat per transport and per feature (``bench.cpu``)."""
     repeats = 1 if quick else 3
@@ -365,6 +412,8 @@ async def run_database(label: str, database_url: str | None, args) -> dict:
             ("4_many_users", lambda: many_users_scenario(app, upstream, data["users"], args.quick)),
             ("5_plain_json", lambda: json_scenario(app, upstream, data["users"], args.quick)),
             ("6_size", lambda: size_scenario(app, data)),
+            ("10_branches", lambda: branches_scenario(app)),
+            ("11_prompt_cache", lambda: asyncio.to_thread(branches_command, app, "cache")),
             ("9_cpu_per_chat", lambda: cpu_scenario(app, upstream, data["users"], args.quick)),
             (
                 "8_ttft_openai",
@@ -374,13 +423,13 @@ async def run_database(label: str, database_url: str | None, args) -> dict:
             ),
         ]
         for name, step in steps:
-            if args.only and not any(name.startswith(o) for o in args.only):
+            if not selected(name, args.only):
                 continue
             print(f"[{label}] scenario {name}", flush=True)
             started = time.perf_counter()
             result[name] = await step()
             result[name]["seconds"] = round(time.perf_counter() - started, 1)
-        if not args.only or any("7".startswith(o) for o in args.only):
+        if selected("7_long_conversation", args.only):
             print(f"[{label}] scenario 7_long_conversation", flush=True)
             result["7_long_conversation"] = context_scenario(app)
         result["app_rss_peak_mb"] = rss_mb(app.pids(), peak=True)
@@ -388,6 +437,15 @@ async def run_database(label: str, database_url: str | None, args) -> dict:
     finally:
         app.stop()
         upstream.stop()
+
+
+def selected(name: str, only: list[str] | None) -> bool:
+    """Whether ``--only`` picks a scenario: by its number (``1`` is not ``10``) or a prefix
+    of its name with the number (``7_long``)."""
+    if not only:
+        return True
+    number = name.split("_", 1)[0]
+    return any(o == number or ("_" in o and name.startswith(o)) for o in only)
 
 
 def provenance() -> dict:
@@ -429,7 +487,7 @@ def main() -> int:
     parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL", ""))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="smaller loads, for a smoke run")
-    parser.add_argument("--only", nargs="*", help="scenario number prefixes, e.g. 1 3")
+    parser.add_argument("--only", nargs="*", help="scenario numbers, e.g. 1 3 10")
     args = parser.parse_args()
     databases = []
     if args.db in ("sqlite", "both"):

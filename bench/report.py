@@ -13,6 +13,51 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def _branch_rows(results: dict) -> list[tuple]:
+    """Issue 14's branched conversation and issue 15's prompt cache."""
+    rows = []
+    if "10_branches" in results:
+        r = results["10_branches"]
+        rows.append(
+            (
+                f"10. Messages page, {r['messages']:,} messages, {r['branch_points']} branches "
+                f"(leaf at depth {r['leaf_depth']:,})",
+                "p50 ≤ 10 ms; same queries as a short conversation",
+                f"p50 {_fmt(r['page_p50_ms'])} ms, p99 {_fmt(r['page_p99_ms'])} ms (short: "
+                f"{_fmt(r['short_page_p50_ms'])}, {_fmt(r['short_page_p99_ms'])}); queries "
+                f"{r['queries_branched']} (short {r['queries_short']})",
+                _mark(r["page_p50_ms"] <= 10 and r["queries_branched"] == r["queries_short"]),
+            )
+        )
+        leaf = r[f"turn{r['leaf_turn']}"]
+        rows.append(
+            (
+                "10. Context of the branched conversation",
+                "turn 1,000 ≤ 1.5× turn 10",
+                f"{_fmt(r['turn10']['p50_ms'])} ms at 10 ({r['turn10']['prompt_tokens']} tokens), "
+                f"{_fmt(r['turn1000']['p50_ms'])} ms at 1,000 "
+                f"({r['turn1000']['prompt_tokens']} tokens): {r['ratio']:.2f}×; "
+                f"{r['ratio_full_budget']:.2f}× turn 200 (also full); "
+                f"{_fmt(leaf['p50_ms'])} ms at {r['leaf_turn']:,}",
+                _mark(r["ratio"] <= 1.5),
+            )
+        )
+    if "11_prompt_cache" in results:
+        r = results["11_prompt_cache"]
+        worst = max(r["max_prompt_tokens_blocks"], r["max_prompt_tokens_sliding"])
+        rows.append(
+            (
+                f"11. Prompt cache, {r['turns']} turns, {r['history_tokens']:,} tokens of "
+                f"history, budget {r['budget']:,}",
+                "≥ 90 % of prompts start with the previous whole; prompt ≤ budget",
+                f"{r['prefix_share_blocks']:.1%} with block cuts (one-turn sliding window: "
+                f"{r['prefix_share_sliding']:.1%}); max prompt {r['max_prompt_tokens_blocks']:,}",
+                _mark(r["prefix_share_blocks"] >= 0.9 and worst <= r["budget"]),
+            )
+        )
+    return rows
+
+
 TTFT_TARGET = (
     "ramped: added p50 ≤ 10 ms, p99 ≤ 40 ms, ≥ 0.95× direct chats/s at 50; p50 ≤ 5 ms at 1"
 )
@@ -185,6 +230,7 @@ def markdown(report: dict) -> str:
                     _mark(ok),
                 )
             )
+        rows += _branch_rows(results)
         lines += [
             f"### {database}",
             "",
