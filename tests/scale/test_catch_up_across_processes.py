@@ -39,8 +39,11 @@ def test_a_tab_on_b_catches_up_with_a_reply_running_on_a(cluster):  # noqa: F811
             while final is None and time.monotonic() < deadline:
                 event = json.loads(await asyncio.wait_for(socket.recv(), 10))
                 if event.get("type") == "delta" and event["messageId"] == reply["messageId"]:
+                    # As the page does: a live delta past what the tab has (it may come
+                    # before the text so far from A) waits for that answer.
+                    if event["offset"] > len(text):
+                        continue
                     first = first or event
-                    assert event["offset"] <= len(text), "a gap"
                     text += event["content"][len(text) - event["offset"] :]
                 elif event.get("type") == "reply":
                     final = event["message"]
