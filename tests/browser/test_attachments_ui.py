@@ -107,7 +107,9 @@ def test_attach_drop_and_paste_make_removable_chips(
     # Images show a thumbnail served by the app (the stored, re-encoded file).
     expect(photo.locator(".chip-thumb img")).to_have_count(1)
     thumb = photo.locator(".chip-thumb img")
-    assert thumb.evaluate("img => img.complete && img.naturalWidth") == 40
+    # The thumbnail loads after the chip appears: wait for it, then read its size.
+    page.wait_for_function("img => img.complete && img.naturalWidth", arg=thumb.element_handle())
+    assert thumb.evaluate("img => img.naturalWidth") == 40
     expect(notes.locator(".chip-thumb img")).to_have_count(0)
     expect(page.locator(".chip-progress")).to_have_count(0)
     assert StoredFile.objects.filter(owner=user).count() == 3
