@@ -13,7 +13,7 @@ from attachments.errors import FileNotFound
 from attachments.models import MessageAttachment, StoredFile
 from attachments.storage import file_storage
 from conversations.context import Context, count_tokens
-from conversations.errors import InvalidInput
+from core.errors import InvalidInput
 
 MAX_ATTACHMENTS = 10
 # What an image costs in the prompt, counted ahead: OpenAI's high-detail price of a

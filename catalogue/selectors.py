@@ -14,7 +14,7 @@ from django.conf import settings
 
 from catalogue.entries import ModelEntry, Price, ProviderEntry, reply_tokens_for
 from catalogue.models import Model
-from conversations.errors import InvalidInput
+from core.errors import InvalidInput
 
 DEMO_MODEL_ID = "demo"
 

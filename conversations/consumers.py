@@ -32,16 +32,11 @@ from django.utils import timezone
 from chatbot.forks.channels import NoConnectionCleanupDispatch
 from conversations import events, payloads, rendering, replies, selectors, services
 from conversations.db import run_db
-from conversations.errors import (
-    OUTAGES,
-    ChatError,
-    InvalidInput,
-    MessageNotFound,
-    StorageUnavailable,
-)
+from conversations.errors import MessageNotFound
 from conversations.json_depth import TooDeep, check_depth
 from conversations.models import Message
 from conversations.services import Turn
+from core.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable
 
 
 class AccessEnded(Exception):

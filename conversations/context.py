@@ -23,7 +23,7 @@ import tiktoken
 from django.conf import settings
 
 from catalogue.entries import ModelEntry
-from conversations.errors import InvalidInput
+from core.errors import InvalidInput
 
 # OpenAI's chat format adds a few tokens per message and primes the reply with three more.
 MESSAGE_OVERHEAD_TOKENS = 4

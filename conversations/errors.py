@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-# Also imported from here by modules written before core existed. TODO(lead): import them
-# from core.errors there, then drop them from this line.
-from core.errors import OUTAGES, ChatError, InvalidInput, StorageUnavailable  # noqa: F401
+from core.errors import ChatError
 
 
 class SessionNotFound(ChatError):

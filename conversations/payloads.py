@@ -16,8 +16,8 @@ from django.utils.html import escape
 from attachments import selectors as attachment_selectors
 from attachments.models import StoredFile
 from conversations import events, selectors
-from conversations.errors import ChatError
 from conversations.models import Message
+from core.errors import ChatError
 
 # --- The message ------------------------------------------------------------------------
 

@@ -30,9 +30,10 @@ from redis.exceptions import RedisError
 from catalogue.entries import ModelEntry
 from conversations import events, llm, payloads, reply_storage, services, titles
 from conversations.db import run_db
-from conversations.errors import OUTAGES, ChatError, LLMUnavailable, StorageUnavailable
+from conversations.errors import LLMUnavailable
 from conversations.models import Message
 from conversations.services import Turn
+from core.errors import OUTAGES, ChatError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -61,9 +61,7 @@ from conversations.context import (
 from conversations.context import prompt_tokens as system_prompt_tokens
 from conversations.db import run_db
 from conversations.errors import (
-    ChatError,
     ChatSuspended,
-    InvalidInput,
     MessageBlocked,
     ModerationUnavailable,
     NothingToRegenerate,
@@ -72,6 +70,7 @@ from conversations.errors import (
 )
 from conversations.models import ChatSession, IdempotencyKey, Message
 from conversations.validation import has_bad_characters
+from core.errors import ChatError, InvalidInput
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations

@@ -12,8 +12,9 @@ from django.core.cache import cache
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
-from conversations.errors import ChatError, RateLimited
+from conversations.errors import RateLimited
 from conversations.models import ChatSession, Message
+from core.errors import ChatError
 
 
 class ConversationTooLong(ChatError):

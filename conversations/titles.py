@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from conversations.errors import InvalidInput
 from conversations.models import ChatSession
 from conversations.validation import has_bad_characters
+from core.errors import InvalidInput
 
 TITLE_MAX_CHARS = 255
 FALLBACK_TITLE_WORDS = 6

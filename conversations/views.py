@@ -22,8 +22,9 @@ from attachments import selectors as attachment_selectors
 from catalogue import selectors as catalogue_selectors
 from catalogue.entries import ModelEntry
 from conversations import payloads, rendering, selectors, services
-from conversations.errors import InvalidInput, SessionNotFound
+from conversations.errors import SessionNotFound
 from conversations.models import ChatSession, Message
+from core.errors import InvalidInput
 from sharing import selectors as sharing_selectors
 
 MESSAGES_PAGE = 50

@@ -11,8 +11,6 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from conversations.errors import (
-    OUTAGES,
-    ChatError,
     ChatSuspended,
     LLMError,
     MessageBlocked,
@@ -21,8 +19,8 @@ from conversations.errors import (
     RateLimited,
     ReplyInProgress,
     SessionNotFound,
-    StorageUnavailable,
 )
+from core.errors import OUTAGES, ChatError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 

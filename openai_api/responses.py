@@ -11,9 +11,10 @@ from django.http import StreamingHttpResponse
 from rest_framework.response import Response
 
 from conversations import replies
-from conversations.errors import ChatError, SessionNotFound
+from conversations.errors import SessionNotFound
 from conversations.models import Message
 from conversations.services import Turn
+from core.errors import ChatError
 from openai_api.errors import error_body, error_response, from_chat_error
 from openai_api.requests import CompletionRequest
 

@@ -29,9 +29,10 @@ from catalogue.selectors import models_for
 from conversations import services
 from conversations.context import count_tokens
 from conversations.db import run_db
-from conversations.errors import ChatError, MessageBlocked, ModerationUnavailable
+from conversations.errors import MessageBlocked, ModerationUnavailable
 from conversations.models import ChatSession, Message
 from conversations.services import CheckedSend, Turn
+from core.errors import ChatError
 from openai_api.errors import OpenAIError
 from openai_api.requests import ChatMessage, CompletionRequest
 

@@ -19,7 +19,8 @@ from chatbot.forks.adrf import SyncWorkDispatch
 from chatbot.schema import OperationSchema
 from conversations.api.parsers import LimitedJSONParser
 from conversations.db import run_db
-from conversations.errors import ChatError, SessionNotFound
+from conversations.errors import SessionNotFound
+from core.errors import ChatError
 from openai_api import services
 from openai_api.errors import SESSION_HEADER, OpenAIError, exception_handler
 from openai_api.requests import read_model, read_request

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conversations.errors import ChatError
+from core.errors import ChatError
 
 
 class ShareNotFound(ChatError):

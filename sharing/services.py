@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
-from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
 from conversations.validation import has_bad_characters
+from core.errors import InvalidInput
 from sharing import selectors
 from sharing.models import MessageFeedback, SharedConversation, SharedMessage
 

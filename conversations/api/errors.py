@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from conversations import payloads
-from conversations.errors import OUTAGES, ChatError, StorageUnavailable
+from core.errors import OUTAGES, ChatError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from attachments.attaching import MAX_ATTACHMENTS
 from attachments.models import StoredFile
 from catalogue.fields import ModelIdField
 from conversations import payloads, services, titles
-from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
+from core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations

@@ -19,7 +19,7 @@ from knox.models import AuthToken
 from accounts import services
 from accounts.models import User
 from conversations import events
-from conversations.errors import InvalidInput
+from core.errors import InvalidInput
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ import pytest
 from attachments import attaching
 from attachments.models import MessageAttachment, StoredFile
 from attachments.storage import file_storage
-from conversations.errors import InvalidInput
 from conversations.models import ChatSession, Message
+from core.errors import InvalidInput
 from tests.attachments import samples
 from tests.attachments.samples import upload
 from tests.factories import conversation

@@ -18,8 +18,9 @@ from attachments.models import MessageAttachment
 from attachments.storage import file_storage
 from conversations import replies, services
 from conversations.context import count_tokens, room_for_files, system_prompt_for
-from conversations.errors import InvalidInput, MessageBlocked
+from conversations.errors import MessageBlocked
 from conversations.models import Message
+from core.errors import InvalidInput
 from loopback.upstream import Behaviour, Moderation
 from tests.attachments import samples
 from tests.attachments.samples import stored

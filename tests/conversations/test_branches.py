@@ -11,8 +11,9 @@ from django.apps import apps
 from django.db import connection
 
 from conversations import reply_storage, selectors, services
-from conversations.errors import InvalidInput, MessageNotFound, NothingToRegenerate
+from conversations.errors import MessageNotFound, NothingToRegenerate
 from conversations.models import ChatSession, Message
+from core.errors import InvalidInput
 from tests.factories import ChatSessionFactory, UserFactory, conversation
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conversations import context
-from conversations.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 def history(*pairs: tuple[str, str]) -> list[context.ContextMessage]:

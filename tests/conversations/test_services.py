@@ -17,13 +17,13 @@ from chatbot.env import parse_rate
 from conversations import limits, replies, reply_storage, selectors, services, titles
 from conversations.errors import (
     ChatSuspended,
-    InvalidInput,
     NothingToRegenerate,
     RateLimited,
     ReplyInProgress,
     SessionNotFound,
 )
 from conversations.models import ChatSession, Message
+from core.errors import InvalidInput
 from loopback.upstream import Behaviour
 from tests.factories import MessageFactory, UserFactory, conversation
 from tests.replying import send

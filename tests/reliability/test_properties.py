@@ -20,7 +20,7 @@ from conversations.context import (
     build_context,
     count_tokens,
 )
-from conversations.errors import InvalidInput
+from core.errors import InvalidInput
 
 ALLOWED = {"\t", "\n", "\r"}
 
