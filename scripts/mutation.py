@@ -65,7 +65,7 @@ MODULES: dict[str, list[str]] = {
     "conversations/views.py": ["tests/web/test_pages.py"],
     "conversations/api/views.py": ["tests/api"],
     "accounts/services.py": ["tests/accounts", "tests/api/test_auth.py"],
-    "accounts/api_views.py": ["tests/api/test_auth.py"],
+    "accounts/api/views.py": ["tests/api/test_auth.py"],
     "accounts/api_auth.py": ["tests/api/test_auth.py", "tests/security/test_login_and_tokens.py"],
     "accounts/views.py": ["tests/web/test_pages.py", "tests/security/test_isolation.py"],
 }

@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import iscoroutinefunction
 from django.urls import resolve
 
-from accounts.api_views import TokenViewSet
+from accounts.api.views import TokenViewSet
 from conversations.api.views import ChatSessionViewSet
 
 SESSION = f"/api/chat/sessions/{uuid.uuid4()}"
