@@ -223,8 +223,11 @@ def chromium():
     import os
     import shutil
 
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() waits 5 s by default, too little on a loaded two-core CI machine; a passing
+    # assertion returns as soon as it holds, so a longer wait costs nothing.
+    expect.set_options(timeout=15_000)
     executable = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
     if not executable:
         pytest.fail("Chromium is required for browser tests: apt-get install chromium")
