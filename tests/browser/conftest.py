@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 import pytest
 from django.test import Client
+
+T = TypeVar("T")
 
 
 def log_in(browser_context, live_app: str, user) -> None:
@@ -13,6 +19,23 @@ def log_in(browser_context, live_app: str, user) -> None:
     browser_context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_app}]
     )
+
+
+def wait_until(condition: Callable[[], T], *, page=None, timeout: float = 30, what: str = "") -> T:
+    """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed.
+
+    It returns as soon as the condition holds, so a generous timeout costs nothing on a fast
+    machine. With ``page`` the wait goes through Playwright, which delivers the page's events
+    (requests, console messages) meanwhile; a plain sleep would hold them back."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {what or condition}")
+        if page is None:
+            time.sleep(0.05)
+        else:
+            page.wait_for_timeout(50)
+    return value
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -11,7 +10,7 @@ from playwright.sync_api import expect
 from conversations import services
 from conversations.models import ChatSession, Message
 from loopback.upstream import Behaviour
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, wait_until
 from tests.factories import PASSWORD, MessageFactory, UserFactory, conversation
 
 pytestmark = pytest.mark.browser
@@ -29,6 +28,17 @@ def last_reply(page):
     return page.locator(".message-assistant").last
 
 
+# One frame of the page, checked as a whole: the last reply still streams and shows ``text``,
+# and Stop has taken Send's place. Separate reads could each see a different moment.
+STREAMING_WITH = """(text) => {
+    const reply = [...document.querySelectorAll('.message-assistant')].pop();
+    return reply?.dataset.status === 'streaming'
+        && reply.querySelector('.message-body').textContent.includes(text)
+        && document.getElementById('stop-button').checkVisibility()
+        && !document.getElementById('send-button').checkVisibility();
+}"""
+
+
 def test_sign_up_and_hold_a_streamed_conversation(live_app, page, upstream):
     page.goto(live_app + "/accounts/signup/")
     page.fill("input[name=email]", "ada@example.com")
@@ -38,7 +48,7 @@ def test_sign_up_and_hold_a_streamed_conversation(live_app, page, upstream):
     expect(page.locator("#composer-input")).to_be_visible()
     expect(page.locator("#send-button")).to_be_disabled()
 
-    upstream.push(Behaviour(tokens=60, token_gap=0.05))
+    upstream.push(Behaviour(tokens=60, token_gap=0.1))
     composer = page.locator("#composer-input")
     composer.fill("first line")
     composer.press("Shift+Enter")
@@ -49,18 +59,15 @@ def test_sign_up_and_hold_a_streamed_conversation(live_app, page, upstream):
     reply = last_reply(page)
     # Partial text is visible while the reply is still streaming, and Stop replaces Send.
     expect(reply).to_have_attribute("data-status", "streaming")
-    expect(reply.locator(".message-body")).to_contain_text("tok3")
-    assert reply.get_attribute("data-status") == "streaming"
-    expect(page.locator("#stop-button")).to_be_visible()
-    expect(page.locator("#send-button")).to_be_hidden()
+    page.wait_for_function(STREAMING_WITH, arg="tok3")
 
-    expect(reply).to_have_attribute("data-status", "complete", timeout=15000)
+    expect(reply).to_have_attribute("data-status", "complete", timeout=30_000)
     expect(reply.locator(".message-body")).to_contain_text("tok59")
     expect(page.locator(".message-user .message-body").last).to_have_text("first line\nsecond line")
     assert re.search(r"/c/[0-9a-f-]{36}/$", page.url)
     # The generated title (the first line of the model's answer) arrives live in the
     # sidebar and the heading.
-    expect(page.locator("#conversation-title")).to_have_text("You said: first line", timeout=10000)
+    expect(page.locator("#conversation-title")).to_have_text("You said: first line")
     expect(page.locator(".session-link").first).to_have_text("You said: first line")
 
     page.reload()
@@ -77,7 +84,7 @@ def test_stop_keeps_the_partial_reply(logged_in_page, live_app, upstream, user):
     reply = last_reply(page)
     expect(reply.locator(".message-body")).to_contain_text("tok2")
     page.click("#stop-button")
-    expect(reply).to_have_attribute("data-status", "cancelled", timeout=10000)
+    expect(reply).to_have_attribute("data-status", "cancelled")
     expect(reply.locator(".message-note")).to_have_text("Stopped.")
     expect(page.locator("#send-button")).to_be_visible()
     stored = Message.objects.get(session__user=user, role="assistant")
@@ -95,16 +102,16 @@ def test_regenerate_shows_the_new_reply_and_keeps_the_old_one(
     expect(last_reply(page)).to_contain_text("answer 0")
     upstream.push(Behaviour(content="A *fresh* answer"))
     last_reply(page).get_by_role("button", name="Regenerate").click()
-    expect(last_reply(page).locator("em")).to_have_text("fresh", timeout=10000)
+    expect(last_reply(page).locator("em")).to_have_text("fresh")
     expect(page.locator(".message-assistant")).to_have_count(1)
     # The text shows while the reply streams; the rows are final once it is complete.
     expect(last_reply(page)).to_have_attribute("data-status", "complete")
     # The old answer is kept as a sibling on its own branch; the page shows the new one.
     # (This test's connection may see the reply's final row a moment after the page does.)
-    for _ in range(100):
-        if session.messages.filter(content="A *fresh* answer", status="complete").exists():
-            break
-        time.sleep(0.05)
+    wait_until(
+        session.messages.filter(content="A *fresh* answer", status="complete").exists,
+        what="the new reply's final row",
+    )
     assert list(session.messages.values_list("content", flat=True)) == [
         "question 0",
         "answer 0",
@@ -176,7 +183,7 @@ def test_a_hostile_reply_runs_nothing(logged_in_page, live_app, upstream, user):
     upstream.push(Behaviour(content=HOSTILE, token_gap=0.01))
     send(page, "Say something nasty")
     reply = last_reply(page)
-    expect(reply).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(reply).to_have_attribute("data-status", "complete")
     expect(reply.locator(".message-body")).to_contain_text("<script>alert(1)</script>")
 
     def assert_inert() -> None:
