@@ -38,6 +38,18 @@ def wait_until(condition: Callable[[], T], *, page=None, timeout: float = 30, wh
     return value
 
 
+def wait_for_open_drawer(page) -> None:
+    """Wait until the phone drawer is open and its slide-in transition has finished (a
+    fixed pause can be too short on a loaded machine)."""
+    page.wait_for_function(
+        """() => {
+            const sidebar = document.getElementById('sidebar');
+            return sidebar.classList.contains('open') && sidebar.getAnimations().length === 0
+                && sidebar.getBoundingClientRect().left >= 0;
+        }"""
+    )
+
+
 @pytest.fixture
 def logged_in_page(live_app, browser_context, page, user):
     log_in(browser_context, live_app, user)

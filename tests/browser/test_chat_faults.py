@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from accounts.services import issue_token
 from conversations.models import ChatSession, Message
 from loopback.upstream import Behaviour
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, wait_for_open_drawer
 from tests.factories import MessageFactory, conversation
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def test_phone_drawer_closes_with_escape_and_the_dimmed_area_and_swallows_taps(
     page.locator("#composer-input").fill("do not send me")
     page.get_by_role("button", name="Menu", exact=True).tap()
     expect(page.locator("#sidebar")).to_have_class("sidebar open")
-    page.wait_for_timeout(300)  # the slide-in transition
+    wait_for_open_drawer(page)
     assert drawer_is_open(page)
 
     page.keyboard.press("Escape")
@@ -57,7 +57,7 @@ def test_phone_drawer_closes_with_escape_and_the_dimmed_area_and_swallows_taps(
     expect(menu).to_have_attribute("aria-expanded", "false")
 
     page.get_by_role("button", name="Menu", exact=True).tap()
-    page.wait_for_timeout(300)
+    wait_for_open_drawer(page)
     # A tap on the dimmed area where Send is: it closes the drawer and sends nothing.
     send_box = page.locator("#send-button").bounding_box()
     page.touchscreen.tap(send_box["x"] + send_box["width"] / 2, send_box["y"] + 5)
@@ -68,7 +68,7 @@ def test_phone_drawer_closes_with_escape_and_the_dimmed_area_and_swallows_taps(
 
     # The drawer has its own close button, reachable while it is open.
     page.get_by_role("button", name="Menu", exact=True).tap()
-    page.wait_for_timeout(300)
+    wait_for_open_drawer(page)
     page.locator("#sidebar").get_by_role("button", name="Close menu").tap()
     expect(page.locator("#sidebar")).not_to_have_class("sidebar open")
     assert page.js_errors == []
@@ -207,7 +207,7 @@ def test_a_generated_title_is_plain_text_and_short(logged_in_page, live_app, ups
     composer.fill("How do I sort dicts?")
     composer.press("Enter")
     title = page.locator("#conversation-title")
-    expect(title).to_contain_text("Sorting dicts by key", timeout=10000)
+    expect(title).to_contain_text("Sorting dicts by key")
     text = title.inner_text()
     assert not any(mark in text for mark in ("*", "`", "- ")), text
     assert len(text) <= 60, text
