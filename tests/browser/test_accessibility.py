@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from accounts.services import issue_token
 from loopback.upstream import Behaviour
 from sharing.services import share_session
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, wait_for_open_drawer
 from tests.factories import MessageFactory, UserFactory, conversation
 
 pytestmark = pytest.mark.browser
@@ -97,7 +97,8 @@ def test_chat_with_code_while_streaming_and_after(
     expect(page.get_by_role("button", name="Copy code")).to_be_visible()
     audit(page, screens, f"chat-{width}-{theme}")
 
-    upstream.push(Behaviour(content=CODE_REPLY + " more" * 200, token_gap=0.02))
+    # Long enough (40 s) to be still streaming after the audit on a slow machine; Stop ends it.
+    upstream.push(Behaviour(content=CODE_REPLY + " more" * 2000, token_gap=0.02))
     composer = page.locator("#composer-input")
     composer.fill("And in reverse?")
     composer.press("Enter")
@@ -108,13 +109,13 @@ def test_chat_with_code_while_streaming_and_after(
     assert reply.get_attribute("data-status") == "streaming"
     audit(page, screens, f"chat-streaming-{width}-{theme}")
     page.get_by_role("button", name="Stop").click()
-    expect(reply).to_have_attribute("data-status", "cancelled", timeout=10000)
+    expect(reply).to_have_attribute("data-status", "cancelled")
     audit(page, screens, f"chat-after-{width}-{theme}")
 
     if width == "phone":
         page.get_by_role("button", name="Menu", exact=True).click()
         expect(page.get_by_role("button", name="Close menu")).to_be_focused()
-        page.wait_for_timeout(300)
+        wait_for_open_drawer(page)
         audit(page, screens, f"chat-drawer-{width}-{theme}")
     assert page.js_errors == []
 
@@ -168,7 +169,7 @@ def test_chat_sharing_rating_and_details_states(pages, live_app, user, screens, 
 
     if width == "phone":
         page.get_by_role("button", name="Menu", exact=True).click()
-        page.wait_for_timeout(300)
+        wait_for_open_drawer(page)
     page.get_by_role("button", name="Actions for Sorting in Python").click()
     page.get_by_role("menuitem", name="Share").click()
     page.get_by_role("button", name="Create link").click()
@@ -192,7 +193,7 @@ def test_sidebar_search_results(pages, live_app, user, screens, width, theme):
     page.goto(f"{live_app}/?q=sort")
     if width == "phone":
         page.get_by_role("button", name="Menu", exact=True).click()
-        page.wait_for_timeout(300)
+        wait_for_open_drawer(page)
     expect(page.locator(".session-snippet mark")).to_have_count(2)
     audit(page, screens, f"chat-search-{width}-{theme}")
     assert page.js_errors == []
