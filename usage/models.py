@@ -9,84 +9,73 @@ from django.db import models
 from django.db.models import Q
 
 
-class GroupBudget(models.Model):
-    """Tokens a group's members may spend: a day's and a month's (UTC), each optional."""
+def _budget_constraints(prefix: str) -> list[models.BaseConstraint]:
+    """A budget sets at least one limit, and no limit is 0 (which would read as "no limit"
+    where the daily quota is enforced)."""
+    return [
+        models.CheckConstraint(
+            condition=Q(daily_tokens__isnull=False) | Q(monthly_tokens__isnull=False),
+            name=f"{prefix}_sets_a_limit",
+            violation_error_message="Set a daily budget, a monthly budget or both.",
+        ),
+        models.CheckConstraint(
+            condition=Q(daily_tokens__gte=1) | Q(daily_tokens__isnull=True),
+            name=f"{prefix}_daily_positive",
+        ),
+        models.CheckConstraint(
+            condition=Q(monthly_tokens__gte=1) | Q(monthly_tokens__isnull=True),
+            name=f"{prefix}_monthly_positive",
+        ),
+    ]
 
-    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="token_budget")
+
+class TokenBudget(models.Model):
+    """Tokens a day's and a month's (UTC) replies may spend, each optional."""
+
     daily_tokens = models.PositiveBigIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Tokens per UTC day for each member; empty: this group sets none.",
+        help_text="Tokens per UTC day (for each member of a group); empty: none set here.",
     )
     monthly_tokens = models.PositiveBigIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1)],
-        help_text="Tokens per UTC calendar month for each member; empty: this group sets none.",
+        help_text="Tokens per UTC calendar month (for each member of a group); empty: none "
+        "set here.",
     )
+    # The field naming who the budget binds: "group" or "user".
+    owner_field: str
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(daily_tokens__isnull=False) | Q(monthly_tokens__isnull=False),
-                name="group_budget_sets_a_limit",
-                violation_error_message="Set a daily budget, a monthly budget or both.",
-            ),
-            # 0 would read as "no limit" where the daily quota is enforced.
-            models.CheckConstraint(
-                condition=Q(daily_tokens__gte=1) | Q(daily_tokens__isnull=True),
-                name="group_budget_daily_positive",
-            ),
-            models.CheckConstraint(
-                condition=Q(monthly_tokens__gte=1) | Q(monthly_tokens__isnull=True),
-                name="group_budget_monthly_positive",
-            ),
-        ]
+        abstract = True
 
     def __str__(self) -> str:
-        return f"Budget of {self.group}"
+        return f"Budget of {getattr(self, self.owner_field)}"
 
 
-class UserBudget(models.Model):
+class GroupBudget(TokenBudget):
+    """Tokens each member of a group may spend; a member gets their groups' largest."""
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="token_budget")
+    owner_field = "group"
+
+    class Meta:
+        constraints = _budget_constraints("group_budget")
+
+
+class UserBudget(TokenBudget):
     """Tokens one user may spend, on top of their groups' budgets: whichever is spent
     first refuses the send."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_budget"
     )
-    daily_tokens = models.PositiveBigIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="Tokens per UTC day; empty: none of the user's own.",
-    )
-    monthly_tokens = models.PositiveBigIntegerField(
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1)],
-        help_text="Tokens per UTC calendar month; empty: none of the user's own.",
-    )
+    owner_field = "user"
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(daily_tokens__isnull=False) | Q(monthly_tokens__isnull=False),
-                name="user_budget_sets_a_limit",
-                violation_error_message="Set a daily budget, a monthly budget or both.",
-            ),
-            models.CheckConstraint(
-                condition=Q(daily_tokens__gte=1) | Q(daily_tokens__isnull=True),
-                name="user_budget_daily_positive",
-            ),
-            models.CheckConstraint(
-                condition=Q(monthly_tokens__gte=1) | Q(monthly_tokens__isnull=True),
-                name="user_budget_monthly_positive",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Budget of {self.user}"
+        constraints = _budget_constraints("user_budget")
 
 
 class UsageDashboard(models.Model):
