@@ -168,7 +168,7 @@ def send_with_files(page, live_app, session) -> None:
     page.locator("#composer-input").press("Enter")
     reply = page.locator(".message-assistant")
     expect(reply).to_have_count(1)
-    expect(reply).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(reply).to_have_attribute("data-status", "complete")
     expect(chips(page)).to_have_count(0)
 
 
@@ -208,9 +208,7 @@ def test_files_go_with_the_message_and_show_in_it(
     question.get_by_role("textbox", name="Edit your message").fill("Only the notes, please")
     question.get_by_role("button", name="Save and send").click()
     expect(page.locator(".message-user .message-body")).to_have_text(["Only the notes, please"])
-    expect(page.locator(".message-assistant")).to_have_attribute(
-        "data-status", "complete", timeout=10000
-    )
+    expect(page.locator(".message-assistant")).to_have_attribute("data-status", "complete")
     edited = Message.objects.get(session=session, content="Only the notes, please")
     assert [link.file.name for link in edited.attachment_links.select_related("file")] == [
         "photo.png",

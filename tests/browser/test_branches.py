@@ -47,7 +47,7 @@ def test_edit_an_earlier_message_starts_a_branch_and_the_old_one_stays_reachable
     edit(page, bubbles(page).nth(2), "What about Porto?")
     expect(bubbles(page).nth(2).locator(".message-body")).to_have_text("What about Porto?")
     expect(bubbles(page)).to_have_count(4)
-    expect(bubbles(page).nth(3)).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(bubbles(page).nth(3)).to_have_attribute("data-status", "complete")
     assert body_texts(page) == [
         "question 0",
         "answer 0",
@@ -97,12 +97,12 @@ def test_regenerate_keeps_the_old_answer_behind_the_switcher(
     upstream.push(Behaviour(content="Second answer"), Behaviour(content="Third answer"))
     bubbles(page).nth(1).get_by_role("button", name="Regenerate").click()
     reply = bubbles(page).nth(1)
-    expect(reply.locator(".message-body")).to_have_text("Second answer", timeout=10000)
+    expect(reply.locator(".message-body")).to_have_text("Second answer")
     expect(switcher(bubbles(page).nth(1))).to_contain_text("2 / 2")
     expect(bubbles(page)).to_have_count(2)
 
     bubbles(page).nth(1).get_by_role("button", name="Regenerate").click()
-    expect(reply.locator(".message-body")).to_have_text("Third answer", timeout=10000)
+    expect(reply.locator(".message-body")).to_have_text("Third answer")
     expect(switcher(bubbles(page).nth(1))).to_contain_text("3 / 3")
     # Each regenerate sent the same path: the question, never an earlier answer.
     for request in upstream.reply_requests()[-2:]:
@@ -157,7 +157,7 @@ def test_another_tab_follows_edits_and_switches(
     upstream.push(Behaviour(content="New answer"))
     edit(page, bubbles(page).first, "Edited question")
     expect(bubbles(page).first.locator(".message-body")).to_have_text("Edited question")
-    expect(bubbles(page).nth(1)).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(bubbles(page).nth(1)).to_have_attribute("data-status", "complete")
     # The other tab shows the new branch as it streams, switcher included.
     expect(bubbles(other).nth(1).locator(".message-body")).to_have_text("New answer")
     assert body_texts(other) == ["Edited question", "New answer"]
@@ -184,7 +184,7 @@ def test_copy_gives_each_message_its_markdown_source(
     page.locator("#composer-input").fill("How do I sort?\nBriefly.")
     page.locator("#composer-input").press("Enter")
     reply = page.locator(".message-assistant")
-    expect(reply).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(reply).to_have_attribute("data-status", "complete")
     reply.get_by_role("button", name="Copy message").click()
     expect(reply.get_by_role("button", name="Copy message")).to_have_text("Copied")
     source = "Use **sorted** with a key:\n\n```python\nsorted(xs)\n```"
@@ -211,7 +211,7 @@ def test_retry_keeps_the_failed_reply_behind_the_switcher(logged_in_page, live_a
     upstream.push(Behaviour(content="Whole answer"))
     bubbles(page).nth(1).get_by_role("button", name="Retry").click()
     expect(bubbles(page).nth(1).locator(".message-body")).to_have_text("Whole answer")
-    expect(bubbles(page).nth(1)).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(bubbles(page).nth(1)).to_have_attribute("data-status", "complete")
     expect(switcher(bubbles(page).nth(1))).to_contain_text("2 / 2")
     switcher(bubbles(page).nth(1)).get_by_role("button", name="Previous version").click()
     expect(bubbles(page).nth(1)).to_have_attribute("data-status", "failed")
@@ -226,7 +226,7 @@ def test_branches_at_phone_width(logged_in_page, live_app, user, upstream, artif
     page.goto(f"{live_app}/c/{session.pk}/")
     upstream.push(Behaviour(content="A shorter answer."))
     edit(page, bubbles(page).nth(2), "A much longer question typed on a phone, to wrap lines")
-    expect(bubbles(page).nth(3)).to_have_attribute("data-status", "complete", timeout=10000)
+    expect(bubbles(page).nth(3)).to_have_attribute("data-status", "complete")
     expect(bubbles(page).nth(3).locator(".message-body")).to_have_text("A shorter answer.")
     edited = switcher(bubbles(page).nth(2))
     expect(edited).to_contain_text("2 / 2")
