@@ -8,6 +8,8 @@ import base64
 import uuid
 from dataclasses import dataclass, replace
 
+from django.db import transaction
+
 from attachments import selectors
 from attachments.errors import FileNotFound
 from attachments.models import MessageAttachment, StoredFile
@@ -94,11 +96,20 @@ def check_budget(*, attached: Attached, available: int) -> None:
 
 
 def attach(*, message, attached: Attached) -> None:
-    """Link the files to ``message`` (inside the send's transaction)."""
-    MessageAttachment.objects.bulk_create(
-        MessageAttachment(message=message, file=file, position=position)
-        for position, file in enumerate(attached.files)
-    )
+    """Link the files to ``message`` (inside the send's transaction). A file deleted since
+    the check (the daily sweep of unattached uploads) is a 404 and the send stores nothing."""
+    # The lock orders this send against the sweep, which locks the same rows before it
+    # deletes: it waits and then sees the link, or it went first and the file is gone.
+    with transaction.atomic(savepoint=False):
+        present = StoredFile.objects.select_for_update().filter(
+            pk__in=[file.pk for file in attached.files]
+        )
+        if len(present) != len(attached.files):
+            raise FileNotFound()
+        MessageAttachment.objects.bulk_create(
+            MessageAttachment(message=message, file=file, position=position)
+            for position, file in enumerate(attached.files)
+        )
 
 
 def document_block(file: StoredFile) -> str:
