@@ -306,3 +306,30 @@ def test_the_message_list_is_the_message_payload(api, user):
     assert (first["parentId"], first["siblingIds"]) == (None, [str(user_message.pk)])
     assert (second["parentId"], second["role"]) == (str(user_message.pk), "assistant")
     assert (second["content"], second["feedback"]) == (reply.content, None)
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [({}, ["first", "edited"]), ({"all": "false"}, ["first", "edited"]), ({"all": "true"}, None)],
+    ids=["absent", "false", "true"],
+)
+def test_the_all_flag_shows_the_branch_or_the_whole_tree(api, user, query, shown):
+    session = ChatSessionFactory(user=user)
+    first = MessageFactory(session=session, content="first")
+    MessageFactory(session=session, content="original", parent=first, make_current=False)
+    MessageFactory(session=session, content="edited", parent=first)
+
+    response = api.get(f"/api/chat/sessions/{session.pk}/messages", query)
+
+    assert response.status_code == 200
+    contents = [message["content"] for message in response.json()]
+    assert contents == (shown or ["first", "original", "edited"])
+
+
+def test_an_all_flag_that_is_not_a_boolean_is_400(api, user):
+    session = ChatSessionFactory(user=user)
+
+    response = api.get(f"/api/chat/sessions/{session.pk}/messages", {"all": "maybe"})
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "all: Must be a valid boolean."
