@@ -3,6 +3,7 @@ pyotp computes, signing in with its code or a recovery code, and the admin behin
 
 from __future__ import annotations
 
+import re
 import time
 
 import pyotp
@@ -48,6 +49,9 @@ def set_up_authenticator_app(
     secret = page.input_value("#authenticator_secret")
     page.fill("#id_code", pyotp.TOTP(secret).now())
     page.press("#id_code", "Enter")
+    # The activation is answered before the next page is asked for: going there at once
+    # could abort the form's submission.
+    expect(page).not_to_have_url(re.compile(r"/totp/activate/"))
     page.goto(f"{live_app}/accounts/2fa/recovery-codes/")
     codes = page.input_value("#recovery_codes").split()
     return secret, codes
@@ -86,6 +90,7 @@ def test_authenticator_app_set_up_from_settings_then_sign_in_with_code_and_recov
 def test_staff_reach_the_admin_through_allauth_with_their_second_factor(live_app, page):
     staff = UserFactory(is_staff=True, is_superuser=True)
     sign_in_with_password(page, live_app, staff)
+    expect(page).to_have_url(f"{live_app}/")
     secret, _codes = set_up_authenticator_app(page, live_app)
     sign_out(page, live_app)
 
