@@ -55,7 +55,7 @@ def test_escape_stops_a_streaming_reply(logged_in_page, live_app, upstream, user
     reply = page.locator(".message-assistant").last
     expect(reply.locator(".message-body")).to_contain_text("tok2")
     page.keyboard.press("Escape")
-    expect(reply).to_have_attribute("data-status", "cancelled", timeout=10000)
+    expect(reply).to_have_attribute("data-status", "cancelled")
     assert Message.objects.get(session__user=user, role="assistant").status == "cancelled"
 
 
@@ -97,9 +97,7 @@ def test_arrow_up_opens_the_last_question_in_its_editor_and_escape_cancels(
     editor.fill("second question, better")
     editor.press("Enter")
     expect(page.locator(".message-user .message-body").last).to_have_text("second question, better")
-    expect(page.locator(".message-assistant").last).to_have_attribute(
-        "data-status", "complete", timeout=10000
-    )
+    expect(page.locator(".message-assistant").last).to_have_attribute("data-status", "complete")
     assert Message.objects.filter(
         session=session, role="user", content="second question, better", parent=last.parent
     ).exists()
