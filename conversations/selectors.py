@@ -36,8 +36,6 @@ from conversations.models import ChatSession, Message
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
-CONTEXT_CHUNK = 512
-SQLITE_CONTEXT_CHUNK = 64
 # Characters of message text kept on each side of a search match in its excerpt.
 EXCERPT_CONTEXT_CHARS = 60
 ELLIPSIS = "\u2026"
@@ -142,6 +140,7 @@ def _tree_sql() -> tuple[Any, dict[str, str]]:
         "key": quote(_column("id")),
         "parent": quote(_column("parent")),
         "sequence": quote(_column("sequence")),
+        "tokens": quote(_column("token_count")),
     }
     return connection, names
 
@@ -261,66 +260,52 @@ def context_history(*, last_id, budget: int | None = None) -> Iterator[ContextMe
     Hidden messages (and so their files), replies still streaming or failed, and empty
     messages are left out. A message with files is marked with its id (``files``), in the
     same query, so that only the files of the messages that fit are read, all at once.
-    The caller stops reading when its budget is spent, so turn 1,000 of a conversation costs
-    what any full context does. How the reading stops early depends on the database:
-
-    - SQLite steps through rows as they are fetched, inside the process, so one query read
-      in small chunks stops within a chunk of where the budget ends (40 % less time at
-      turn 1,000 than two queries). With a ``budget``, the first message past it is the
-      last one yielded.
-    - PostgreSQL would need a round trip per chunk. With a token ``budget``, a first query
-      reads only the stored token counts (small rows) to find how far back the budget
-      reaches, and a second reads the text of just those messages.
+    With a ``budget``, the first message past it is the last one yielded (so the caller
+    sees that history was cut), and the walk up the branch stops there: turn 1,000 of a
+    conversation reads what any full context does, in one query on every database.
     """
-    # Along a branch every message was created after its parent, so the newest first is
-    # the highest sequence first.
-    visible = (
-        Message.objects.filter(id__in=_path_to(last_id), hidden=False)
-        .filter(
-            Q(role=Message.Role.USER)
-            | Q(
-                role=Message.Role.ASSISTANT,
-                status__in=[Message.Status.COMPLETE, Message.Status.CANCELLED],
-            )
-        )
-        .exclude(content="")
-    )
+    visible = Message.objects.filter(
+        Q(role=Message.Role.USER)
+        | Q(
+            role=Message.Role.ASSISTANT,
+            status__in=[Message.Status.COMPLETE, Message.Status.CANCELLED],
+        ),
+        hidden=False,
+    ).exclude(content="")
     if settings.CHATBOT_MODERATION == "block":
         # Refused messages (flagged, or unchecked while moderation was down) never reach
         # the model, not even as history of a later turn.
         visible = visible.exclude(role=Message.Role.USER, flagged=True).exclude(
             role=Message.Role.USER, moderation_failed=True
         )
-    oldest, chunk = 0, CONTEXT_CHUNK
-    if connections[visible.db].vendor == "sqlite":
-        chunk = SQLITE_CONTEXT_CHUNK
-    elif budget is not None:
-        oldest = _oldest_sequence_within(visible, budget)
+    # Along a branch every message was created after its parent, so the newest first is
+    # the highest sequence first.
     rows = (
-        marking_files(visible.filter(sequence__gte=oldest))
+        marking_files(visible.filter(id__in=_path_within(last_id, visible=visible, budget=budget)))
         .order_by("-sequence")
         .values_list("role", "content", "token_count", "pk", "has_files")
     )
-    used = 0
-    for role, content, tokens, message_id, has_files in rows.iterator(chunk_size=chunk):
+    for role, content, tokens, message_id, has_files in rows:
         yield ContextMessage(role, content, tokens, message_id if has_files else None)
-        used += tokens + MESSAGE_OVERHEAD_TOKENS
-        if budget is not None and used > budget:
-            return
 
 
-def _oldest_sequence_within(visible: QuerySet[Message], budget: int) -> int:
-    """The sequence of the first message past ``budget`` (read too, as on SQLite, so the
-    caller sees that history was cut), else of the oldest, reading counts only."""
-    used, oldest, upper = 0, 0, None
-    counts = visible.order_by("-sequence").values_list("sequence", "token_count")
-    while True:
-        chunk = list((counts.filter(sequence__lt=upper) if upper else counts)[:CONTEXT_CHUNK])
-        for sequence, tokens in chunk:
-            used += tokens + MESSAGE_OVERHEAD_TOKENS
-            if used > budget:
-                return sequence
-            oldest = sequence
-        if len(chunk) < CONTEXT_CHUNK:
-            return oldest
-        upper = chunk[-1][0]
+def _path_within(message_id, *, visible: QuerySet[Message], budget: int | None) -> RawSQL:
+    """The ids of a message and its ancestors, up to the first of the ``visible`` ones whose
+    tokens (each with its overhead, counted from ``message_id`` up) pass ``budget``."""
+    connection, n = _tree_sql()
+    # The rows a context keeps, as SQL on the unaliased table, so the walk counts exactly
+    # those: the same filter then selects them from the path.
+    shown, shown_params = visible.query.get_compiler(connection=connection).compile(
+        visible.query.where
+    )
+    cost = "CASE WHEN {shown} THEN {table}.{tokens} + %s ELSE 0 END".format(shown=shown, **n)
+    sql = (
+        "WITH RECURSIVE path(node, up, used) AS ("
+        "SELECT {table}.{key}, {table}.{parent}, {cost} FROM {table} WHERE {table}.{key} = %s "
+        "UNION ALL SELECT {table}.{key}, {table}.{parent}, path.used + {cost} "
+        "FROM {table} JOIN path ON {table}.{key} = path.up{stop}"
+        ") SELECT node FROM path"
+    ).format(cost=cost, stop="" if budget is None else " WHERE path.used <= %s", **n)
+    counted = [*shown_params, MESSAGE_OVERHEAD_TOKENS]
+    params = [*counted, Message._meta.pk.get_db_prep_value(message_id, connection), *counted]
+    return RawSQL(sql, params if budget is None else [*params, budget])

@@ -229,8 +229,7 @@ def test_the_current_branch_costs_the_same_queries_at_any_depth(depth, django_as
     assert len(messages) == 2 * depth + 2
     assert [m.content for m in messages[:4]] == ["q0", "a0 again", "q1", "a1 again"]
     assert all(len(m.sibling_ids) == 2 for m in messages[1:-1:2])
-    queries = 1 if connection.vendor == "sqlite" else 2
-    with django_assert_num_queries(queries):
+    with django_assert_num_queries(1):
         history = list(selectors.context_history(last_id=session.current_message_id, budget=10**6))
     assert [m.content for m in reversed(history)] == [m.content for m in messages]
     leaf = session.current_message_id

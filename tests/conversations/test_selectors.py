@@ -7,7 +7,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from conversations import selectors
@@ -55,10 +54,8 @@ def test_context_history_costs_the_same_queries_whatever_the_length(
 ):
     session = long_session(turns)
     last_id = before(session, turns * 2 + 1)
-    # SQLite: one query read in chunks as far as the budget; PostgreSQL: token counts, then
-    # the text of the messages that fit.
-    queries = 1 if connection.vendor == "sqlite" else 2
-    with django_assert_num_queries(queries):
+    # One query on every database, its walk up the branch stopped at the budget.
+    with django_assert_num_queries(1):
         kept = list(selectors.context_history(last_id=last_id, budget=2000))
     newest_first = list(Message.objects.filter(session=session).order_by("-sequence"))
     fitting, used = 0, 0
@@ -257,24 +254,27 @@ def test_parse_uuid_accepts_uuids_and_their_text_only():
             selectors.parse_uuid(bad, not_found=MessageNotFound)
 
 
+# Further back than a few hundred messages, as a long conversation's budget reaches.
+FAR_BACK = 512
+
+
 @pytest.mark.django_db
-def test_a_budget_reaching_past_one_read_chunk_keeps_exactly_what_fits():
+def test_a_budget_reaching_far_back_keeps_exactly_what_fits():
     session = ChatSessionFactory()
     one_branch(
         [
             Message(session=session, sequence=n, role="user", content=f"m{n}", token_count=1)
-            for n in range(1, selectors.CONTEXT_CHUNK + 101)
+            for n in range(1, FAR_BACK + 101)
         ]
     )
     per_message = 1 + MESSAGE_OVERHEAD_TOKENS
-    fitting = selectors.CONTEXT_CHUNK + 50
+    fitting = FAR_BACK + 50
     kept = list(
         selectors.context_history(
-            last_id=before(session, selectors.CONTEXT_CHUNK + 101),
-            budget=fitting * per_message,
+            last_id=before(session, FAR_BACK + 101), budget=fitting * per_message
         )
     )
     # The first message past the budget as well, on either database.
     expected = fitting + 1
-    newest = selectors.CONTEXT_CHUNK + 100
+    newest = FAR_BACK + 100
     assert [m.content for m in kept] == [f"m{n}" for n in range(newest, newest - expected, -1)]

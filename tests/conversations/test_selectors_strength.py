@@ -1,10 +1,11 @@
-"""Reads of conversation trees and the PostgreSQL budget pre-read, the cases mutation
-testing found unchecked: the branch walks against a tree with several branches (and a
-second user's conversation present), sibling lists, stale replies at their cutoff, and the
-pre-read paging through chunks to the same cut the SQLite read makes."""
+"""Reads of conversation trees, the cases mutation testing found unchecked: the branch walks
+against a tree with several branches (and a second user's conversation present), sibling
+lists, stale replies at their cutoff, and the context's walk up a branch stopping exactly
+where the token budget ends."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -135,20 +136,28 @@ def test_a_streaming_reply_reads_as_failed_once_quiet_past_the_cutoff(settings, 
     assert status("cancelled", 3600) == "cancelled"
 
 
-# --- The PostgreSQL pre-read, run directly on any database -------------------------------
+# --- The walk up a branch, stopped at the token budget ----------------------------------
 
 PER = 1 + MESSAGE_OVERHEAD_TOKENS  # one token of text plus each message's overhead
 
 
 @pytest.fixture
-def counted(monkeypatch):
+def counted():
     """Six one-token messages at sequences 11..16 (not 1..6, so that a sequence is never
-    mistaken for a token count or a position), read back in chunks of three."""
-    monkeypatch.setattr(selectors, "CONTEXT_CHUNK", 3)
+    mistaken for a token count or a position), each following the one before."""
     session = ChatSessionFactory()
     for sequence in range(11, 17):
-        MessageFactory(session=session, content="x", token_count=1, sequence=sequence)
+        MessageFactory(session=session, content=f"m{sequence}", token_count=1, sequence=sequence)
     return Message.objects.filter(session=session)
+
+
+def walked(last_id, budget) -> int:
+    """How many messages the walk up from ``last_id`` reads under ``budget`` (counting the
+    non-empty ones, as every one here is)."""
+    visible = Message.objects.exclude(content="")
+    return Message.objects.filter(
+        id__in=selectors._path_within(last_id, visible=visible, budget=budget)
+    ).count()
 
 
 @pytest.mark.parametrize(
@@ -159,42 +168,109 @@ def counted(monkeypatch):
         (PER, 15),  # exactly the newest message fits
         (2 * PER, 14),
         (3 * PER - 1, 14),
-        (3 * PER, 13),  # the first chunk fits exactly: the next chunk is read
+        (3 * PER, 13),
         (4 * PER, 12),
         (5 * PER, 11),
     ],
 )
-def test_the_pre_read_returns_the_first_message_past_the_budget(counted, budget, first_past):
-    assert selectors._oldest_sequence_within(counted, budget) == first_past
-
-
-@pytest.mark.parametrize("budget", [6 * PER, 6 * PER + 1, 10**6])
-def test_the_pre_read_returns_the_oldest_when_everything_fits(counted, budget):
-    assert selectors._oldest_sequence_within(counted, budget) == 11
-
-
-def test_the_pre_read_pages_past_a_partial_chunk(counted, monkeypatch):
-    monkeypatch.setattr(selectors, "CONTEXT_CHUNK", 4)
-    assert selectors._oldest_sequence_within(counted, 5 * PER) == 11
-    assert selectors._oldest_sequence_within(counted, 4 * PER) == 12
-
-
-def test_the_pre_read_adds_each_messages_own_tokens(monkeypatch):
-    monkeypatch.setattr(selectors, "CONTEXT_CHUNK", 2)
-    session = ChatSessionFactory()
-    for sequence, tokens in ((1, 50), (2, 7), (3, 20)):
-        MessageFactory(session=session, content="x", token_count=tokens, sequence=sequence)
-    counts = Message.objects.filter(session=session)
-    newest_two = 20 + 7 + 2 * MESSAGE_OVERHEAD_TOKENS
-    assert selectors._oldest_sequence_within(counts, newest_two) == 1
-    assert selectors._oldest_sequence_within(counts, newest_two - 1) == 2
-    assert selectors._oldest_sequence_within(counts, 20 + MESSAGE_OVERHEAD_TOKENS - 1) == 3
-
-
-def test_the_pre_read_matches_the_sqlite_read(counted):
-    """Both ways of stopping at the budget keep the same messages."""
+def test_the_walk_stops_at_the_first_message_past_the_budget(counted, budget, first_past):
     last = counted.order_by("-sequence").first()
-    for budget in range(0, 7 * PER):
-        read = list(selectors.context_history(last_id=last.pk, budget=budget))
-        oldest = selectors._oldest_sequence_within(counted, budget)
-        assert len(read) == 16 - oldest + 1, budget
+    read = list(selectors.context_history(last_id=last.pk, budget=budget))
+    assert contents(read) == [f"m{n}" for n in range(16, first_past - 1, -1)]
+    assert walked(last.pk, budget) == 16 - first_past + 1
+
+
+@pytest.mark.parametrize("budget", [6 * PER, 6 * PER + 1, 10**6, None])
+def test_the_walk_reaches_the_first_message_when_everything_fits(counted, budget):
+    last = counted.order_by("-sequence").first()
+    read = list(selectors.context_history(last_id=last.pk, budget=budget))
+    assert contents(read) == [f"m{n}" for n in range(16, 10, -1)]
+    assert walked(last.pk, budget) == 6
+
+
+def test_the_walk_adds_each_messages_own_tokens():
+    session = ChatSessionFactory()
+    for tokens in (50, 7, 20):
+        MessageFactory(session=session, content=f"t{tokens}", token_count=tokens)
+    last = session.messages.order_by("-sequence").first()
+    newest_two = 20 + 7 + 2 * MESSAGE_OVERHEAD_TOKENS
+
+    def kept(budget):
+        return contents(selectors.context_history(last_id=last.pk, budget=budget))
+
+    assert kept(newest_two) == ["t20", "t7", "t50"]
+    assert kept(newest_two - 1) == ["t20", "t7"]
+    assert kept(20 + MESSAGE_OVERHEAD_TOKENS - 1) == ["t20"]
+
+
+def test_messages_the_model_never_sees_cost_nothing_on_the_walk():
+    """A hidden, failed, streaming or empty message does not use the budget: the walk goes
+    on past it to the visible ones, exactly as far as the budget reaches."""
+    session = ChatSessionFactory()
+    MessageFactory(session=session, content="oldest", token_count=1)
+    MessageFactory(session=session, content="kept", token_count=1)
+    for fields in (
+        {"hidden": True},
+        {"role": "assistant", "status": "failed"},
+        {"role": "assistant", "status": "streaming"},
+        {"content": ""},
+    ):
+        MessageFactory(session=session, **{"content": "unseen", "token_count": 100, **fields})
+    last = MessageFactory(session=session, content="newest", token_count=1)
+
+    read = selectors.context_history(last_id=last.pk, budget=2 * PER)
+
+    assert contents(read) == ["newest", "kept", "oldest"]
+
+
+@pytest.mark.parametrize("mode", ["block", "flag"])
+def test_the_walk_keeps_todays_context_on_any_tree(settings, mode):
+    """On a random tree of every kind of message, each reading of a context (from any
+    message, under any budget) is what reading the whole branch and stopping at the first
+    message past the budget gives."""
+    settings.CHATBOT_MODERATION = mode
+    rng = random.Random(14)
+    session = ChatSessionFactory()
+    messages: list[Message] = []
+    for n in range(40):
+        parent = rng.choice([None, *messages[-3:]]) if n else None
+        role = rng.choice(["user", "assistant", "system"])
+        messages.append(
+            add(
+                session,
+                parent,
+                rng.choice(["", f"m{n}", f"m{n}", f"m{n}"]),
+                role=role,
+                token_count=rng.randint(0, 6),
+                status=rng.choice(["complete", "cancelled", "failed", "streaming"]),
+                hidden=rng.random() < 0.15,
+                flagged=rng.random() < 0.15,
+                moderation_failed=rng.random() < 0.15,
+            )
+        )
+
+    def sent(message: Message) -> bool:
+        refused = (
+            mode == "block"
+            and message.role == "user"
+            and (message.flagged or message.moderation_failed)
+        )
+        replied = message.role == "assistant" and message.status in ("complete", "cancelled")
+        shown = message.role == "user" or replied
+        return shown and not message.hidden and message.content != "" and not refused
+
+    by_id = {m.pk: m for m in messages}
+    for last in messages:
+        branch, node = [], last
+        while node is not None:
+            branch.append(node)
+            node = by_id.get(node.parent_id)
+        for budget in [None, *range(0, 60, 3)]:
+            expected, used = [], 0
+            for message in filter(sent, branch):
+                expected.append((message.role, message.content, message.token_count))
+                used += message.token_count + MESSAGE_OVERHEAD_TOKENS
+                if budget is not None and used > budget:
+                    break
+            read = selectors.context_history(last_id=last.pk, budget=budget)
+            assert [(m.role, m.content, m.tokens) for m in read] == expected, (last, budget)
