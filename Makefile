@@ -21,7 +21,7 @@ smoke:  ## the REST contract walked black-box against a production-like deployme
 bench:  ## latency and throughput against a direct call to the upstream (see docs/performance.md)
 	scripts/bench.sh
 
-bench-quick:  ## the regression check (< 3 min, SQLite): fails when CPU per chat grows > 25 % over bench/baseline.json
+bench-quick:  ## the regression check (~3 min, SQLite): fails when CPU per chat is > 25 % over bench/baseline.json's commit, measured beside it
 	scripts/setup.sh dev && .venv/bin/python -m bench.quick
 
 mutation:  ## mutation score per module of conversations/ and accounts/ into docs/testing.md

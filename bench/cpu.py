@@ -61,6 +61,100 @@ async def attachments_accepted(base: str) -> bool:
     return "attachments" in (properties or {})
 
 
+class Load:
+    """One transport's or feature's chats against one app, kept ready between runs so
+    that runs against two apps can alternate (``bench.quick``)."""
+
+    def __init__(
+        self,
+        app: App,
+        users: list[dict],
+        *,
+        kind: str,
+        clients_count: int = 20,
+        per_client: int = 3,
+    ) -> None:
+        self.app, self.users, self.kind = app, users, kind
+        self.clients_count, self.per_client = clients_count, per_client
+        self.available, self.why = True, ""
+        self.runs: list[dict] = []
+        self.errors: set[str] = set()
+
+    async def __aenter__(self) -> Load:
+        if self.kind == "attachment" and not await attachments_accepted(self.app.url):
+            self.available, self.why = False, "POST /api/chat does not take attachments yet"
+            return self
+        self.http = await clients.http_client(self.clients_count).__aenter__()
+        self.tabs = [
+            clients.Tab(self.app.url, self.users[i]["cookie"]) for i in range(self.clients_count)
+        ]
+        self.sessions = {}
+        if self.kind == "regenerate":  # one conversation per client, answered again and again
+            first = await asyncio.gather(
+                *(
+                    clients.app_sse(self.http, self.app.url, self.users[i]["token"], "hello")
+                    for i in range(self.clients_count)
+                )
+            )
+            self.sessions = {i: stream.session for i, stream in enumerate(first)}
+        # Warm up: the first chats of a kind import and compile what later ones reuse.
+        await asyncio.gather(*(self.chat(i) for i in range(4)))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.available:
+            for tab in self.tabs:
+                await tab.close()
+            await self.http.__aexit__(*exc)
+
+    async def chat(self, i: int):
+        http, url, token = self.http, self.app.url, self.users[i]["token"]
+        if self.kind == "websocket":
+            return await self.tabs[i].send(f"hello {i}")
+        if self.kind == "openai":
+            return await clients.app_openai_sse(http, url, token, f"hello {i}")
+        if self.kind == "regenerate":
+            path = f"/api/chat/sessions/{self.sessions[i]}/regenerate"
+            return await clients.app_sse(http, url, token, "", path=path)
+        extra = {}
+        if self.kind == "model":
+            extra = {"model": ALT_MODEL}
+        elif self.kind == "attachment":
+            file_id = await clients.upload(http, url, token, "notes.txt", DOCUMENT)
+            extra = {"attachments": [file_id]}
+        return await clients.app_sse(http, url, token, f"hello {i}", extra=extra)
+
+    async def run(self) -> dict:
+        """One measured load: every client sends its chats back to back."""
+        calibration = calibrate()
+        run = await measured(
+            self.app,
+            lambda: staggered(self.chat, self.clients_count, self.per_client, RAMP_SECONDS),
+            ok=lambda s: s.error is None and s.text == EXPECTED,
+        )
+        self.errors.update(s.error for s in run.streams if s.error)
+        figures = {
+            "cpu_ms_per_chat": run.cpu_ms_per_chat,
+            "calibration_ms": calibration,
+            "cpu_per_chat_per_calibration": run.cpu_ms_per_chat / calibration,
+            "chats": run.completed,
+            "failed": len(run.streams) - run.completed,
+        }
+        self.runs.append(figures)
+        return figures
+
+    def figures(self) -> dict:
+        """Every run so far, summarized."""
+        if not self.available:
+            return {"available": False, "why": self.why}
+        return {
+            "available": True,
+            **summary(self.runs),
+            "error_kinds": sorted(self.errors)[:5],
+            "clients": self.clients_count,
+        }
+
+
 async def cpu_per_chat(
     app: App,
     upstream: Upstream,
@@ -74,68 +168,12 @@ async def cpu_per_chat(
     """The median over ``repeats`` of one load's CPU per chat, for a transport (sse,
     websocket, openai) or a feature (regenerate, model, attachment) over the SSE API."""
     upstream.configure(first_token_delay=0.2, tokens=TOKENS, token_gap=0.01)
-    if kind == "attachment" and not await attachments_accepted(app.url):
-        return {"available": False, "why": "POST /api/chat does not take attachments yet"}
-    runs = []
-    async with clients.http_client(clients_count) as http:
-        tabs = [clients.Tab(app.url, users[i]["cookie"]) for i in range(clients_count)]
-        sessions = {}
-        if kind == "regenerate":  # one conversation per client, answered again and again
-            first = await asyncio.gather(
-                *(
-                    clients.app_sse(http, app.url, users[i]["token"], "hello")
-                    for i in range(clients_count)
-                )
-            )
-            sessions = {i: stream.session for i, stream in enumerate(first)}
-
-        async def chat(i: int):
-            token = users[i]["token"]
-            if kind == "websocket":
-                return await tabs[i].send(f"hello {i}")
-            if kind == "openai":
-                return await clients.app_openai_sse(http, app.url, token, f"hello {i}")
-            if kind == "regenerate":
-                path = f"/api/chat/sessions/{sessions[i]}/regenerate"
-                return await clients.app_sse(http, app.url, token, "", path=path)
-            extra = {}
-            if kind == "model":
-                extra = {"model": ALT_MODEL}
-            elif kind == "attachment":
-                file_id = await clients.upload(http, app.url, token, "notes.txt", DOCUMENT)
-                extra = {"attachments": [file_id]}
-            return await clients.app_sse(http, app.url, token, f"hello {i}", extra=extra)
-
-        # Warm up: the first chats of a kind import and compile what later ones reuse.
-        await asyncio.gather(*(chat(i) for i in range(4)))
-        for _ in range(repeats):
-            calibration = calibrate()
-            run = await measured(
-                app,
-                lambda: staggered(chat, clients_count, per_client, RAMP_SECONDS),
-                ok=lambda s: s.error is None and s.text == EXPECTED,
-            )
-            runs.append((run, calibration))
-        for tab in tabs:
-            await tab.close()
-    errors = sorted({s.error for run, _ in runs for s in run.streams if s.error})
-    return {
-        "available": True,
-        **summary(
-            [
-                {
-                    "cpu_ms_per_chat": run.cpu_ms_per_chat,
-                    "calibration_ms": calibration,
-                    "cpu_per_chat_per_calibration": run.cpu_ms_per_chat / calibration,
-                    "chats": run.completed,
-                    "failed": len(run.streams) - run.completed,
-                }
-                for run, calibration in runs
-            ]
-        ),
-        "error_kinds": errors[:5],
-        "clients": clients_count,
-    }
+    load = Load(app, users, kind=kind, clients_count=clients_count, per_client=per_client)
+    async with load:
+        if load.available:
+            for _ in range(repeats):
+                await load.run()
+    return load.figures()
 
 
 def summary(runs: list[dict]) -> dict:

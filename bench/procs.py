@@ -67,9 +67,18 @@ class Upstream:
 
 
 class App:
-    """The app as a deployer runs it: migrate, collectstatic, the documented uvicorn command."""
+    """The app as a deployer runs it: migrate, collectstatic, the documented uvicorn command.
+    ``root``: the source tree it runs from (another commit's, for a same-run comparison)."""
 
-    def __init__(self, *, upstream: Upstream, database_url: str | None, workers: int = 1):
+    def __init__(
+        self,
+        *,
+        upstream: Upstream,
+        database_url: str | None,
+        workers: int = 1,
+        root: Path = ROOT,
+    ):
+        self.root = root
         self.tmp = tempfile.mkdtemp(prefix="bench-")
         self.port = free_port()
         # A catalogue of two models on the same upstream: the default, and one a send may
@@ -116,19 +125,25 @@ class App:
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
-            [PYTHON, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
+            [PYTHON, "manage.py", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed: {result.stderr[-2000:]}")
         return result.stdout
 
-    def prepare(self, *, users: int, big: bool) -> dict:
-        """Migrate a fresh database and create users, tokens, cookies and size data."""
+    def prepare(self, *, users: int, big: bool, static: bool = True) -> dict:
+        """Migrate a fresh database and create users, tokens, cookies and size data;
+        ``static=False`` skips collectstatic, for an app that serves no page."""
         # collectstatic (whose compression is most of a quick run's set-up) runs beside
         # the database's preparation.
-        static = subprocess.Popen(
-            [PYTHON, "manage.py", "collectstatic", "--noinput"],
-            cwd=ROOT,
+        collect = [PYTHON, "manage.py", "collectstatic", "--noinput"] if static else ["true"]
+        static_run = subprocess.Popen(
+            collect,
+            cwd=self.root,
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -140,7 +155,7 @@ class App:
             self.manage("migrate", "--noinput")
             out = subprocess.run(
                 [PYTHON, "-m", "bench.setup_data", str(users), "1" if big else "0"],
-                cwd=ROOT,
+                cwd=self.root,
                 env={**self.env, "DJANGO_SETTINGS_MODULE": "chatbot.settings"},
                 capture_output=True,
                 text=True,
@@ -148,10 +163,10 @@ class App:
             if out.returncode != 0:
                 raise RuntimeError(out.stderr[-2000:])
         except BaseException:
-            static.kill()
+            static_run.kill()
             raise
-        _, errors = static.communicate()
-        if static.returncode != 0:
+        _, errors = static_run.communicate()
+        if static_run.returncode != 0:
             raise RuntimeError(f"manage.py collectstatic failed: {errors[-2000:]}")
         return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -171,7 +186,7 @@ class App:
                 str(self.workers),
                 *UVICORN_FLAGS,
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
