@@ -13,8 +13,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import ngettext
 
+from accounts import services
 from accounts.models import User
-from conversations import moderation
+from core.http import AuthenticatedHttpRequest
 
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
@@ -50,11 +51,11 @@ class UserAdmin(DjangoUserAdmin):
         return request.user.has_perm("accounts.suspend_user")
 
     @admin.action(description="Suspend chat access of selected users", permissions=["suspend"])
-    def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = moderation.suspend_users(moderator=request.user, users=queryset)
+    def suspend(self, request: AuthenticatedHttpRequest, queryset: QuerySet[User]) -> None:
+        changed = services.suspend_users(moderator=request.user, users=queryset)
         self.message_user(request, f"{_users(changed)} suspended; they can still log in and read.")
 
     @admin.action(description="Restore chat access of selected users", permissions=["suspend"])
-    def restore(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = moderation.restore_users(moderator=request.user, users=queryset)
+    def restore(self, request: AuthenticatedHttpRequest, queryset: QuerySet[User]) -> None:
+        changed = services.restore_users(moderator=request.user, users=queryset)
         self.message_user(request, f"{_users(changed)} restored.")

@@ -15,19 +15,18 @@ from typing import IO
 
 from allauth.usersessions.models import UserSession
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
 from accounts.models import CUSTOM_INSTRUCTIONS_MAX_CHARS, User
-from attachments import selectors as attachment_selectors
-from attachments.models import MessageAttachment, StoredFile
+from attachments.models import StoredFile
 from attachments.storage import file_storage
-from conversations import events, payloads
+from conversations import exports as conversation_exports
 from conversations import services as conversation_services
-from conversations.models import ChatSession, Message
 from core.errors import InvalidInput
 
 
@@ -103,7 +102,7 @@ def end_access_after_password_change(*, user: User) -> None:
     keeps nothing. The browser that made the change stays signed in (Django moves its
     session to a new key); its tabs reconnect on their own."""
     AuthToken.objects.filter(user=user).delete()
-    events.close_sockets_on_commit(user.pk, code=events.SIGNED_OUT, reason="password changed")
+    conversation_services.close_sockets_on_commit(user_id=user.pk, ending="password changed")
 
 
 def end_browser_session(*, user: User, session_id: int) -> bool:
@@ -112,8 +111,8 @@ def end_browser_session(*, user: User, session_id: int) -> bool:
     if session is None:
         return False
     session.end()
-    events.close_sockets(
-        user.pk, code=events.SIGNED_OUT, reason="signed out", session_key=session.session_key
+    conversation_services.close_sockets(
+        user_id=user.pk, ending="signed out", session_key=session.session_key
     )
     return True
 
@@ -139,47 +138,52 @@ def sync_groups_from_claim(*, user: User, claim) -> None:
         user.groups.remove(*Group.objects.filter(name__in=set(mapping.values()) - wanted))
 
 
+# --- Moderators' actions on users ---------------------------------------------------------
+
+SUSPENDED = "Suspended chat access."
+RESTORED = "Restored chat access."
+
+
+def suspend_users(*, moderator: User, users: QuerySet[User]) -> int:
+    """Stop users from sending messages; they can still log in and read. Returns how many
+    changed."""
+    return _set_suspended(moderator=moderator, users=users, suspended=True, note=SUSPENDED)
+
+
+def restore_users(*, moderator: User, users: QuerySet[User]) -> int:
+    """Give suspended users their chat access back. Returns how many changed."""
+    return _set_suspended(moderator=moderator, users=users, suspended=False, note=RESTORED)
+
+
+def _set_suspended(*, moderator: User, users: QuerySet[User], suspended: bool, note: str) -> int:
+    # Users already so are left alone; each changed one gets an entry in Django's admin log,
+    # on its History page.
+    with transaction.atomic():
+        targets = list(
+            User.objects.select_for_update()
+            .filter(pk__in=users.order_by().values("pk"))
+            .exclude(chat_suspended=suspended)
+            .order_by("pk")
+        )
+        User.objects.filter(pk__in=[user.pk for user in targets]).update(chat_suspended=suspended)
+        if targets:
+            LogEntry.objects.log_actions(moderator.pk, targets, CHANGE, note)
+        if suspended:
+            for user in targets:
+                conversation_services.close_sockets_on_commit(user_id=user.pk, ending="suspended")
+    return len(targets)
+
+
 EXPORT_CHUNK_BYTES = 256 * 1024
 
 
 def export_user_data(user: User) -> dict:
     """Every conversation of the user with its messages and their files' metadata, as plain
-    JSON-ready data.
-
-    Hidden messages keep their place but not their text or files, as everywhere the owner
-    looks.
-    """
-    sessions = ChatSession.objects.filter(user=user).order_by("created_at")
-    links = MessageAttachment.objects.select_related("file").order_by("position")
-    messages = (
-        Message.objects.filter(session__user=user)
-        .order_by("session_id", "sequence")
-        .prefetch_related(Prefetch("attachment_links", queryset=links))
-    )
-    by_session: dict = {}
-    for message in messages.iterator(chunk_size=2000):
-        by_session.setdefault(message.session_id, []).append(_exported_message(message))
+    JSON-ready data."""
     return {
         "user": {"username": user.username, "email": user.email},
         "exportedAt": timezone.now().isoformat(),
-        "conversations": [
-            {
-                "sessionId": str(session.pk),
-                "title": session.title,
-                "createdAt": session.created_at.isoformat(),
-                "updatedAt": session.updated_at.isoformat(),
-                "messages": by_session.get(session.pk, []),
-            }
-            for session in sessions.iterator(chunk_size=2000)
-        ],
-    }
-
-
-def _exported_message(message: Message) -> dict:
-    attached = [] if message.hidden else message.attachment_links.all()
-    return {
-        **payloads.exported_message(message),
-        "attachments": [payloads.attachment_payload(link.file) for link in attached],
+        "conversations": list(conversation_exports.exported_conversations(user=user)),
     }
 
 
@@ -187,15 +191,15 @@ def export_user_archive(*, user: User) -> IO[bytes]:
     """The user's export as a zip in a temporary file, read from its start: ``export.json``
     (the export, and ``files`` saying where each file is) and the user's own files (those the
     export shows, and those attached to nothing), copied from storage in chunks."""
-    files = list(attachment_selectors.exported_files(user=user))
-    listed = [{**payloads.attachment_payload(file), "path": _archived_path(file)} for file in files]
+    files = conversation_exports.exported_files(user=user)
+    listed = [{**described, "path": _archived_path(file)} for file, described in files]
     exported = {**export_user_data(user), "files": listed}
     archive = tempfile.TemporaryFile()  # noqa: SIM115 (the caller streams and closes it)
     try:
         with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
             zipped.writestr("export.json", json.dumps(exported, ensure_ascii=False, indent=2))
             storage = file_storage()
-            for file in files:
+            for file, _ in files:
                 with (
                     storage.open(file.key, "rb") as source,
                     zipped.open(_archived_path(file), "w", force_zip64=True) as target,

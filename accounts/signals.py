@@ -15,7 +15,7 @@ from django.dispatch import receiver
 
 from accounts import policy, services
 from accounts.middleware import MFA_ENROLMENT_SESSION_KEY
-from conversations import events
+from conversations import services as conversation_services
 
 User = get_user_model()
 
@@ -24,8 +24,8 @@ User = get_user_model()
 def close_sockets_of_signed_out_session(sender, request, user, **kwargs) -> None:
     session_key = request.session.session_key if request is not None else None
     if user is not None and session_key:
-        events.close_sockets(
-            user.pk, code=events.SIGNED_OUT, reason="signed out", session_key=session_key
+        conversation_services.close_sockets(
+            user_id=user.pk, ending="signed out", session_key=session_key
         )
 
 
@@ -71,9 +71,9 @@ def end_access_on_change(sender, instance, **kwargs) -> None:
     if "password" in changes:
         services.end_access_after_password_change(user=instance)
     if "deactivated" in changes:
-        events.close_sockets_on_commit(instance.pk, code=events.ACCESS_ENDED, reason="deactivated")
+        conversation_services.close_sockets_on_commit(user_id=instance.pk, ending="deactivated")
     elif "suspended" in changes:
-        events.close_sockets_on_commit(instance.pk, code=events.ACCESS_ENDED, reason="suspended")
+        conversation_services.close_sockets_on_commit(user_id=instance.pk, ending="suspended")
     if "deactivated" in changes or "suspended" in changes:
         transaction.on_commit(lambda: services.end_all_browser_sessions(user=instance))
 

@@ -19,8 +19,8 @@ from attachments.models import StoredFile
 from attachments.storage import file_storage
 from chatbot.schema import OperationSchema
 from conversations.api.pagination import ArrayCursorPagination
-from conversations.api.serializers import SuccessSerializer
 from conversations.api.views import ERRORS
+from core.serializers import SuccessSerializer
 
 FILE_ID = OpenApiParameter(
     "file_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A file of yours."

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from catalogue import selectors
 from chatbot.schema import OperationSchema
-from conversations.api.serializers import ErrorSerializer
+from core.serializers import ErrorSerializer
 
 
 class ModelSerializer(serializers.Serializer):

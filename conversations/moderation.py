@@ -1,4 +1,5 @@
-"""Moderators' actions: hide and flag messages, suspend users, export conversations.
+"""Moderators' actions on conversations: hide and flag messages, export conversations
+(suspending users is in ``accounts.services``).
 
 Each action writes in one transaction and records one entry per changed object in
 Django's admin log, so it shows on that object's History page in admin. Objects already
@@ -11,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 
 from attachments import selectors as attachment_selectors
-from conversations import events, payloads
+from conversations import payloads
 from conversations.models import ChatSession, Message
 from sharing import services as sharing_services
 
@@ -25,8 +25,6 @@ HID = "Hid the message."
 UNHID = "Unhid the message."
 FLAGGED = "Flagged the message for review."
 UNFLAGGED = "Cleared the message's flag."
-SUSPENDED = "Suspended chat access."
-RESTORED = "Restored chat access."
 EXPORTED = "Exported as JSON."
 
 
@@ -90,35 +88,6 @@ def unflag_messages(*, moderator, messages: Iterable[Message]) -> int:
             Exists(still_flagged)
         ).update(flagged=False)
     return len(changed)
-
-
-def _set_suspended(*, moderator, users: Iterable, suspended: bool, note: str) -> int:
-    User = get_user_model()
-    with transaction.atomic():
-        targets = list(
-            User.objects.select_for_update()
-            .filter(pk__in=_ids(users))
-            .exclude(chat_suspended=suspended)
-            .order_by("pk")
-        )
-        User.objects.filter(pk__in=_ids(targets)).update(chat_suspended=suspended)
-        _log(moderator, targets, note)
-        if suspended:
-            for user in targets:
-                events.close_sockets_on_commit(
-                    user.pk, code=events.ACCESS_ENDED, reason="suspended"
-                )
-    return len(targets)
-
-
-def suspend_users(*, moderator, users: Iterable) -> int:
-    """Stop users from sending messages; they can still log in and read."""
-    return _set_suspended(moderator=moderator, users=users, suspended=True, note=SUSPENDED)
-
-
-def restore_users(*, moderator, users: Iterable) -> int:
-    """Give suspended users their chat access back."""
-    return _set_suspended(moderator=moderator, users=users, suspended=False, note=RESTORED)
 
 
 def _session_export(session: ChatSession) -> dict:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -822,3 +822,27 @@ def _delete_sessions(sessions: QuerySet[ChatSession]) -> None:
     messages = Message.objects.filter(session__in=sessions).select_for_update(of=("self",))
     list(messages.order_by("pk").values_list("pk", flat=True))
     sessions.delete()
+
+# --- A user's open sockets --------------------------------------------------------------
+
+SocketEnding = Literal["signed out", "password changed", "deactivated", "suspended"]
+# The close code tells the page what to do: sign in again, or stop (access ended).
+SOCKET_CLOSE_CODES: dict[str, int] = {
+    "signed out": events.SIGNED_OUT,
+    "password changed": events.SIGNED_OUT,
+    "deactivated": events.ACCESS_ENDED,
+    "suspended": events.ACCESS_ENDED,
+}
+
+
+def close_sockets(*, user_id: int, ending: SocketEnding, session_key: str | None = None) -> None:
+    """Close the user's open sockets in any process (with ``session_key``, only those of that
+    browser session), with the close code ``ending`` calls for."""
+    code = SOCKET_CLOSE_CODES[ending]
+    events.close_sockets(user_id, code=code, reason=ending, session_key=session_key)
+
+
+def close_sockets_on_commit(*, user_id: int, ending: SocketEnding) -> None:
+    """``close_sockets`` for all of the user's sockets once the current transaction commits
+    (at once outside one), so a rolled-back change closes nothing."""
+    events.close_sockets_on_commit(user_id, code=SOCKET_CLOSE_CODES[ending], reason=ending)

@@ -18,13 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatbot.schema import OperationSchema
-from conversations.api.serializers import (
-    FeedbackSerializer,
-    SessionSerializer,
-    StrictCharField,
-    SuccessSerializer,
-)
+from conversations.api.serializers import FeedbackSerializer, SessionSerializer
 from conversations.api.views import ERRORS, SESSION_ID
+from core.serializers import StrictCharField, SuccessSerializer
 from sharing import exports, importing, selectors, services
 from sharing.models import MessageFeedback
 

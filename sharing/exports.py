@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conversations import payloads
+from conversations import exports as conversation_exports
 from conversations.models import ChatSession, Message
 
 REMOVED = "*This message was removed by a moderator.*"
@@ -21,19 +21,8 @@ def as_json(session: ChatSession, messages: list[Message]) -> dict:
         "currentMessageId": str(session.current_message_id) if session.current_message_id else None,
         "createdAt": session.created_at.isoformat(),
         "updatedAt": session.updated_at.isoformat(),
-        "messages": [
-            {**payloads.exported_message(message), "attachments": _attachments(message)}
-            for message in messages
-        ],
+        "messages": [conversation_exports.exported_message(message) for message in messages],
     }
-
-
-def _attachments(message: Message) -> list[payloads.AttachmentPayload]:
-    """What was attached (the files themselves are downloaded from /api/files); a hidden
-    message's files are hidden with it, as in every other view of its owner's."""
-    if message.hidden:
-        return []
-    return [payloads.attachment_payload(link.file) for link in message.attachment_links.all()]
 
 
 def as_markdown(session: ChatSession, messages: list[Message]) -> str:
@@ -45,7 +34,7 @@ def as_markdown(session: ChatSession, messages: list[Message]) -> str:
             continue
         lines += ["", f"## {SPEAKERS[message.role]}", ""]
         lines.append(REMOVED if message.hidden else message.content.strip("\n"))
-        names = [attachment["name"] for attachment in _attachments(message)]
+        names = [attachment["name"] for attachment in conversation_exports.message_files(message)]
         if names:
             lines += ["", "*Attached: " + ", ".join(names) + "*"]
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from conversations.api.serializers import StrictCharField
+from core.serializers import StrictCharField
 
 # DRF refuses NUL in any text field; the schema says so.
 NO_NUL = "^[^\\x00]*$"

@@ -27,7 +27,7 @@ from accounts.api.serializers import (
     TokenSerializer,
 )
 from chatbot.schema import OperationSchema
-from conversations.api.serializers import ErrorSerializer, SuccessSerializer
+from core.serializers import ErrorSerializer, SuccessSerializer
 
 TOKEN_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,25}")
 

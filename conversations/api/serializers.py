@@ -22,21 +22,16 @@ from conversations import payloads, services, titles
 from conversations.models import ChatSession, Message
 from core.errors import InvalidInput
 
+# ErrorSerializer only for usage/api.py, which still imports it from here. TODO(lead): import
+# it from core.serializers there (usage/ is another helper's), then drop it from this line.
+from core.serializers import ErrorSerializer, StrictCharField  # noqa: F401
+
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
     from conversations.selectors import SearchExcerpt
 
 SEARCH_MAX_CHARS = 200
-
-
-class StrictCharField(serializers.CharField):
-    default_error_messages = {"invalid": "Must be a string."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 # What services.clean_message and clean_title accept, for the schema: some visible text and
@@ -360,20 +355,3 @@ class MessageSerializer(serializers.Serializer):
     def to_representation(self, instance: Message) -> dict[str, Any]:
         # A plain dict: DRF types a serializer's output so, and a TypedDict is not one.
         return dict(payloads.message_payload(instance))
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="A sentence for the user.")
-    code = serializers.CharField()
-    field = serializers.CharField(required=False, help_text="The request field at fault.")
-    # The stubs see this field shadow Serializer.errors, but DRF's metaclass takes declared
-    # fields off the class, so the property is untouched.
-    errors = serializers.DictField(  # type: ignore[assignment]
-        required=False, help_text="Every problem, by field."
-    )
-    messageId = serializers.UUIDField(required=False, help_text="The failed reply, if any.")
-    sessionId = serializers.UUIDField(required=False)
-
-
-class SuccessSerializer(serializers.Serializer):
-    success = serializers.BooleanField()

@@ -25,17 +25,16 @@ from conversations.api.serializers import (
     SEARCH_MAX_CHARS,
     ChatReplySerializer,
     ChatRequestSerializer,
-    ErrorSerializer,
     MessageSerializer,
     RegenerateSerializer,
     SessionListItemSerializer,
     SessionListQuerySerializer,
     SessionSerializer,
     SessionUpdateSerializer,
-    SuccessSerializer,
 )
 from conversations.api.streaming import reply_response
 from conversations.db import run_db
+from core.serializers import ErrorSerializer, SuccessSerializer
 from sharing import services as sharing_services
 
 ERRORS = {
