@@ -4,6 +4,7 @@ answer instead of a second conversation turn."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 
@@ -32,7 +33,12 @@ def test_a_retry_while_the_first_is_still_streaming_waits_for_it(api, upstream, 
     async def both():
         async with httpx.AsyncClient(base_url=live_app, headers=headers, timeout=30) as client:
             first = asyncio.create_task(client.post("/api/chat", json={"message": "go"}))
-            await asyncio.sleep(0.3)
+            # The retry goes once the first is streaming from the model (a fixed pause can
+            # end before a loaded server has even taken the first request).
+            deadline = time.monotonic() + 30
+            while not upstream.reply_requests():
+                assert time.monotonic() < deadline, "the first request never reached the model"
+                await asyncio.sleep(0.02)
             second = await client.post("/api/chat", json={"message": "go", "stream": True})
             return await first, second
 
