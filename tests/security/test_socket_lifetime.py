@@ -30,6 +30,8 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NEW_PASSWORD = "Another-staple-battery-7"
+# Seconds to wait for a socket or a request: generous, for a loaded CI machine.
+WAIT = 30
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +57,7 @@ def superuser_cookie() -> str:
 
 
 def browser(live_app: str, sessionid: str | None = None) -> httpx.Client:
-    client = httpx.Client(base_url=live_app, timeout=30, follow_redirects=True)
+    client = httpx.Client(base_url=live_app, timeout=WAIT, follow_redirects=True)
     if sessionid:
         client.cookies.set("sessionid", sessionid)
     return client
@@ -80,7 +82,7 @@ async def open_socket(live_app: str, sessionid: str):
     return await websockets.connect(
         live_app.replace("http", "ws", 1) + "/ws/chat/",
         additional_headers={"Origin": live_app, "Cookie": f"sessionid={sessionid}"},
-        open_timeout=10,
+        open_timeout=WAIT,
     )
 
 
@@ -88,7 +90,7 @@ async def closed_with(socket) -> tuple[int, str]:
     """The code and reason the server closed ``socket`` with (any frames before are read)."""
     try:
         while True:
-            await asyncio.wait_for(socket.recv(), 10)
+            await asyncio.wait_for(socket.recv(), WAIT)
     except websockets.ConnectionClosed as closed:
         return closed.rcvd.code, closed.rcvd.reason
 
@@ -96,7 +98,7 @@ async def closed_with(socket) -> tuple[int, str]:
 async def still_open(socket) -> bool:
     """The socket answers a message: an unknown type gets an error back."""
     await socket.send('{"type": "ping"}')
-    answer = await asyncio.wait_for(socket.recv(), 10)
+    answer = await asyncio.wait_for(socket.recv(), WAIT)
     return '"Unknown message type."' in answer
 
 
@@ -106,7 +108,9 @@ def run(coroutine):
 
 def bearer_status(live_app: str, token: str) -> int:
     return httpx.get(
-        live_app + "/api/chat/sessions", headers={"Authorization": f"Bearer {token}"}
+        live_app + "/api/chat/sessions",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=WAIT,
     ).status_code
 
 
@@ -121,12 +125,12 @@ def test_a_deeply_nested_frame_gets_an_error_and_the_socket_stays_usable(live_ap
     async def scenario():
         async with await open_socket(live_app, cookie) as socket:
             await socket.send(frame)
-            error = await asyncio.wait_for(socket.recv(), 10)
+            error = await asyncio.wait_for(socket.recv(), WAIT)
             await socket.send('{"type": "send", "text": "still here?", "requestId": "r1"}')
-            turn = await asyncio.wait_for(socket.recv(), 10)
+            turn = await asyncio.wait_for(socket.recv(), WAIT)
             # Read up to the last event of the turn (the generated title), so that the server
             # is not sending while the socket closes.
-            while '"type": "title"' not in await asyncio.wait_for(socket.recv(), 10):
+            while '"type": "title"' not in await asyncio.wait_for(socket.recv(), WAIT):
                 pass
             return error, turn
 
