@@ -18,7 +18,9 @@ def test_share_read_revoke_and_a_large_import_over_http(live_app, settings):
     session = conversation(owner, turns=1, title="Live share")
     token = account_services.issue_token(user=owner).token
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=live_app, headers=headers) as client:
+    # The import of 400 conversations can take longer than httpx's default 5 s on a loaded
+    # machine.
+    with httpx.Client(base_url=live_app, headers=headers, timeout=60) as client:
         shared = client.post(f"/api/chat/sessions/{session.pk}/share").json()
         page = httpx.get(shared["url"])
         assert page.status_code == 200
