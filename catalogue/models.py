@@ -3,6 +3,9 @@ API keys are never stored: a provider names the environment variable that holds 
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -31,6 +34,19 @@ class Provider(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def price_field(verbose_name: str, *, help_text: str) -> models.DecimalField[Any, Decimal | None]:
+    """A price per million tokens (in whatever currency you pay in), or empty for unknown."""
+    return models.DecimalField(
+        verbose_name,
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=help_text,
+    )
 
 
 class Model(models.Model):
@@ -67,32 +83,14 @@ class Model(models.Model):
     groups = models.ManyToManyField(
         Group, blank=True, related_name="+", help_text="Who may use it; none: everyone."
     )
-    price_input = models.DecimalField(
-        "input price",
-        max_digits=12,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0)],
-        help_text="Per million prompt tokens not cached; empty: unknown.",
+    price_input = price_field(
+        "input price", help_text="Per million prompt tokens not cached; empty: unknown."
     )
-    price_cached_input = models.DecimalField(
-        "cached input price",
-        max_digits=12,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0)],
-        help_text="Per million cached prompt tokens; empty: unknown.",
+    price_cached_input = price_field(
+        "cached input price", help_text="Per million cached prompt tokens; empty: unknown."
     )
-    price_output = models.DecimalField(
-        "output price",
-        max_digits=12,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(0)],
-        help_text="Per million completion tokens; empty: unknown.",
+    price_output = price_field(
+        "output price", help_text="Per million completion tokens; empty: unknown."
     )
 
     class Meta:
