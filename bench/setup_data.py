@@ -58,8 +58,9 @@ def make_big() -> dict:
         batch_size=2000,
     )
     long_session = sessions[0]
-    Message.objects.bulk_create(
-        [
+    services.store_as_branch(
+        session=long_session,
+        messages=[
             Message(
                 session=long_session,
                 sequence=i + 1,
@@ -81,6 +82,12 @@ def make_big() -> dict:
     }
 
 
+def _turn(session: ChatSession, question: Message) -> services.Turn:
+    """The turn answering ``question``, as the send path hands it to ``prepare_context``."""
+    reply = Message(session=session, parent=question, sequence=question.sequence + 1)
+    return services.Turn(session=session, user_message=question, reply=reply)
+
+
 def measure_context() -> dict:
     """Context build time at turn 10 vs turn 1,000, and the prompt tokens sent."""
     user = User.objects.create(username=f"ctx{time.time_ns()}", email="ctx@example.com")
@@ -97,11 +104,11 @@ def measure_context() -> dict:
                 token_count=count_tokens(content),
             )
         )
-    Message.objects.bulk_create(rows, batch_size=1000)
+    # One branch, as a conversation grows: each turn's context is the path to its question.
+    services.store_as_branch(session=session, messages=rows, batch_size=1000)
     result = {"budget": settings.CHATBOT_CONTEXT_TOKENS}
     for turn in (10, 200, 1000):
-        reply = Message(session=session, sequence=2 * turn)
-        turn_obj = services.Turn(session=session, user_message=rows[2 * turn - 2], reply=reply)
+        turn_obj = _turn(session, rows[2 * turn - 2])
         times, context = [], None
         for _ in range(30):
             start = time.perf_counter()
@@ -117,9 +124,9 @@ def measure_context() -> dict:
     result["ratio_full_budget"] = result["turn1000"]["p50_ms"] / result["turn200"]["p50_ms"]
     worst = 0
     for turn in range(1, 1001):
-        reply = Message(session=session, sequence=2 * turn)
-        turn_obj = services.Turn(session=session, user_message=rows[2 * turn - 2], reply=reply)
-        worst = max(worst, services.prepare_context(turn_obj).prompt_tokens)
+        worst = max(
+            worst, services.prepare_context(_turn(session, rows[2 * turn - 2])).prompt_tokens
+        )
     result["max_prompt_tokens_over_1000_turns"] = worst
     return result
 
