@@ -41,7 +41,8 @@ ERROR_DESCRIPTIONS = {
     "yours (`session_not_found`).",
     409: "A reply is still being generated in this conversation.",
     413: "Request body too large.",
-    429: "Rate limit or token quota reached (`rate_limit_exceeded`); see Retry-After.",
+    429: "Rate limit, daily token quota or monthly token budget reached "
+    "(`rate_limit_exceeded`); see Retry-After.",
     503: "The model is unavailable; the user's message is kept.",
 }
 ERRORS = {

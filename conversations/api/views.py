@@ -46,7 +46,8 @@ ERRORS = {
         404: "Conversation or message not found (another user's answers the same).",
         409: "A reply is still being generated, or there is nothing to regenerate.",
         413: "Request body too large.",
-        429: "Rate limit or daily token quota reached; see the Retry-After header.",
+        429: "Rate limit, daily token quota or monthly token budget reached; see the "
+        "Retry-After header.",
         503: "The model is unavailable; the user's message is kept.",
     }.items()
 }
