@@ -7,7 +7,6 @@ import io
 import os
 
 import django
-from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 
@@ -19,6 +18,7 @@ from django.http import HttpResponse  # noqa: E402
 
 from chatbot.errors import is_api_path, json_error  # noqa: E402
 from chatbot.forks.handler import InlineMiddlewareLoading  # noqa: E402
+from chatbot.forks.request_thread import NoRequestThreadASGIHandler  # noqa: E402
 
 
 class BodyTooLarge(Exception):
@@ -63,8 +63,9 @@ def too_large(scope, limit: int) -> HttpResponse:
     return response
 
 
-class BoundedBodyASGIHandler(InlineMiddlewareLoading, ASGIHandler):
-    """Django's ASGI handler (with the inline middleware of chatbot.forks), bounding request
+class BoundedBodyASGIHandler(InlineMiddlewareLoading, NoRequestThreadASGIHandler):
+    """Django's ASGI handler (with the inline middleware of chatbot.forks, and no thread
+    per request: chatbot.forks.request_thread), bounding request
     bodies by ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (or the path's own limit in
     ``BODY_LIMITS_BY_PATH``).
 

@@ -14,6 +14,12 @@ carry its change over, and record the new hash.
 - ``handler``: ``InlineMiddlewareLoading.load_middleware`` wraps
   ``django.core.handlers.base.BaseHandler.load_middleware`` (Django 5.2.19) under
   ``override_settings``, so settings keep Django's paths for its system checks.
+- ``request_thread``: ``NoRequestThreadASGIHandler.handle`` copies
+  ``django.core.handlers.asgi.ASGIHandler.handle`` and ``close_response`` copies
+  ``django.http.response.HttpResponseBase.close`` (Django 5.2.19); they rely on the
+  receivers Django connects to ``request_started`` and ``request_finished``
+  (``Signal._live_receivers``) and on asgiref 3.13's per-context executors
+  (``SyncToAsync.__call__``, ``ThreadSensitiveContext``).
 - ``adrf``: ``SyncWorkDispatch.async_dispatch`` copies ``adrf.views.APIView.async_dispatch``
   (adrf 0.1.14); ``PerRouteAsyncViewSetMixin.as_view`` relies on
   ``adrf.viewsets.ViewSetMixin.as_view`` and ``adrf.views.APIView.dispatch``.

@@ -79,6 +79,18 @@ def test_database_thread_dispatch_matches_adrf_0_1_14():
     )
 
 
+def test_request_handling_without_a_thread_matches_django_5_2_and_asgiref_3_13():
+    assert_unchanged(
+        {
+            "django.core.handlers.asgi:ASGIHandler.handle": "98faeb5bef800331",
+            "django.http.response:HttpResponseBase.close": "84589f5b23acbb23",
+            "django.dispatch.dispatcher:Signal._live_receivers": "0a7af5d851f7fd87",
+            "asgiref.sync:SyncToAsync.__call__": "6376e33c6d3d94c5",
+            "asgiref.sync:ThreadSensitiveContext.__aexit__": "5571fec562fa6e84",
+        }
+    )
+
+
 def test_in_memory_layer_matches_channels_4_3():
     assert_unchanged(
         {
