@@ -83,16 +83,26 @@ async def idle_rate(app: App, seconds: float = 0.5) -> float:
     return (cpu_seconds(app.pids()) - before) / seconds
 
 
-async def settle(app: App, idle: float, *, step: float = 0.25, longest: float = 6.0) -> None:
-    """Wait until the app's work for the load is over (a new chat's title is asked for and
-    written after its reply): two quiet steps in a row, at most ``longest`` seconds."""
-    quiet, waited = 0, 0.0
+# A new chat's title is asked for after its reply, and the upstream answers it, without
+# streaming, only after its whole reply time (0.2 s, then 100 tokens 10 ms apart): the app
+# waits quietly for up to that long with work still to do.
+QUIET_SECONDS = 1.5
+
+
+async def settle(
+    app: App, idle: float, *, step: float = 0.25, quiet_for: float = QUIET_SECONDS,
+    longest: float = 10.0,
+) -> None:  # fmt: skip
+    """Wait until the app's work for the load is over: ``quiet_for`` seconds without work
+    in a row (with 0.5 s, the last titles of a run could be left out), at most
+    ``longest`` seconds."""
+    quiet, waited = 0.0, 0.0
     previous = cpu_seconds(app.pids())
-    while quiet < 2 and waited < longest:
+    while quiet < quiet_for and waited < longest:
         await asyncio.sleep(step)
         waited += step
         now = cpu_seconds(app.pids())
-        quiet = quiet + 1 if now - previous <= idle * step + 0.003 else 0
+        quiet = quiet + step if now - previous <= idle * step + 0.003 else 0.0
         previous = now
 
 
