@@ -21,19 +21,26 @@ from django.core.cache import cache
 from django.db.models import Case, Q, Sum, When
 from django.db.models.functions import Coalesce
 
+from chatbot.env import Rate
 from conversations.errors import BudgetExceeded, QuotaExceeded, RateLimited
 from conversations.models import Message
 
 
 def check_send_rate(user_id: int) -> None:
     """Count one send for ``user_id``; raise ``RateLimited`` when over the limit."""
-    limit = settings.CHATBOT_RATE_LIMIT  # a chatbot.env.Rate, parsed at start-up
+    check_rate(f"send-rate:{user_id}", limit=settings.CHATBOT_RATE_LIMIT)
+
+
+def check_rate(scope: str, *, limit: Rate | None, error: type[RateLimited] = RateLimited) -> None:
+    """Count one send against ``scope`` (a user, a conversation) in the current fixed window
+    of ``limit``, atomically across processes; raise ``error`` with the seconds left in the
+    window when over the limit. ``limit`` is a setting parsed at start-up; None is off."""
     if limit is None:
         return
     count, period = limit
     now = time.time()
     window = int(now // period)
-    key = f"send-rate:{user_id}:{period}:{window}"
+    key = f"{scope}:{period}:{window}"
     cache.add(key, 0, timeout=period + 5)
     try:
         used = cache.incr(key)
@@ -41,7 +48,7 @@ def check_send_rate(user_id: int) -> None:
         cache.add(key, 1, timeout=period + 5)
         used = 1
     if used > count:
-        raise RateLimited(retry_after=int(period - (now % period)) + 1)
+        raise error(retry_after=int(period - (now % period)) + 1)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,11 @@ anything of the send is stored; both are off by default and then cost nothing.""
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
+from conversations import limits
 from conversations.errors import RateLimited
 from conversations.models import ChatSession, Message
 from core.errors import ChatError
@@ -58,19 +56,10 @@ def check_conversation_tokens(session: ChatSession) -> None:
 
 
 def check_conversation_rate(session_id) -> None:
-    """Count one send to the conversation ``session_id`` in the current fixed window,
-    atomically across processes (the cache's ``incr``, as ``limits.check_send_rate``)."""
-    limit = settings.CHATBOT_SESSION_RATE_LIMIT  # a chatbot.env.Rate, parsed at start-up
-    if limit is None:
-        return
-    count, period = limit
-    now = time.time()
-    key = f"session-rate:{session_id}:{period}:{int(now // period)}"
-    cache.add(key, 0, timeout=period + 5)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=period + 5)
-        used = 1
-    if used > count:
-        raise ConversationRateLimited(retry_after=int(period - (now % period)) + 1)
+    """Count one send to the conversation ``session_id`` against
+    ``CHATBOT_SESSION_RATE_LIMIT``, as ``limits.check_send_rate`` counts a user's."""
+    limits.check_rate(
+        f"session-rate:{session_id}",
+        limit=settings.CHATBOT_SESSION_RATE_LIMIT,
+        error=ConversationRateLimited,
+    )
