@@ -749,13 +749,27 @@ def switch_branch(*, user, session_id, message_id) -> ChatSession:
 
 def store_as_branch(*, session: ChatSession, messages: list[Message], batch_size=None) -> None:
     """Store new ``messages`` of ``session`` as one branch, each following the one before,
-    the last current (imports, copies of shared conversations)."""
+    the last current (copies of shared conversations)."""
     for parent, message in zip([None, *messages], messages, strict=False):
         message.parent = parent
+    store_as_tree(session=session, messages=messages, batch_size=batch_size)
+
+
+def store_as_tree(
+    *,
+    session: ChatSession,
+    messages: list[Message],
+    current: Message | None = None,
+    batch_size: int | None = None,
+) -> None:
+    """Store new ``messages`` of ``session``, each with its parent set and listed after it,
+    and make ``current`` (by default the last) the current leaf (imports, copies)."""
+    # Parents come first in the list, so every batch refers only to rows already written.
     Message.objects.bulk_create(messages, batch_size=batch_size)
     if messages:
-        ChatSession.objects.filter(pk=session.pk).update(current_message=messages[-1])
-        session.current_message = messages[-1]
+        leaf = current if current is not None else messages[-1]
+        ChatSession.objects.filter(pk=session.pk).update(current_message=leaf)
+        session.current_message = leaf
 
 
 # --- Renames and deletes ----------------------------------------------------------------
@@ -822,6 +836,7 @@ def _delete_sessions(sessions: QuerySet[ChatSession]) -> None:
     messages = Message.objects.filter(session__in=sessions).select_for_update(of=("self",))
     list(messages.order_by("pk").values_list("pk", flat=True))
     sessions.delete()
+
 
 # --- A user's open sockets --------------------------------------------------------------
 

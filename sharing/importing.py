@@ -19,6 +19,7 @@ from typing import IO
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import services as conversation_services
 from conversations.context import count_tokens
 from conversations.models import ChatSession, Message
 from conversations.titles import TITLE_MAX_CHARS
@@ -283,33 +284,29 @@ def _parse_chatgpt(item: dict) -> Conversation:
         role = author.get("role") if isinstance(author, dict) else None
         metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
         hidden = metadata.get("is_visually_hidden_from_conversation")
-        if role not in ("user", "assistant") or hidden:
-            continue
-        content = _text(_chatgpt_content(message), "A message")
-        if not content.strip():
+        if hidden:
             continue
         slug = metadata.get("model_slug")
         model = IMPORTED_MODEL
         if isinstance(slug, str) and slug:
             model = f"{IMPORTED_MODEL}:{slug}"[:100]
-        nodes[node_id] = Node(
-            key=node_id,
-            parent=None,
+        if node := _node(
+            node_id,
             role=role,
-            content=content,
+            text=_chatgpt_content(message),
             created_at=_timestamp(message.get("create_time"), created),
-            model=model if role == "assistant" else "",
-        )
-    current = item.get("current_node")
-    messages, current = _tree(nodes, parents, current if isinstance(current, str) else None)
-    return Conversation(
+            model=model,
+        ):
+            nodes[node_id] = node
+    return _conversation(
         source=ImportedConversation.Source.CHATGPT,
-        source_id=_source_id(item.get("conversation_id") or item.get("id")),
-        title=_title(item.get("title")),
-        created_at=created,
-        updated_at=_timestamp(item.get("update_time"), created),
-        messages=_checked_messages(messages),
-        current=current,
+        source_id=item.get("conversation_id") or item.get("id"),
+        title=item.get("title"),
+        nodes=nodes,
+        parents=parents,
+        current=item.get("current_node"),
+        created=created,
+        updated=item.get("update_time"),
     )
 
 
@@ -333,28 +330,65 @@ def _parse_own(item: dict) -> Conversation:
         parent = message.get("parentId", previous) if "messageId" in message else previous
         parents[key] = parent if isinstance(parent, str) else None
         previous = key
-        role = message.get("role")
-        if role not in ("user", "assistant") or message.get("hidden"):
+        if message.get("hidden"):
             continue
-        content = _text(message.get("content", ""), "A message")
-        if not content.strip():
-            continue
-        nodes[key] = Node(
-            key=key,
-            parent=None,
-            role=role,
-            content=content,
+        if node := _node(
+            key,
+            role=message.get("role"),
+            text=message.get("content", ""),
             created_at=_timestamp(message.get("createdAt"), created),
-            model=IMPORTED_MODEL if role == "assistant" else "",
-        )
-    current = item.get("currentMessageId")
+            model=IMPORTED_MODEL,
+        ):
+            nodes[key] = node
+    return _conversation(
+        source=ImportedConversation.Source.CHATBOT,
+        source_id=item.get("sessionId"),
+        title=item.get("title"),
+        nodes=nodes,
+        parents=parents,
+        current=item.get("currentMessageId"),
+        created=created,
+        updated=item.get("updatedAt"),
+    )
+
+
+def _node(key: str, *, role, text, created_at: datetime, model: str) -> Node | None:
+    """A user's or the model's message with some text, as a node; None for any other, which
+    is left out (its children move up)."""
+    if role not in ("user", "assistant"):
+        return None
+    content = _text(text, "A message")
+    if not content.strip():
+        return None
+    return Node(
+        key=key,
+        parent=None,
+        role=role,
+        content=content,
+        created_at=created_at,
+        model=model if role == "assistant" else "",
+    )
+
+
+def _conversation(
+    *,
+    source: str,
+    source_id,
+    title,
+    nodes: dict[str, Node],
+    parents: dict[str, str | None],
+    current,
+    created: datetime,
+    updated,
+) -> Conversation:
+    """The parsed conversation: its kept messages as a tree (``_tree``), checked."""
     messages, current = _tree(nodes, parents, current if isinstance(current, str) else None)
     return Conversation(
-        source=ImportedConversation.Source.CHATBOT,
-        source_id=_source_id(item.get("sessionId")),
-        title=_title(item.get("title")),
+        source=source,
+        source_id=_source_id(source_id),
+        title=_title(title),
         created_at=created,
-        updated_at=_timestamp(item.get("updatedAt"), created),
+        updated_at=_timestamp(updated, created),
         messages=_checked_messages(messages),
         current=current,
     )
@@ -375,8 +409,8 @@ def _store(*, user, conversation: Conversation) -> ChatSession:
         source_id=conversation.source_id,
     )
     ids = {node.key: uuid.uuid4() for node in conversation.messages}
-    messages = [
-        Message(
+    messages = {
+        node.key: Message(
             id=ids[node.key],
             session=session,
             parent_id=ids[node.parent] if node.parent is not None else None,
@@ -389,9 +423,11 @@ def _store(*, user, conversation: Conversation) -> ChatSession:
             updated_at=node.created_at,
         )
         for sequence, node in enumerate(conversation.messages, start=1)
-    ]
-    # Parents come first in the list, so every batch refers only to rows already written.
-    Message.objects.bulk_create(messages, batch_size=BATCH)
-    if conversation.current is not None:
-        ChatSession.objects.filter(pk=session.pk).update(current_message=ids[conversation.current])
+    }
+    conversation_services.store_as_tree(
+        session=session,
+        messages=list(messages.values()),
+        current=messages[conversation.current] if conversation.current is not None else None,
+        batch_size=BATCH,
+    )
     return session
