@@ -22,9 +22,13 @@ PYTHON = sys.executable
 UVICORN_FLAGS = ("--no-proxy-headers",)
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen | None = None) -> None:
+    """Wait for ``url`` to answer; on a loaded 2-core machine an app took over 30 s to
+    start. Stops early when ``proc`` has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with {proc.returncode}")
         try:
             urllib.request.urlopen(url, timeout=1)
             return
@@ -191,7 +195,7 @@ class App:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        wait_http(self.url + "/accounts/login/")
+        wait_http(self.url + "/accounts/login/", proc=self.proc)
         return self
 
     @property

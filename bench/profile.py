@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.profile ws         # the same over the browser's WebSocket
     .venv/bin/python -m bench.profile chat       # scenario 1's load, ramped: CPU per chat
                                                  # by part, and a flame graph (SVG)
+    .venv/bin/python -m bench.profile chat --commit HEAD   # a commit's app, exported
 
 Needs ``py-spy`` (``pip install py-spy``; not a project requirement) and permission to
 trace a child process. Writes the collapsed stacks to bench/results/profile-<load>.txt
@@ -28,7 +29,8 @@ from pathlib import Path
 
 from bench import attribution, clients, flame, loads
 from bench.__main__ import RESULTS, expected_text, rounds
-from bench.procs import App, Upstream
+from bench.procs import ROOT, App, Upstream
+from bench.quick import export, full_commit
 
 
 async def chat_load(app: App, upstream: Upstream, users: list[dict], seconds: float) -> dict:
@@ -138,6 +140,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--database", default=None, help="a PostgreSQL URL (default SQLite)")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--commit", help="profile this commit's app (default: the working tree)")
     parser.add_argument(
         "--native", action="store_true", help="C frames too (the collector, SQLite, JSON)"
     )
@@ -145,8 +148,9 @@ def main() -> None:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
+    root = export(full_commit(args.commit)) if args.commit else ROOT
     upstream = Upstream()
-    app = App(upstream=upstream, database_url=args.database)
+    app = App(upstream=upstream, database_url=args.database, root=root)
     out = RESULTS / f"profile-{args.load}.txt"
     RESULTS.mkdir(parents=True, exist_ok=True)
     # The chat load attributes CPU: every thread that is running is sampled, not only the
@@ -178,6 +182,8 @@ def main() -> None:
     finally:
         app.stop()
         upstream.stop()
+        if root != ROOT:
+            shutil.rmtree(root, ignore_errors=True)
     print(result)
     summarize(out, args.top)
     if args.load == "chat":
