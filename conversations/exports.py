@@ -18,6 +18,7 @@ from conversations import payloads
 from conversations.models import ChatSession, Message
 from conversations.payloads import AttachmentPayload, ExportedMessage
 
+
 class ExportedMessageWithFiles(ExportedMessage):
     attachments: list[AttachmentPayload]
 
