@@ -13,6 +13,7 @@ from django.utils import timezone
 from conversations import limits, selectors
 from conversations.context import count_tokens
 from conversations.models import ChatSession, Message
+from usage import rollup as usage_rollup
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -97,6 +98,7 @@ def finish_reply(
         # come back in full in the final event.
         if updated:
             _read_back(reply)
+            usage_rollup.record_reply(reply=reply, stored=fields)
     spent = (prompt_tokens or 0) + (completion_tokens or 0) or token_count
     limits.settle_tokens(reservation, spent=spent)
     if not updated:

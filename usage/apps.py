@@ -10,7 +10,8 @@ class UsageConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from conversations import limits
-        from usage import budgets
+        from sharing.models import MessageFeedback
+        from usage import budgets, rollup
         from usage.models import GroupBudget, UserBudget
 
         limits.use_budgets(budgets.budgets_for)
@@ -20,3 +21,5 @@ class UsageConfig(AppConfig):
         post_save.connect(budgets.forget_budgets, sender=UserBudget)
         post_delete.connect(budgets.forget_budgets, sender=UserBudget)
         m2m_changed.connect(budgets.forget_budgets, sender=get_user_model().groups.through)
+        # The dashboard's copy of each rating (deleted with it by its foreign key).
+        post_save.connect(rollup.rating_saved, sender=MessageFeedback)

@@ -1,4 +1,5 @@
-"""Token budgets per group and per user, and the permission to see everyone's usage."""
+"""Token budgets per group and per user, the usage summed as replies end, and the
+permission to see everyone's usage."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from sharing.models import MessageFeedback
 
 
 def _budget_constraints(prefix: str) -> list[models.BaseConstraint]:
@@ -76,6 +79,67 @@ class UserBudget(TokenBudget):
 
     class Meta:
         constraints = _budget_constraints("user_budget")
+
+
+class DailyUsage(models.Model):
+    """One user's replies by one model on one UTC day, added to as each reply ends
+    (``usage.rollup``): what the dashboard, ``/api/usage`` and Settings read, so that
+    their cost follows the days asked for, not the replies stored."""
+
+    day = models.DateField()
+    # Indexed first in (user, day) below.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    model = models.CharField(max_length=100, blank=True)
+    messages = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "user", "model"], name="daily_usage_key")
+        ]
+        indexes = [models.Index(fields=["user", "day"], name="daily_usage_user_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.user_id} {self.model}: {self.messages}"
+
+
+class FirstTokenTimes(models.Model):
+    """How many replies by one model on one UTC day had their first token within one
+    bucket of time (``usage.rollup.bucket_of``): the histogram p50 and p95 are read from."""
+
+    day = models.DateField()
+    model = models.CharField(max_length=100, blank=True)
+    bucket = models.PositiveSmallIntegerField()
+    replies = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "model", "bucket"], name="first_token_times_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} bucket {self.bucket}: {self.replies}"
+
+
+class ReplyRating(models.Model):
+    """A copy of one rating (``sharing.MessageFeedback``) with its reply's UTC day and
+    model, kept on each save and deleted with it, so that the dashboard counts ratings per
+    model and day without reading the replies."""
+
+    feedback = models.OneToOneField(
+        MessageFeedback, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    day = models.DateField(db_index=True)
+    model = models.CharField(max_length=100, blank=True)
+    rating = models.CharField(max_length=4, choices=MessageFeedback.Rating.choices)
+
+    def __str__(self) -> str:
+        return f"{self.rating} on {self.day} {self.model}"
 
 
 class UsageDashboard(models.Model):

@@ -21,6 +21,7 @@ from django.db.models import AutoField, Model
 
 from conversations.models import ChatSession, Message
 from sharing.models import MessageFeedback
+from usage import rollup
 
 # (model, share of replies, median ms to first token, ms per completion token)
 MODELS = (
@@ -106,6 +107,8 @@ def seed_usage(
     day_weights = [1.0 if day.weekday() < 5 else 0.35 for day in all_days]
     model_weights = [share for _name, share, _first, _per_token in MODELS]
     sessions, replies, feedback = _Table(ChatSession), _Table(Message), _Table(MessageFeedback)
+    ended: list[rollup.EndedReply] = []
+    rated: list[uuid.UUID] = []
     counts = {"sessions": 0, "messages": 0, "feedback": 0}
     while counts["messages"] < messages:
         user_id = rng.choices(people, user_weights)[0]
@@ -145,9 +148,23 @@ def seed_usage(
                 updated_at=moment,
                 **spent,
             )
+            ended.append(
+                rollup.EndedReply(
+                    # A conversation started before midnight may end after it.
+                    day=moment.date(),
+                    user_id=user_id,
+                    model=model,
+                    failed=spent["status"] == Message.Status.FAILED,
+                    prompt_tokens=spent.get("prompt_tokens"),
+                    completion_tokens=spent["completion_tokens"],
+                    cached_tokens=spent.get("cached_tokens"),
+                    first_token_ms=spent.get("first_token_ms"),
+                )
+            )
             history += spent["completion_tokens"] or 0
             parent_id = reply_id
             if rng.random() < FEEDBACK_SHARE:
+                rated.append(reply_id)
                 feedback.add(
                     user_id=user_id,
                     message_id=reply_id,
@@ -170,6 +187,11 @@ def seed_usage(
                 counts["sessions"] += sessions.write()
                 replies.write()
                 counts["feedback"] += feedback.write()
+                rollup.record(ended)
+                rollup.copy_ratings(
+                    MessageFeedback.objects.filter(message__in=rated).select_related("message")
+                )
+                ended, rated = [], []
     return Seeded(
         users=len(people),
         groups=groups,

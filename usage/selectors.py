@@ -1,23 +1,24 @@
-"""Usage read from the replies (assistant messages): per UTC day and model, for one user or
-for everyone, in a fixed number of aggregate queries whatever the period's length."""
+"""Usage per UTC day and model, for one user or for everyone, read from the rollup that
+each reply is added to as it ends (``usage.rollup``): a fixed number of aggregate queries
+over at most a row per day, user and model, whatever the number of replies."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
 from catalogue.entries import Price
 from catalogue.selectors import prices as catalogue_prices
-from conversations.models import Message
 from sharing.models import MessageFeedback
+from usage import rollup
+from usage.models import DailyUsage, FirstTokenTimes, ReplyRating
 
 # The longest period one request may ask for, in days (both ends included).
 MAX_DAYS = 366
@@ -36,101 +37,66 @@ class Period:
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
-    def filter(self, rows: QuerySet, *, field: str = "created_at") -> QuerySet:
-        """``rows`` whose ``field`` (a moment) falls in the period."""
-        rows = rows.filter(**{f"{field}__gte": datetime.combine(self.start, time.min, UTC)})
-        if self.end < date.max:  # the day after date.max has no datetime
-            next_day = self.end + timedelta(days=1)
-            rows = rows.filter(**{f"{field}__lt": datetime.combine(next_day, time.min, UTC)})
-        return rows
-
-
-class UTCDay(TruncDate):
-    """A moment's UTC day. SQLite stores moments as UTC text, which its own ``date()``
-    reads; Django's cast calls a Python function per row (seconds over a million)."""
-
-    def __init__(self, expression, **extra) -> None:
-        super().__init__(expression, tzinfo=UTC, **extra)
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.lhs)
-        return f"date({sql})", params
-
 
 def _sum(name: str):
     return Coalesce(Sum(name), Value(0))
 
 
-def _total_tokens():
-    return Coalesce(Sum(Coalesce("prompt_tokens", 0) + Coalesce("completion_tokens", 0)), 0)
-
-
-def replies_in(period: Period, *, user=None) -> QuerySet[Message]:
-    """Every reply started in ``period``, whatever its status; only ``user``'s if given."""
-    replies = period.filter(Message.objects.filter(role=Message.Role.ASSISTANT))
+def usage_in(period: Period, *, user=None) -> QuerySet[DailyUsage]:
+    """The rollup's rows of the days of ``period``; only ``user``'s if given."""
+    rows = DailyUsage.objects.filter(day__gte=period.start, day__lte=period.end)
     if user is not None:
-        replies = replies.filter(session__user=user)
-    return replies
+        rows = rows.filter(user=user)
+    return rows
 
 
 def daily_usage(*, period: Period, user=None) -> list[dict]:
     """One row per UTC day and model with replies: ``date``, ``model``, ``messages``,
     ``failed``, ``prompt_tokens``, ``completion_tokens``, ``cached_tokens``; by date, model."""
     return list(
-        replies_in(period, user=user)
-        .annotate(date=UTCDay("created_at"))
-        .values("date", "model")
-        .annotate(
-            messages=Count("pk"),
-            failed=Count("pk", filter=Q(status=Message.Status.FAILED)),
-            prompt_tokens=_sum("prompt_tokens"),
-            completion_tokens=_sum("completion_tokens"),
-            cached_tokens=_sum("cached_tokens"),
-        )
+        usage_in(period, user=user)
+        .values("model", date=F("day"))
+        .annotate(**{name: _sum(name) for name in rollup.USAGE_SUMS})
         .order_by("date", "model")
     )
 
 
-class PercentileCont(Aggregate):
-    """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)``."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, *, fraction: float, **extra) -> None:
-        super().__init__(expression, fraction=float(fraction), **extra)
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Linear interpolation between the closest ranks, as PostgreSQL's percentile_cont."""
-    position = fraction * (len(ordered) - 1)
+def histogram_percentile(counts: list[tuple[int, int]], fraction: float) -> float:
+    """The ``fraction`` percentile (interpolated between the closest ranks, as PostgreSQL's
+    ``percentile_cont``) of the times counted in ``(bucket, replies)`` pairs, the buckets
+    ascending: each bucket's times are taken as spread evenly across it, so the figure is
+    within one bucket (5 %) of the exact one."""
+    position = fraction * (sum(replies for _bucket, replies in counts) - 1)
     below, above = math.floor(position), math.ceil(position)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+    low, high = _nth_time(counts, below), _nth_time(counts, above)
+    return low + (high - low) * (position - below)
+
+
+def _nth_time(counts: list[tuple[int, int]], rank: int) -> float:
+    """The estimated time of the ``rank``-th fastest (from 0) of the counted replies."""
+    before = 0
+    for bucket, replies in counts:
+        if rank < before + replies:
+            lowest, highest = rollup.bucket_bounds(bucket)
+            return lowest + (highest - lowest) * (rank - before + 0.5) / replies
+        before += replies
+    raise ValueError(f"rank {rank} of {before} replies")
 
 
 def first_token_percentiles(*, period: Period) -> dict[tuple[date, str], tuple[float, float]]:
-    """``{(day, model): (p50, p95)}`` of the milliseconds to a reply's first token."""
-    timed = (
-        replies_in(period).filter(first_token_ms__isnull=False).annotate(date=UTCDay("created_at"))
-    )
-    if connections[router.db_for_read(Message)].vendor == "postgresql":
-        rows = (
-            timed.values("date", "model")
-            .annotate(
-                p50=PercentileCont("first_token_ms", fraction=0.5),
-                p95=PercentileCont("first_token_ms", fraction=0.95),
-            )
-            .order_by()
-        )
-        return {(row["date"], row["model"]): (row["p50"], row["p95"]) for row in rows}
-    # SQLite has no percentile function: the times come sorted, in the same one query.
-    times: dict[tuple[date, str], list[float]] = defaultdict(list)
-    for day, model, ms in timed.values_list("date", "model", "first_token_ms").order_by(
-        "first_token_ms"
+    """``{(day, model): (p50, p95)}`` of the milliseconds to a reply's first token, read
+    from the rollup's histogram (``histogram_percentile``)."""
+    counts: dict[tuple[date, str], list[tuple[int, int]]] = defaultdict(list)
+    for day, model, bucket, replies in (
+        FirstTokenTimes.objects.filter(day__gte=period.start, day__lte=period.end)
+        .values_list("day", "model", "bucket", "replies")
+        .order_by("day", "model", "bucket")
     ):
-        times[(day, model)].append(ms)
-    return {key: (percentile(ms, 0.5), percentile(ms, 0.95)) for key, ms in times.items()}
+        counts[(day, model)].append((bucket, replies))
+    return {
+        key: (histogram_percentile(buckets, 0.5), histogram_percentile(buckets, 0.95))
+        for key, buckets in counts.items()
+    }
 
 
 def top_users_and_groups(
@@ -140,19 +106,13 @@ def top_users_and_groups(
     groups counts in both): ``username`` or ``name``, ``messages``, ``tokens``, ``cost``
     (of the models with a price) and ``unpriced`` (tokens of models without one).
 
-    One pass over the period's replies, summed per user and model; their names and
-    groups come in a second, small query per ``CHUNK`` users (two passes over a million
-    replies took twice as long)."""
+    One pass over the period's rollup, summed per user and model; their names and groups
+    come in a second, small query per ``CHUNK`` users."""
     spent: dict[int, dict] = defaultdict(_spending)
     for row in (
-        replies_in(period)
-        .values("model", user=F("session__user"))
-        .annotate(
-            messages=Count("pk"),
-            prompt_tokens=_sum("prompt_tokens"),
-            completion_tokens=_sum("completion_tokens"),
-            cached_tokens=_sum("cached_tokens"),
-        )
+        usage_in(period)
+        .values("model", "user")
+        .annotate(**{name: _sum(name) for name in rollup.USAGE_SUMS if name != "failed"})
         .order_by()
     ):
         _add(spent[row["user"]], row, cost=_cost(row, prices))
@@ -210,13 +170,8 @@ def _names_and_groups(user_ids: list[int]):
 def feedback_by_model(*, period: Period) -> list[dict]:
     """Thumbs up and down on the period's replies, per model: ``model``, ``up``, ``down``."""
     return list(
-        # A join, not "in (the period's replies)": SQLite then reads the feedback, which
-        # is far rarer than replies, instead of probing it once per reply.
-        period.filter(
-            MessageFeedback.objects.filter(message__role=Message.Role.ASSISTANT),
-            field="message__created_at",
-        )
-        .values(model=F("message__model"))
+        ReplyRating.objects.filter(day__gte=period.start, day__lte=period.end)
+        .values("model")
         .annotate(
             up=Count("pk", filter=Q(rating=MessageFeedback.Rating.UP)),
             down=Count("pk", filter=Q(rating=MessageFeedback.Rating.DOWN)),
@@ -249,7 +204,7 @@ def dashboard(*, period: Period) -> Dashboard:
     for row in rows:
         row["ttft_p50"], row["ttft_p95"] = timings.get((row["date"], row["model"]), (None, None))
         row["cost"] = _cost(row, prices)
-    names = ("messages", "failed", "prompt_tokens", "completion_tokens", "cached_tokens")
+    names = rollup.USAGE_SUMS
     by_model: dict[str, dict] = {}
     for row in rows:
         sums = by_model.setdefault(row["model"], {"model": row["model"], **dict.fromkeys(names, 0)})
@@ -279,13 +234,12 @@ def tokens_by_model(*, user, today: date) -> list[dict]:
     """``user``'s tokens by model for ``today`` and for its calendar month (UTC):
     ``model``, ``today``, ``month``; one query."""
     month = Period(start=today.replace(day=1), end=today)
-    spent = Coalesce("prompt_tokens", 0) + Coalesce("completion_tokens", 0)
-    since_midnight = Q(created_at__gte=datetime.combine(today, time.min, UTC))
+    spent = F("prompt_tokens") + F("completion_tokens")
     return list(
-        replies_in(month, user=user)
+        usage_in(month, user=user)
         .values("model")
         .annotate(
-            today=Coalesce(Sum(spent, filter=since_midnight), 0),
+            today=Coalesce(Sum(spent, filter=Q(day=today)), 0),
             month=Coalesce(Sum(spent), 0),
         )
         .order_by("-month", "model")

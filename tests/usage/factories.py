@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from conversations.models import Message
+from conversations.reply_storage import finish_reply
 from tests.factories import MessageFactory
 
 
@@ -14,8 +15,17 @@ def at(text: str) -> datetime:
 
 
 def reply(session, when: str, model: str = "model-a", **fields) -> Message:
-    """An assistant reply in ``session`` started at ``when`` (UTC), with its usage."""
+    """An assistant reply in ``session`` started at ``when`` (UTC) and ended with its usage
+    as the app ends one (``finish_reply``, which adds it to the usage rollup)."""
     fields = {"prompt_tokens": 100, "completion_tokens": 20, "cached_tokens": 0, **fields}
-    return MessageFactory(
-        session=session, role=Message.Role.ASSISTANT, model=model, created_at=at(when), **fields
+    status = fields.pop("status", Message.Status.COMPLETE)
+    started = MessageFactory(
+        session=session,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model=model,
+        created_at=at(when),
+    )
+    return finish_reply(
+        reply=started, content=started.content, status=status, model=model, **fields
     )

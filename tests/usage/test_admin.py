@@ -111,8 +111,9 @@ def test_dashboard_shows_the_periods_sums_as_charts_and_tables(viewer, replies):
             "prompt_tokens": 100,
             "completion_tokens": 10,
             "cached_tokens": 4,
-            "ttft_p50": 250.0,
-            "ttft_p95": 385.0,
+            # Exactly 250 and 385, read from the 5 % buckets of the rollup's histogram.
+            "ttft_p50": pytest.approx(250.0, rel=0.05),
+            "ttft_p95": pytest.approx(385.0, rel=0.05),
             "cost": None,  # no catalogue rows: no prices
         },
         {
@@ -135,16 +136,17 @@ def test_dashboard_shows_the_periods_sums_as_charts_and_tables(viewer, replies):
             "prompt_tokens": 500,
             "completion_tokens": 50,
             "cached_tokens": 100,
-            "ttft_p50": 1000.0,
-            "ttft_p95": 1000.0,
+            "ttft_p50": pytest.approx(1000.0, rel=0.05),
+            "ttft_p95": pytest.approx(1000.0, rel=0.05),
             "cost": None,
         },
     ]
     assert "6 replies (1 failed), 600 prompt tokens (104 cached), 60 completion tokens" in html
     assert html.count('class="usage-chart-svg"') == 5
     assert "<title>2026-03-01 model-a: 110</title>" in html  # the tokens bar
-    assert "<title>2026-03-01 model-a: 385 ms</title>" in html  # the p95 bar
+    assert "<title>2026-03-01 model-a: 379 ms</title>" in html  # the p95 bar (385 exactly)
     assert "usage/usage.css" in html
+    assert "read from buckets 5 % wide: each is within 5 % of the exact figure" in html
     # Under the CSP: no inline style or script in the page's own part.
     main = html[html.index('id="content-main"') :]
     assert "style=" not in main and "<script" not in main
@@ -172,9 +174,10 @@ def test_csv_has_every_row_of_the_period(viewer, replies):
     assert response.content.decode().splitlines() == [
         "date,model,messages,failed,prompt_tokens,completion_tokens,cached_tokens,"
         "ttft_p50_ms,ttft_p95_ms,estimated_cost",
-        "2026-03-01,model-a,4,0,100,10,4,250.0,385.0,",
+        # Times to first token read from 5 % buckets: 250, 385 and 1000 ms exactly.
+        "2026-03-01,model-a,4,0,100,10,4,246.7,379.3,",
         "2026-03-01,model-b,1,1,0,0,0,,,",
-        "2026-03-02,model-b,1,0,500,50,100,1000.0,1000.0,",
+        "2026-03-02,model-b,1,0,500,50,100,996.4,996.4,",
     ]
 
 
