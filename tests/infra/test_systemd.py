@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -35,3 +36,12 @@ def test_the_systemd_unit_verifies_cleanly(tmp_path):
     # verify exits 0 on unknown keys and bad values, only warning: any output is a failure.
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout + verified.stderr == ""
+
+
+def test_the_unit_points_the_media_folder_at_a_directory_it_may_write():
+    # ProtectSystem=strict makes every other path read-only: uploads would fail there.
+    unit = (ROOT / "deploy" / "chatbot.service").read_text()
+    assert "ProtectSystem=strict" in unit
+    media_root = re.search(r"^Environment=DJANGO_MEDIA_ROOT=(\S+)$", unit, re.MULTILINE)[1]
+    state = re.search(r"^StateDirectory=(\S+)$", unit, re.MULTILINE)[1]
+    assert media_root.startswith(f"/var/lib/{state}/")
