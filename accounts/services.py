@@ -1,4 +1,5 @@
-"""Writes and exports for a user's own account: API tokens, data export, deletion.
+"""Writes and exports for a user's own account: API tokens, data export, deletion; and
+moderators' suspension of users.
 
 Tokens are django-rest-knox tokens: only a SHA-512 digest is stored, the token itself is
 shown once, and each expires after ``API_TOKEN_TTL_DAYS``.
