@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 WIDTH, HEIGHT = 720, 220
@@ -41,6 +43,20 @@ class Chart:
     height: int = HEIGHT
     left: int = LEFT
     right_edge: int = WIDTH - RIGHT
+
+    @property
+    def bars_svg(self) -> SafeString:
+        """The bars as SVG ``rect`` elements with their labels (escaped), built in one pass:
+        a template loop over them took most of the page's time for a long period."""
+        # Safe: the numbers are formatted here and the labels escaped.
+        return mark_safe(
+            "".join(
+                f'<rect class="usage-series-{bar.series}" x="{bar.x:.1f}" y="{bar.y:.1f}" '
+                f'width="{bar.width:.1f}" height="{bar.height:.1f}">'
+                f"<title>{escape(bar.label)}</title></rect>"
+                for bar in self.bars
+            )
+        )
 
 
 def _ceiling(value: float) -> float:

@@ -234,3 +234,12 @@ def test_top_users_and_groups_read_in_chunks_are_the_same(viewer, replies, monke
 
     assert (chunked.top_users, chunked.top_groups) == (whole.top_users, whole.top_groups)
     assert len(whole.top_users) == 2 and len(whole.top_groups) == 2
+
+
+def test_a_model_name_is_escaped_in_the_charts(viewer):
+    reply(ChatSessionFactory(), "2026-03-01 10:00", model="<b>m</b>", first_token_ms=100)
+
+    html = viewer.get(URL, PERIOD).content.decode()
+
+    assert "<title>2026-03-01 &lt;b&gt;m&lt;/b&gt;: 1</title>" in html
+    assert "<b>m</b>" not in html
