@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in
+from tests.browser.test_catch_up import TRACK_SOCKETS
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.browser
@@ -50,6 +51,7 @@ def test_changing_the_password_in_another_tab_keeps_this_browsers_chat_connected
     live_app, browser_context, logged_in_page, user
 ):
     page = logged_in_page
+    page.add_init_script(TRACK_SOCKETS)
     open_chat(page, live_app)
 
     other_tab = browser_context.new_page()
@@ -61,7 +63,11 @@ def test_changing_the_password_in_another_tab_keeps_this_browsers_chat_connected
     expect(other_tab.locator("body")).to_contain_text("Password successfully changed")
 
     # The socket was closed (every socket of the user is) and came back on the browser's
-    # new session key, without a notice.
+    # new session key, without a notice. The page was connected before the change too, so
+    # the test waits for the new socket to be open before it looks.
+    page.wait_for_function(
+        "() => window.__sockets.length > 1 && window.__sockets.at(-1).readyState === WebSocket.OPEN"
+    )
     expect(page.locator("#chat-app")).to_have_attribute("data-connected", "true")
     expect(page.locator("#error-banner")).to_be_hidden()
     assert page.js_errors == []
