@@ -165,7 +165,9 @@ def test_a_hostile_reply_is_inert_while_it_streams(live_app, page, upstream, use
     seen = record(page)
     log_in(page.context, live_app, user)
     page.goto(live_app + "/")
-    upstream.push(Behaviour(content=f"{HOSTILE}\n\n{HOSTILE_REPLY}", token_gap=0.05))
+    # About 30 pieces (the payloads hold few spaces): 0.2 s apart, the reply streams for
+    # about 6 s, long enough for a slow browser to render it many times.
+    upstream.push(Behaviour(content=f"{HOSTILE}\n\n{HOSTILE_REPLY}", token_gap=0.2))
     page.evaluate(WATCH_STREAM, ["#messages", DANGEROUS_TAGS, TRACES])
     composer = page.locator("#composer-input")
     composer.fill(HOSTILE_QUESTION)
