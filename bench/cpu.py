@@ -18,7 +18,7 @@ import time
 import httpx
 
 from bench import clients
-from bench.loads import RAMP_SECONDS, measured, staggered
+from bench.loads import RAMP_SECONDS, idle_rate, measured, settle, staggered
 from bench.procs import App, Upstream
 
 TOKENS = 100
@@ -26,6 +26,7 @@ EXPECTED = "".join(f"tok{i} " for i in range(TOKENS))
 ALT_MODEL = "bench-alt"  # the catalogue's second model (bench.procs writes the file)
 DOCUMENT = ("A short document for the benchmark. " * 20).encode()
 
+IDLE_SECONDS = 2.0
 TRANSPORTS = ("sse", "websocket", "openai")
 FEATURES = ("regenerate", "model", "attachment")
 
@@ -99,6 +100,11 @@ class Load:
             self.sessions = {i: stream.session for i, stream in enumerate(first)}
         # Warm up: the first chats of a kind import and compile what later ones reuse.
         await asyncio.gather(*(self.chat(i) for i in range(4)))
+        # The app's idle CPU, once, over 2 s: /proc counts CPU in 10 ms ticks, and one tick
+        # in a 0.5 s window read as 2 % of a core, which over a run's 10 s took 3 ms off
+        # each of its 60 chats: the likely cause of runs of 12-14 ms among runs of 20.
+        await settle(self.app, 0.0)
+        self.idle = await idle_rate(self.app, IDLE_SECONDS)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -131,6 +137,7 @@ class Load:
             self.app,
             lambda: staggered(self.chat, self.clients_count, self.per_client, RAMP_SECONDS),
             ok=lambda s: s.error is None and s.text == EXPECTED,
+            idle=self.idle,
         )
         self.errors.update(s.error for s in run.streams if s.error)
         figures = {
