@@ -38,7 +38,9 @@ class UsageQuerySerializer(serializers.Serializer):
 class UsageRowSerializer(serializers.Serializer):
     date = serializers.DateField(help_text="The UTC day.")
     model = serializers.CharField(help_text="The model that answered (empty if none did).")
-    messages = serializers.IntegerField(help_text="Replies started that day, any status.")
+    messages = serializers.IntegerField(
+        help_text="Replies started that day that have ended, whatever their status."
+    )
     promptTokens = serializers.IntegerField(source="prompt_tokens")
     completionTokens = serializers.IntegerField(source="completion_tokens")
     cachedTokens = serializers.IntegerField(
