@@ -48,6 +48,7 @@ def test_arrays_and_objects_count_together(form):
 @pytest.mark.parametrize("form", FORMS)
 def test_many_shallow_siblings_are_not_deep(form):
     check_depth(form("[" + "[[]]," * 200 + "[]]"), limit=3)
+    check_depth(form("[" + '{"a": {}},' * 200 + "{}]"), limit=3)
 
 
 @pytest.mark.parametrize("form", FORMS)
