@@ -103,7 +103,7 @@ class MfaEnrolmentMiddleware(_HybridMiddleware):
             "before you continue."
         )
         if request.path.startswith("/api/"):
-            return JsonResponse({"detail": detail}, status=403)
+            return JsonResponse({"detail": detail, "code": "mfa_required"}, status=403)
         messages.warning(request, detail)
         return HttpResponseRedirect(reverse("mfa_index"))
 

@@ -74,7 +74,11 @@ def test_a_covered_user_is_sent_to_set_up_two_factor_and_the_api_says_why(client
     assert response.status_code == 302 and response["Location"] == "/accounts/2fa/"
     response = client.get("/api/chat/sessions")
     assert response.status_code == 403
-    assert "two-factor" in response.json()["detail"]
+    assert response.json() == {
+        "detail": "Set up two-factor authentication (an authenticator app or a passkey) "
+        "before you continue.",
+        "code": "mfa_required",
+    }
     assert client.get("/accounts/2fa/").status_code == 200
 
 
