@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, router, transaction
 from django.db.models import Model
@@ -140,8 +140,10 @@ def _add(model: type[Model], *, keys: tuple[str, ...], sums: tuple[str, ...], ro
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    fields = [model._meta.get_field(name) for name in (*keys, *sums)]
-    columns = [quote(field.column) for field in fields]
+    # Concrete fields (by attname, so ``user_id`` is the foreign key's) always have a column.
+    concrete = {field.attname: field for field in model._meta.concrete_fields}
+    fields = [concrete[name] for name in (*keys, *sums)]
+    columns = [quote(cast(str, field.column)) for field in fields]
     key_columns = ", ".join(columns[: len(keys)])
     additions = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns[len(keys) :])
     sql = (
