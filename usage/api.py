@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatbot.schema import OperationSchema
-from conversations.api.serializers import ErrorSerializer
+from core.serializers import ErrorSerializer
 from usage import selectors
 
 

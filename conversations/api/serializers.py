@@ -21,10 +21,7 @@ from catalogue.fields import ModelIdField
 from conversations import payloads, services, titles
 from conversations.models import ChatSession, Message
 from core.errors import InvalidInput
-
-# ErrorSerializer only for usage/api.py, which still imports it from here. TODO(lead): import
-# it from core.serializers there (usage/ is another helper's), then drop it from this line.
-from core.serializers import ErrorSerializer, StrictCharField  # noqa: F401
+from core.serializers import StrictCharField
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
