@@ -35,6 +35,20 @@ START, END = "<!-- mutation:start -->", "<!-- mutation:end -->"
 # A mutant still running its tests after this long, alone, hangs: a timeout (killed).
 RECHECK_SECONDS = 300
 
+# The API tests that send, read and refuse every request field (api/serializers.py and the
+# shared fields it took from core/serializers.py).
+API_INPUT_TESTS = [
+    "tests/api/test_serializers_strength.py",
+    "tests/api/test_input.py",
+    "tests/api/test_sessions.py",
+    "tests/api/test_branches.py",
+    "tests/api/test_chat.py",
+    "tests/conversations/test_api_organize.py",
+    "tests/api/test_schema.py",
+    "--deselect",
+    "tests/api/test_schema.py::test_api_conforms_to_its_schema",
+]
+
 # Module -> the tests that cover it (mutmut runs, per mutant, those of them that reach the
 # mutated function).
 MODULES: dict[str, list[str]] = {
@@ -50,13 +64,11 @@ MODULES: dict[str, list[str]] = {
     # Without the whole-API Schemathesis run: minutes per mutant, and it fails the copy's
     # first (stats) run whenever an endpoint in progress elsewhere in the tree does not
     # conform yet, so no mutant was ever run. Its input rules are asserted one by one.
-    "conversations/api/serializers.py": [
-        "tests/api/test_input.py",
-        "tests/api/test_schema.py",
-        "--deselect",
-        "tests/api/test_schema.py::test_api_conforms_to_its_schema",
-    ],
+    "conversations/api/serializers.py": API_INPUT_TESTS,
+    "core/serializers.py": API_INPUT_TESTS,
     "conversations/services.py": ["tests/conversations/test_services.py"],
+    "conversations/validation.py": ["tests/conversations/test_validation.py"],
+    "conversations/json_depth.py": ["tests/conversations/test_json_depth.py"],
     "conversations/llm.py": ["tests/conversations/test_llm.py"],
     "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
     "conversations/moderation.py": ["tests/moderation"],
@@ -190,6 +202,67 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("conversations/selectors.py", "context_history", "oldest = None"): (
         "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
     ),
+    (
+        "conversations/api/serializers.py",
+        "StrictUUIDField.to_internal_value",
+        'self.fail("invalid", value=None)',
+    ): ("DRF's UUIDField message, 'Must be a valid UUID.', does not name the value"),
+    (
+        "conversations/api/serializers.py",
+        "StrictUUIDField.to_internal_value",
+        'self.fail("invalid", )',
+    ): ("DRF's UUIDField message, 'Must be a valid UUID.', does not name the value"),
+    (
+        "conversations/api/serializers.py",
+        "SessionUpdateSerializer.__init__",
+        "super().__init__(**kwargs)",
+    ): ("every caller (the session views, drf-spectacular) passes keyword arguments only"),
+    (
+        "conversations/api/serializers.py",
+        "SessionUpdateSerializer.__init__",
+        'self.fields["title"].required = None',
+    ): "DRF and drf-spectacular read required only for its truth",
+    (
+        "conversations/api/serializers.py",
+        "SnippetField.get_attribute",
+        'query = self.context.get("query", None).strip()',
+    ): "the list view, the field's only user, always puts query in the context",
+    (
+        "conversations/api/serializers.py",
+        "SnippetField.get_attribute",
+        'query = self.context.get("query", ).strip()',
+    ): "the list view, the field's only user, always puts query in the context",
+    (
+        "conversations/api/serializers.py",
+        "SnippetField.get_attribute",
+        'query = self.context.get("query", "XXXX").strip()',
+    ): "the list view, the field's only user, always puts query in the context",
+    **{
+        ("conversations/api/serializers.py", "SessionListQuerySerializer.validate_q", line): (
+            "unreachable: DRF's CharField refuses NUL (ProhibitNullCharactersValidator) before "
+            "validate_q runs"
+        )
+        for line in (
+            r'if "XX\x00XX" in value:',
+            "raise serializers.ValidationError(None)",
+            'raise serializers.ValidationError("XXThe search contains characters not allowed.XX")',
+            'raise serializers.ValidationError("the search contains characters not allowed.")',
+            'raise serializers.ValidationError("THE SEARCH CONTAINS CHARACTERS NOT ALLOWED.")',
+        )
+    },
+    ("conversations/validation.py", "has_bad_characters", r'if char in "XX\t\n\rXX":'): (
+        "X, now skipped too, is no control character either"
+    ),
+    (
+        "conversations/json_depth.py",
+        "check_depth",
+        'if document.count("[") + document.count("{") >= limit:',
+    ): "with exactly limit openers nothing can nest deeper than limit",
+    (
+        "conversations/json_depth.py",
+        "check_depth",
+        'elif document.count(b"[") + document.count(b"{") >= limit:',
+    ): "with exactly limit openers nothing can nest deeper than limit",
 }
 
 
@@ -257,10 +330,14 @@ def configure(workdir: Path, module: str) -> None:
     pyproject = workdir / "pyproject.toml"
     text = pyproject.read_text()
     options = dict(tomllib.loads(text)["tool"]["mutmut"])
+    # mutmut mutates only under source_paths: a module of another package (core/) adds it.
+    package = module.split("/", 1)[0]
+    options["source_paths"] = sorted({*options["source_paths"], package})
     # Everything else of the tree too: an app or package that lands later (as core/ did)
     # would otherwise be missing from mutmut's copy, and every test run fail to import it.
     others = {entry.name for entry in workdir.iterdir()} - {"mutants", *options["source_paths"]}
-    options["also_copy"] = sorted(set(options.get("also_copy", [])) | others)
+    copied = set(options.get("also_copy", [])) | others
+    options["also_copy"] = sorted(copied - set(options["source_paths"]))
     options["only_mutate"] = [module]
     options["pytest_add_cli_args_test_selection"] = MODULES[module]
     section = "\n".join(f"{key} = {toml_value(value)}" for key, value in options.items())
