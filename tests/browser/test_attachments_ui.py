@@ -14,6 +14,7 @@ from attachments.models import StoredFile
 from catalogue.models import Model, Provider
 from conversations.models import Message
 from tests.attachments.samples import image_bytes
+from tests.browser.conftest import wait_until
 from tests.factories import conversation
 
 pytestmark = pytest.mark.browser
@@ -118,10 +119,7 @@ def test_attach_drop_and_paste_make_removable_chips(
     pasted.get_by_role("button", name="Remove image.png").click()
     expect(chips(page)).to_have_count(2)
     # A removed file that was never sent is deleted at once.
-    for _ in range(50):
-        if StoredFile.objects.filter(owner=user).count() == 2:
-            break
-        page.wait_for_timeout(100)
+    wait_until(lambda: StoredFile.objects.filter(owner=user).count() == 2, page=page)
     assert sorted(StoredFile.objects.filter(owner=user).values_list("name", flat=True)) == [
         "notes.txt",
         "photo.png",
