@@ -92,12 +92,18 @@ def finish_reply(
         # The session row first, as delete_session and sends lock it: the same order
         # everywhere, so a delete and the end of its reply never deadlock.
         ChatSession.objects.filter(pk=reply.session_id).update(updated_at=now)
-        updated = Message.objects.filter(pk=reply.pk).update(**fields)
+        # A reply counts in the usage rollup once, when it ends: here if it was still
+        # streaming, not when a sweep already ended it (failed) or on a retried save.
+        ended = Message.objects.filter(pk=reply.pk, status=Message.Status.STREAMING).update(
+            **fields
+        )
+        updated = ended or Message.objects.filter(pk=reply.pk).update(**fields)
         # Only the moderator's flag (and, for the payload sent from async code that cannot
         # query, the owner's rating) is read back: a reply hidden while it streamed must not
         # come back in full in the final event.
         if updated:
             _read_back(reply)
+        if ended:
             usage_rollup.record_reply(reply=reply, stored=fields)
     spent = (prompt_tokens or 0) + (completion_tokens or 0) or token_count
     limits.settle_tokens(reservation, spent=spent)
@@ -125,8 +131,9 @@ def _read_back(reply: Message) -> None:
 
 
 def fail_stale_replies(*, session_id=None, reply_id=None) -> int:
-    """Store as failed the replies whose writer stopped beating (a process died); reads
-    already report them failed (``selectors.reported_status``)."""
+    """Store as failed the replies whose writer stopped beating (a process died), and add
+    them to the usage rollup as failed; reads already report them failed
+    (``selectors.reported_status``)."""
     stale = Message.objects.filter(
         status=Message.Status.STREAMING, updated_at__lt=selectors.stale_cutoff()
     )
@@ -134,4 +141,20 @@ def fail_stale_replies(*, session_id=None, reply_id=None) -> int:
         stale = stale.filter(session_id=session_id)
     if reply_id is not None:
         stale = stale.filter(pk=reply_id)
-    return stale.update(status=Message.Status.FAILED)
+    # Followers sweep every poll and almost always find nothing: a read, no write lock.
+    if not stale.exists():
+        return 0
+    with transaction.atomic():
+        # Locked (in id order, as delete_session locks them) until the rollup has them: a
+        # writer ending one meanwhile waits, then finds it failed and does not count it again.
+        swept = list(
+            stale.select_for_update(of=("self",))
+            .select_related("session")
+            .defer("content")
+            .order_by("pk")
+        )
+        Message.objects.filter(pk__in=[reply.pk for reply in swept]).update(
+            status=Message.Status.FAILED
+        )
+        usage_rollup.record_swept(replies=swept)
+    return len(swept)

@@ -81,8 +81,27 @@ def record_reply(*, reply: Message, stored: Mapping[str, Any]) -> None:
     )
 
 
+def record_swept(*, replies: Iterable[Message]) -> None:
+    """Add replies just stored as failed because their writer died (with the session, as
+    ``fail_stale_replies`` reads them) to the rollup, inside that transaction."""
+    record(
+        EndedReply(
+            day=reply.created_at.astimezone(UTC).date(),
+            user_id=reply.session.user_id,
+            model=reply.model,
+            failed=True,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            cached_tokens=reply.cached_tokens,
+            first_token_ms=reply.first_token_ms,
+        )
+        for reply in replies
+    )
+
+
 def record(replies: Iterable[EndedReply]) -> None:
-    """Add ``replies`` to the rollup: one statement per table, whatever their number."""
+    """Add ``replies`` to the rollup: one statement per table, whatever their number, its
+    rows in key order so that two transactions adding to the same rows never deadlock."""
     usage: dict[tuple, Counter] = {}
     times: Counter = Counter()
     for reply in replies:
@@ -98,13 +117,13 @@ def record(replies: Iterable[EndedReply]) -> None:
         DailyUsage,
         keys=("day", "user_id", "model"),
         sums=USAGE_SUMS,
-        rows=[(*key, *(sums[name] for name in USAGE_SUMS)) for key, sums in usage.items()],
+        rows=[(*key, *(sums[name] for name in USAGE_SUMS)) for key, sums in sorted(usage.items())],
     )
     _add(
         FirstTokenTimes,
         keys=("day", "model", "bucket"),
         sums=("replies",),
-        rows=[(*key, count) for key, count in times.items()],
+        rows=[(*key, count) for key, count in sorted(times.items())],
     )
 
 

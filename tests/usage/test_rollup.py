@@ -8,23 +8,24 @@ import math
 import random
 import threading
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conversations import moderation
 from conversations import services as conversation_services
 from conversations.models import Message
-from conversations.reply_storage import finish_reply
+from conversations.reply_storage import fail_stale_replies, finish_reply
 from loopback.upstream import Behaviour
 from sharing import services as sharing_services
 from sharing.models import MessageFeedback
 from tests.factories import ChatSessionFactory, MessageFactory, UserFactory
-from tests.usage.factories import reply
+from tests.usage.factories import at, reply
 from usage import rollup, selectors
 from usage.models import DailyUsage, FirstTokenTimes, ReplyRating
 from usage.seeding import seed_usage
@@ -135,6 +136,40 @@ def test_a_reply_of_a_deleted_conversation_ending_counts_nothing():
 
     assert stored is None
     assert not DailyUsage.objects.exists()
+
+
+def test_a_reply_whose_writer_died_counts_once_as_failed_when_swept(api, user, settings):
+    started = MessageFactory(
+        session=ChatSessionFactory(user=user),
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model="m",
+        created_at=at("2026-03-01 10:00"),
+    )
+    long_ago = timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER + 1)
+    Message.objects.filter(pk=started.pk).update(updated_at=long_ago)
+
+    assert fail_stale_replies(session_id=started.session_id) == 1
+    assert fail_stale_replies() == 0
+    # Its writer was only slow: ending it now stores it but does not count it again.
+    late = finish_reply(reply=started, content="late", status="complete", prompt_tokens=5)
+
+    assert late is not None
+    figures = {"from": "2026-03-01", "to": "2026-03-01"}
+    assert api.get("/api/usage", figures).json() == [
+        {
+            "date": "2026-03-01",
+            "model": "m",
+            "messages": 1,
+            "promptTokens": 0,
+            "completionTokens": 0,
+            "cachedTokens": 0,
+        }
+    ]
+    day = date(2026, 3, 1)
+    shown = selectors.dashboard(period=selectors.Period(start=day, end=day))
+    assert [(row["model"], row["messages"], row["failed"]) for row in shown.rows] == [("m", 1, 1)]
+    assert usage_rows() == {(day, user.pk, "m"): (1, 1, 0, 0, 0)}
 
 
 @pytest.mark.django_db(transaction=True)
