@@ -107,25 +107,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("conversations/rendering.py", "sanitize", ")"): (
         "dropping strip_comments=True: stripping comments is nh3's default"
     ),
-    ("conversations/selectors.py", "context_history", "oldest, chunk = 1, CONTEXT_CHUNK"): (
-        "sequences start at 1, so sequence >= 1 keeps every message"
-    ),
-    ("conversations/selectors.py", "context_history", "chunk = None"): (
-        "the SQLite read-ahead size changes how many rows are fetched at once, not which"
-    ),
-    (
-        "conversations/selectors.py",
-        "context_history",
-        "for role, content, tokens in rows.iterator(chunk_size=None):",
-    ): "the read-ahead size changes how many rows are fetched at once, not which",
     (
         "conversations/selectors.py",
         "sessions_for_user",
         'sessions = ChatSession.objects.filter(user=user).order_by("-updated_at", )',
     ): "ties come back in -id order anyway, from the session_user_recent index",
-    ("conversations/selectors.py", "_oldest_sequence_within", "used, oldest, upper = 0, 1, None"): (
-        "only read when nothing fit, and then the caller stops after the first message anyway"
-    ),
     (
         "accounts/services.py",
         "export_user_data",
@@ -159,49 +145,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "branch_messages",
         'return Message.objects.filter(id__in=_path_to(leaf_id)).order_by("sequence")',
     ): "every write takes a parent from the same conversation, so the path never leaves it",
-    # PostgreSQL runs: the SQLite branch is not taken there (the SQLite run kills these).
-    (
-        "conversations/selectors.py",
-        "context_history",
-        'if connections[visible.db].vendor == "XXsqliteXX":',
-    ): "PostgreSQL is not SQLite either way; killed in the SQLite run",
-    (
-        "conversations/selectors.py",
-        "context_history",
-        'if connections[visible.db].vendor == "SQLITE":',
-    ): "PostgreSQL is not SQLite either way; killed in the SQLite run",
-    ("conversations/selectors.py", "context_history", "used = 1"): (
-        "on PostgreSQL the rows read already fit the budget; killed in the SQLite run"
-    ),
-    (
-        "conversations/selectors.py",
-        "context_history",
-        "oldest = _oldest_sequence_within(None, budget)",
-    ): ("SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"),
-    (
-        "conversations/selectors.py",
-        "context_history",
-        "oldest = _oldest_sequence_within(visible, None)",
-    ): ("SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"),
-    ("conversations/selectors.py", "context_history", "oldest = _oldest_sequence_within(budget)"): (
-        "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
-    ),
-    (
-        "conversations/selectors.py",
-        "context_history",
-        "oldest = _oldest_sequence_within(visible, )",
-    ): ("SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"),
-    (
-        "conversations/selectors.py",
-        "context_history",
-        "for role, content, tokens, message_id, has_files in rows.iterator(chunk_size=None):",
-    ): "the read-ahead size changes how many rows are fetched at once, not which",
-    ("conversations/selectors.py", "context_history", "elif budget is None:"): (
-        "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
-    ),
-    ("conversations/selectors.py", "context_history", "oldest = None"): (
-        "SQLite run: the PostgreSQL pre-read is not reached; killed in the PostgreSQL run"
-    ),
     (
         "conversations/api/serializers.py",
         "StrictUUIDField.to_internal_value",
@@ -263,6 +206,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "check_depth",
         'elif document.count(b"[") + document.count(b"{") >= limit:',
     ): "with exactly limit openers nothing can nest deeper than limit",
+    (
+        "conversations/selectors.py",
+        "_path_within",
+        'cost = "case when {shown} then {table}.{tokens} + %s else 0 end".format(shown=shown, **n)',
+    ): "SQL keywords are case-insensitive; the names are quoted ones filled in after",
+    (
+        "conversations/selectors.py",
+        "_path_within",
+        ').format(cost=cost, stop="" if budget is None else " where path.used <= %s", **n)',
+    ): "SQL keywords and unquoted names are case-insensitive",
 }
 
 
