@@ -79,6 +79,38 @@ def test_a_percentile_read_from_buckets_is_within_one_bucket_of_the_exact_one(co
     assert abs(shown - exact) <= max((rollup.RATIO - 1) * larger, 1.05)
 
 
+@pytest.mark.django_db
+def test_the_dashboards_percentiles_equal_the_reference_for_random_histograms():
+    rng = random.Random(20)
+    histograms = {
+        (date(2026, 3, day), model): Counter(
+            {rng.randrange(0, 300): rng.choice([1, 1, 2, 7, 500]) for _ in range(size)}
+        )
+        for day, model, size in [(1, "a", 1), (1, "b", 2), (2, "a", 40), (3, "a", 120)]
+        + [(4 + n, f"m-{n}", rng.randint(1, 80)) for n in range(12)]
+    }
+    rows = [
+        FirstTokenTimes(day=day, model=model, bucket=bucket, replies=replies)
+        for (day, model), counts in histograms.items()
+        for bucket, replies in counts.items()
+    ]
+    # Stored out of order: the dashboard must not depend on the order rows come back in.
+    rng.shuffle(rows)
+    FirstTokenTimes.objects.bulk_create(rows)
+
+    shown = selectors.first_token_percentiles(
+        period=selectors.Period(start=date(2026, 3, 1), end=date(2026, 3, 31))
+    )
+
+    assert shown == {
+        key: tuple(
+            selectors.histogram_percentile(sorted(counts.items()), fraction)
+            for fraction in (0.5, 0.95)
+        )
+        for key, counts in histograms.items()
+    }
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_sent_through_the_api_counts_once_with_its_stored_figures(api, user, upstream):
     upstream.push(Behaviour(tokens=4, cached_tokens=7, first_token_delay=0.05))
