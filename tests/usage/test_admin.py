@@ -3,7 +3,9 @@ and CSV) is the sum of the stored replies of the period."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -243,3 +245,26 @@ def test_a_model_name_is_escaped_in_the_charts(viewer):
 
     assert "<title>2026-03-01 &lt;b&gt;m&lt;/b&gt;: 1</title>" in html
     assert "<b>m</b>" not in html
+
+
+def test_the_rows_table_prints_counts_times_to_one_decimal_and_a_dash_for_none(viewer, replies):
+    response = viewer.get(URL, PERIOD)
+
+    html = response.content.decode()
+    body = html[html.index('id="usage-rows"') :]
+    body = body[body.index("<tbody>") : body.index("</tbody>")]
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+    a, _b, c = response.context["dashboard"].rows
+    assert cells == [
+        ["2026-03-01", "model-a", "4", "0", "100", "10", "4", *times(a), "no price"],
+        ["2026-03-01", "model-b", "1", "1", "0", "0", "0", "–", "–", "no price"],
+        ["2026-03-02", "model-b", "1", "0", "500", "50", "100", *times(c), "no price"],
+    ]
+
+
+def times(row: dict) -> list[str]:
+    """p50 and p95 rounded half up to one decimal."""
+    return [
+        str(Decimal(repr(row[name])).quantize(Decimal("0.1"), ROUND_HALF_UP))
+        for name in ("ttft_p50", "ttft_p95")
+    ]
