@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.db.models import Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -87,20 +88,30 @@ def first_token_percentiles(*, period: Period) -> dict[tuple[date, str], tuple[f
     """``{(day, model): (p50, p95)}`` of the milliseconds to a reply's first token, read
     from the rollup's histogram (``histogram_percentile``).
 
-    The rows come unordered and each day and model's few dozen buckets are sorted here: an
-    ORDER BY on the day, the model's name and the bucket cost PostgreSQL a sort of every
-    row of the period."""
-    counts: dict[tuple[date, str], list[tuple[int, int]]] = defaultdict(list)
-    for day, model, bucket, replies in (
+    A 90-day period has some 17,000 buckets, so they are read lean: unordered (an ORDER
+    BY on the day, the model's name and the bucket cost PostgreSQL a sort of them all),
+    each day and model's few dozen sorted here, and through the cursor, the day converted
+    once per day and model rather than by the ORM once per row."""
+    rows = (
         FirstTokenTimes.objects.filter(day__gte=period.start, day__lte=period.end)
         .values_list("day", "model", "bucket", "replies")
         .order_by()
-    ):
-        counts[(day, model)].append((bucket, replies))
+    )
+    sql, params = rows.query.get_compiler(using=rows.db).as_sql()
+    counts: dict[tuple[object, str], list[tuple[int, int]]] = defaultdict(list)
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        for day, model, bucket, replies in cursor.fetchall():
+            counts[(day, model)].append((bucket, replies))
+    # The day as the database gives it: a date, or text on SQLite.
+    as_date = FirstTokenTimes._meta.get_field("day").to_python
     percentiles = {}
-    for key, buckets in counts.items():
+    for (day, model), buckets in counts.items():
         buckets.sort()
-        percentiles[key] = (histogram_percentile(buckets, 0.5), histogram_percentile(buckets, 0.95))
+        percentiles[(as_date(day), model)] = (
+            histogram_percentile(buckets, 0.5),
+            histogram_percentile(buckets, 0.95),
+        )
     return percentiles
 
 
