@@ -26,7 +26,7 @@ from knox.models import AuthToken
 from accounts.models import CUSTOM_INSTRUCTIONS_MAX_CHARS, User
 from attachments.models import StoredFile
 from attachments.storage import file_storage
-from conversations import exports as conversation_exports
+from conversations import selectors as conversation_selectors
 from conversations import services as conversation_services
 from core.errors import InvalidInput
 
@@ -184,7 +184,7 @@ def export_user_data(user: User) -> dict:
     return {
         "user": {"username": user.username, "email": user.email},
         "exportedAt": timezone.now().isoformat(),
-        "conversations": list(conversation_exports.exported_conversations(user=user)),
+        "conversations": list(conversation_selectors.exported_conversations(user=user)),
     }
 
 
@@ -192,7 +192,7 @@ def export_user_archive(*, user: User) -> IO[bytes]:
     """The user's export as a zip in a temporary file, read from its start: ``export.json``
     (the export, and ``files`` saying where each file is) and the user's own files (those the
     export shows, and those attached to nothing), copied from storage in chunks."""
-    files = conversation_exports.exported_files(user=user)
+    files = conversation_selectors.exported_files(user=user)
     listed = [{**described, "path": _archived_path(file)} for file, described in files]
     exported = {**export_user_data(user), "files": listed}
     archive = tempfile.TemporaryFile()  # noqa: SIM115 (the caller streams and closes it)

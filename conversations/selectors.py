@@ -18,6 +18,7 @@ from django.db.models import (
     CharField,
     Field,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -28,10 +29,14 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, Greatest, Length, StrIndex, Substr, Upper
 from django.utils import timezone
 
+from attachments import selectors as attachment_selectors
+from attachments.models import MessageAttachment, StoredFile
 from attachments.selectors import marking_files
+from conversations import payloads
 from conversations.context import MESSAGE_OVERHEAD_TOKENS, ContextMessage
 from conversations.errors import MessageNotFound, SessionNotFound
 from conversations.models import ChatSession, Message
+from conversations.payloads import AttachmentPayload, ExportedMessage
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -309,3 +314,62 @@ def _path_within(message_id, *, visible: QuerySet[Message], budget: int | None) 
     counted = [*shown_params, MESSAGE_OVERHEAD_TOKENS]
     params = [*counted, Message._meta.pk.get_db_prep_value(message_id, connection), *counted]
     return RawSQL(sql, params if budget is None else [*params, budget])
+
+
+# --- Exports: a user's conversations with every branch, and their files, as JSON-ready
+# data. Hidden messages keep their place but not their text or files.
+
+
+class ExportedMessageWithFiles(ExportedMessage):
+    attachments: list[AttachmentPayload]
+
+
+class ExportedConversation(TypedDict):
+    sessionId: str
+    title: str
+    createdAt: str
+    updatedAt: str
+    messages: list[ExportedMessageWithFiles]
+
+
+def message_files(message: Message) -> list[AttachmentPayload]:
+    """What was attached to ``message`` (its ``attachment_links`` read beforehand, with their
+    files); none for a hidden message."""
+    if message.hidden:
+        return []
+    return [payloads.attachment_payload(link.file) for link in message.attachment_links.all()]
+
+
+def exported_message(message: Message) -> ExportedMessageWithFiles:
+    """The message's row as is (every branch), with its files' metadata."""
+    return {**payloads.exported_message(message), "attachments": message_files(message)}
+
+
+def exported_conversations(*, user) -> Iterator[ExportedConversation]:
+    """Every conversation of ``user``, oldest first, with all its messages in order and their
+    files' metadata, read in chunks."""
+    links = MessageAttachment.objects.select_related("file").order_by("position")
+    messages = (
+        Message.objects.filter(session__user=user)
+        .order_by("session_id", "sequence")
+        .prefetch_related(Prefetch("attachment_links", queryset=links))
+    )
+    by_session: dict = {}
+    for message in messages.iterator(chunk_size=2000):
+        by_session.setdefault(message.session_id, []).append(exported_message(message))
+    sessions = ChatSession.objects.filter(user=user).order_by("created_at")
+    for session in sessions.iterator(chunk_size=2000):
+        yield {
+            "sessionId": str(session.pk),
+            "title": session.title,
+            "createdAt": session.created_at.isoformat(),
+            "updatedAt": session.updated_at.isoformat(),
+            "messages": by_session.get(session.pk, []),
+        }
+
+
+def exported_files(*, user) -> list[tuple[StoredFile, AttachmentPayload]]:
+    """The user's files that their export holds (``attachments.selectors.exported_files``),
+    each with its metadata."""
+    files = attachment_selectors.exported_files(user=user)
+    return [(file, payloads.attachment_payload(file)) for file in files]

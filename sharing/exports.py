@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conversations import exports as conversation_exports
+from conversations import selectors as conversation_selectors
 from conversations.models import ChatSession, Message
 
 REMOVED = "*This message was removed by a moderator.*"
@@ -21,7 +21,7 @@ def as_json(session: ChatSession, messages: list[Message]) -> dict:
         "currentMessageId": str(session.current_message_id) if session.current_message_id else None,
         "createdAt": session.created_at.isoformat(),
         "updatedAt": session.updated_at.isoformat(),
-        "messages": [conversation_exports.exported_message(message) for message in messages],
+        "messages": [conversation_selectors.exported_message(message) for message in messages],
     }
 
 
@@ -34,7 +34,7 @@ def as_markdown(session: ChatSession, messages: list[Message]) -> str:
             continue
         lines += ["", f"## {SPEAKERS[message.role]}", ""]
         lines.append(REMOVED if message.hidden else message.content.strip("\n"))
-        names = [attachment["name"] for attachment in conversation_exports.message_files(message)]
+        names = [attachment["name"] for attachment in conversation_selectors.message_files(message)]
         if names:
             lines += ["", "*Attached: " + ", ".join(names) + "*"]
     return "\n".join(lines) + "\n"

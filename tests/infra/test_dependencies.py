@@ -1,6 +1,5 @@
 """Dependencies run one way (docs/architecture.md): project middleware and ``core`` import
-no app, and ``accounts`` reaches ``conversations`` only through its services and selectors
-(``conversations.exports`` holds the selectors of exports)."""
+no app, and ``accounts`` reaches ``conversations`` only through its services and selectors."""
 
 from __future__ import annotations
 
@@ -51,14 +50,8 @@ def test_project_middleware_and_core_import_no_app():
 
 
 def test_accounts_reaches_conversations_only_through_services_and_selectors():
-    # ``from conversations import services`` names the package too; ``exports`` holds the
-    # export's selectors.
-    allowed = {
-        "conversations",
-        "conversations.services",
-        "conversations.selectors",
-        "conversations.exports",
-    }
+    # ``from conversations import services`` names the package too.
+    allowed = {"conversations", "conversations.services", "conversations.selectors"}
     found = set()
     for path in sorted((ROOT / "accounts").rglob("*.py")):
         if "migrations" in path.parts:
