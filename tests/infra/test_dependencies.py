@@ -9,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 APPS = {"accounts", "attachments", "catalogue", "conversations", "openai_api", "sharing", "usage"}
 
+
 def imported_modules(path: Path) -> set[str]:
     """Every module ``path`` imports at run time (imports for type checkers only are left
     out); ``from package import module`` counts as the module."""
