@@ -26,6 +26,7 @@ from conversations.api.serializers import (
     ChatReplySerializer,
     ChatRequestSerializer,
     MessageSerializer,
+    QueryBooleanField,
     RegenerateSerializer,
     SessionListItemSerializer,
     SessionListQuerySerializer,
@@ -226,8 +227,8 @@ class ChatView(OnDatabaseThreads):
 
 
 class MessagesQuerySerializer(serializers.Serializer):
-    all = serializers.BooleanField(
-        required=False, help_text="Every message of the tree, not just the current branch."
+    all = QueryBooleanField(
+        required=False, help_text="true: every message of the tree, not just the current branch."
     )
 
 

@@ -326,10 +326,12 @@ def test_the_all_flag_shows_the_branch_or_the_whole_tree(api, user, query, shown
     assert contents == (shown or ["first", "original", "edited"])
 
 
-def test_an_all_flag_that_is_not_a_boolean_is_400(api, user):
+@pytest.mark.parametrize("value", ["maybe", "yes", "1", "True", ""])
+def test_an_all_flag_other_than_true_or_false_is_400(api, user, value):
+    # As strict as ?archived=: DRF's BooleanField would also take yes, 1, True, on.
     session = ChatSessionFactory(user=user)
 
-    response = api.get(f"/api/chat/sessions/{session.pk}/messages", {"all": "maybe"})
+    response = api.get(f"/api/chat/sessions/{session.pk}/messages", {"all": value})
 
     assert response.status_code == 400
-    assert response.json()["detail"] == "all: Must be a valid boolean."
+    assert response.json()["detail"] == "all: Must be true or false."
