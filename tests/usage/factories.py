@@ -19,6 +19,8 @@ def reply(session, when: str, model: str = "model-a", **fields) -> Message:
     as the app ends one (``finish_reply``, which adds it to the usage rollup)."""
     fields = {"prompt_tokens": 100, "completion_tokens": 20, "cached_tokens": 0, **fields}
     status = fields.pop("status", Message.Status.COMPLETE)
+    # The reply's own count (finish_reply counts its text), as a reply of that length has.
+    token_count = fields.pop("token_count", None)
     started = MessageFactory(
         session=session,
         role=Message.Role.ASSISTANT,
@@ -26,6 +28,10 @@ def reply(session, when: str, model: str = "model-a", **fields) -> Message:
         model=model,
         created_at=at(when),
     )
-    return finish_reply(
+    finished = finish_reply(
         reply=started, content=started.content, status=status, model=model, **fields
     )
+    if token_count is not None:
+        Message.objects.filter(pk=started.pk).update(token_count=token_count)
+        finished.token_count = token_count
+    return finished
