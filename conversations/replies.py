@@ -38,6 +38,8 @@ from core.errors import OUTAGES, ChatError, StorageUnavailable
 logger = logging.getLogger(__name__)
 
 _runs: dict[str, ReplyRun] = {}
+# Conversations whose title this process is asking the model for.
+_titling: set = set()
 
 DEADLINE_DETAIL = "The assistant took too long to answer. Please try again."
 # Backoff of the final save while the database is down (see ReplyRun._save_final).
@@ -360,6 +362,19 @@ class ReplyRun:
             pause = min(pause * 2, FINAL_SAVE_MAX_PAUSE)
 
     async def _give_title(self) -> None:
+        session_id = self.turn.session.pk
+        # A quick next turn may end while this conversation's first title is still being
+        # asked for (or was stored after the turn read its session): one model call is
+        # enough.
+        if session_id in _titling or not await run_db(titles.is_untitled, session_id=session_id):
+            return
+        _titling.add(session_id)
+        try:
+            await self._ask_title(session_id)
+        finally:
+            _titling.discard(session_id)
+
+    async def _ask_title(self, session_id) -> None:
         first_message = self.turn.user_message.content
         try:
             title = titles.tidy_generated_title(
@@ -368,7 +383,6 @@ class ReplyRun:
         except ChatError:
             title = ""
         title = title or titles.fallback_title(first_message)
-        session_id = self.turn.session.pk
         if await run_db(titles.set_generated_title, session_id=session_id, title=title):
             await events.publish(
                 self.user_id, payloads.title_event(session_id=session_id, title=title)

@@ -52,6 +52,10 @@ def tidy_generated_title(raw: str) -> str:
     return title
 
 
+def is_untitled(*, session_id) -> bool:
+    return ChatSession.objects.filter(pk=session_id, title="").exists()
+
+
 def set_generated_title(*, session_id, title: str) -> bool:
     """Give an untitled session its generated title; never overwrite a rename."""
     return bool(ChatSession.objects.filter(pk=session_id, title="").update(title=title))
