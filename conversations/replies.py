@@ -364,9 +364,13 @@ class ReplyRun:
     async def _give_title(self) -> None:
         session_id = self.turn.session.pk
         # A quick next turn may end while this conversation's first title is still being
-        # asked for (or was stored after the turn read its session): one model call is
-        # enough.
-        if session_id in _titling or not await run_db(titles.is_untitled, session_id=session_id):
+        # asked for, or after it was stored (the turn read its session before): one model
+        # call is enough. A turn that created its conversation read it as it is.
+        if session_id in _titling:
+            return
+        if not self.turn.created_session and not await run_db(
+            titles.is_untitled, session_id=session_id
+        ):
             return
         _titling.add(session_id)
         try:

@@ -4,6 +4,7 @@ unknown, disabled or another group's, switched from a turn on; its own instructi
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 from django.contrib.auth.models import Group
@@ -28,7 +29,11 @@ def test_a_new_conversation_uses_the_chosen_model_and_its_provider(
     assert response.status_code == 200, response.content
     session = ChatSession.objects.get(pk=response.json()["sessionId"])
     assert session.model == "strong"
-    # The reply and the title, both from the chosen model's provider, with its key.
+    # The reply and the title, both from the chosen model's provider, with its key; the
+    # title is asked for after the reply has been answered.
+    deadline = time.monotonic() + 30
+    while len(second_upstream.chat_requests()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert [body["model"] for body in second_upstream.chat_requests()] == ["strong", "strong"]
     assert {r["headers"]["authorization"] for r in second_upstream.requests} == {
         f"Bearer {BETA_KEY}"
