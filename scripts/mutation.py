@@ -183,19 +183,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "SnippetField.get_attribute",
         'query = self.context.get("query", "XXXX").strip()',
     ): "the list view, the field's only user, always puts query in the context",
-    **{
-        ("conversations/api/serializers.py", "SessionListQuerySerializer.validate_q", line): (
-            "unreachable: DRF's CharField refuses NUL (ProhibitNullCharactersValidator) before "
-            "validate_q runs"
-        )
-        for line in (
-            r'if "XX\x00XX" in value:',
-            "raise serializers.ValidationError(None)",
-            'raise serializers.ValidationError("XXThe search contains characters not allowed.XX")',
-            'raise serializers.ValidationError("the search contains characters not allowed.")',
-            'raise serializers.ValidationError("THE SEARCH CONTAINS CHARACTERS NOT ALLOWED.")',
-        )
-    },
     ("conversations/validation.py", "has_bad_characters", r'if char in "XX\t\n\rXX":'): (
         "X, now skipped too, is no control character either"
     ),

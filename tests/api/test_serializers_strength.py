@@ -168,7 +168,7 @@ def test_an_id_that_is_not_a_uuid_string_is_400(api, field, value):
 
 @pytest.mark.parametrize("query", ["\x00", "a\x00b"], ids=["NUL", "inner NUL"])
 def test_a_search_with_nul_is_400_with_its_sentence(api, user, query):
-    # DRF's CharField refuses NUL before validate_q's own check (which is never reached).
+    # DRF's CharField refuses NUL itself.
     ChatSessionFactory(user=user, title="a b")
 
     response = api.get("/api/chat/sessions", {"q": query})
