@@ -53,6 +53,10 @@ API_INPUT_TESTS = [
 # mutated function).
 MODULES: dict[str, list[str]] = {
     "conversations/limits.py": ["tests/conversations/test_limits.py"],
+    "conversations/session_limits.py": [
+        "tests/conversations/test_session_limits.py",
+        "tests/web/test_consumer_limits.py",
+    ],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
