@@ -52,7 +52,13 @@ API_INPUT_TESTS = [
 # Module -> the tests that cover it (mutmut runs, per mutant, those of them that reach the
 # mutated function).
 MODULES: dict[str, list[str]] = {
-    "conversations/limits.py": ["tests/conversations/test_limits.py"],
+    "conversations/limits.py": [
+        "tests/conversations/test_limits.py",
+        "tests/conversations/test_limits_tokens.py",
+        "tests/conversations/test_limits_budgets.py",
+        "tests/conversations/test_quota.py",
+        "tests/usage/test_budgets.py",
+    ],
     "conversations/session_limits.py": [
         "tests/conversations/test_session_limits.py",
         "tests/web/test_consumer_limits.py",
@@ -63,6 +69,12 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_branches.py",
         "tests/moderation/test_moderation_filters.py",
         "tests/attachments/test_sending.py",
+        "tests/conversations/test_selectors_search.py",
+        # The exports (moved from accounts/services.py).
+        "tests/accounts/test_export_files.py",
+        "tests/accounts/test_services.py",
+        "tests/sharing/test_export_organize_feedback.py",
+        "tests/sharing/test_branches.py",
     ],
     "conversations/rendering.py": ["tests/web/test_rendering.py"],
     # Without the whole-API Schemathesis run: minutes per mutant, and it fails the copy's
