@@ -77,6 +77,15 @@ MODULES: dict[str, list[str]] = {
         "tests/sharing/test_branches.py",
     ],
     "conversations/rendering.py": ["tests/web/test_rendering.py"],
+    "conversations/context.py": [
+        "tests/conversations/test_context.py",
+        "tests/conversations/test_context_strength.py",
+        "tests/catalogue/test_cache_friendly_context.py",
+    ],
+    "conversations/titles.py": [
+        "tests/conversations/test_generated_titles.py",
+        "tests/conversations/test_titles_strength.py",
+    ],
     # Without the whole-API Schemathesis run: minutes per mutant, and it fails the copy's
     # first (stats) run whenever an endpoint in progress elsewhere in the tree does not
     # conform yet, so no mutant was ever run. Its input rules are asserted one by one.
