@@ -60,6 +60,7 @@ MODULES: dict[str, list[str]] = {
         "tests/usage/test_budgets.py",
     ],
     "conversations/session_limits.py": [
+        "tests/conversations/test_session_limits_strength.py",
         "tests/conversations/test_session_limits.py",
         "tests/web/test_consumer_limits.py",
     ],
