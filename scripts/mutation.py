@@ -105,6 +105,12 @@ MODULES: dict[str, list[str]] = {
     "accounts/services.py": ["tests/accounts", "tests/api/test_auth.py"],
     "accounts/api/views.py": ["tests/api/test_auth.py"],
     "accounts/api_auth.py": ["tests/api/test_auth.py", "tests/security/test_login_and_tokens.py"],
+    "accounts/policy.py": ["tests/accounts/test_policy_strength.py"],
+    "accounts/preferences.py": ["tests/accounts/test_preferences_strength.py"],
+    "accounts/selectors.py": ["tests/accounts/test_selectors_strength.py"],
+    "accounts/configuration.py": ["tests/accounts/test_configuration_strength.py"],
+    "accounts/middleware.py": ["tests/accounts/test_middleware_strength.py"],
+    "accounts/signals.py": ["tests/accounts/test_signals_strength.py"],
     "accounts/views.py": ["tests/web/test_pages.py", "tests/security/test_isolation.py"],
 }
 
