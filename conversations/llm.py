@@ -197,8 +197,10 @@ async def close_clients() -> None:
 # --- Errors -----------------------------------------------------------------------------
 
 # Failures of the transport below the SDK (a dropped connection mid-stream) and of its SSE
-# parsing (malformed JSON) are not wrapped by the SDK, so they are caught here as well.
-_UPSTREAM_FAILURES = (openai.OpenAIError, httpx2.HTTPError, ValueError)
+# parsing (malformed JSON) are not wrapped by the SDK, so they are caught here as well. A
+# 200 that is not JSON (a web page at the base URL) comes back as a str, and JSON of
+# another shape as a half-built object: reading them raises AttributeError or TypeError.
+_UPSTREAM_FAILURES = (openai.OpenAIError, httpx2.HTTPError, ValueError, AttributeError, TypeError)
 
 
 def _domain_error(exc: BaseException) -> LLMError:
@@ -290,7 +292,7 @@ async def _stream_from(
                         yield TextDelta(delta["content"])
                     if choice.get("finish_reason"):
                         finish_reason = str(choice["finish_reason"])
-    except (*_UPSTREAM_FAILURES, AttributeError, TypeError) as exc:
+    except _UPSTREAM_FAILURES as exc:
         raise _domain_error(exc) from None
     if finish_reason is None:
         # The upstream closed the stream before saying the reply was over.
@@ -347,9 +349,9 @@ def complete(
         response = sync_client(model.provider).chat.completions.create(
             **_completion_args(messages, model, max_tokens)
         )
+        return _completion_from(response, model)
     except _UPSTREAM_FAILURES as exc:
         raise _domain_error(exc) from None
-    return _completion_from(response, model)
 
 
 async def acomplete(
@@ -366,9 +368,9 @@ async def acomplete(
         response = await _post_chat(
             _completion_args(messages, model, max_tokens), stream=False, provider=model.provider
         )
+        return _completion_from(response, model)
     except _UPSTREAM_FAILURES as exc:
         raise _domain_error(exc) from None
-    return _completion_from(response, model)
 
 
 def _completion_args(messages, model: ModelEntry, max_tokens) -> dict:
@@ -423,9 +425,13 @@ async def moderate(text: str, *, images: tuple[str, ...] = ()) -> ModerationResu
         response = await async_client().moderations.create(
             model=settings.CHATBOT_MODERATION_MODEL, input=checked
         )
+        return _moderation_from(response)
     except _UPSTREAM_FAILURES as exc:
         _domain_error(exc)
         raise ModerationUnavailable() from None
+
+
+def _moderation_from(response) -> ModerationResult:
     if not response.results:
         raise ModerationUnavailable()
     # One result for the whole input (OpenAI's); a server answering per part is read alike.
