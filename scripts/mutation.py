@@ -95,7 +95,10 @@ MODULES: dict[str, list[str]] = {
     "conversations/services.py": ["tests/conversations/test_services.py"],
     "conversations/validation.py": ["tests/conversations/test_validation.py"],
     "conversations/json_depth.py": ["tests/conversations/test_json_depth.py"],
-    "conversations/llm.py": ["tests/conversations/test_llm.py"],
+    "conversations/llm.py": [
+        "tests/conversations/test_llm.py",
+        "tests/conversations/test_llm_strength.py",
+    ],
     "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
     "conversations/moderation.py": ["tests/moderation"],
     "conversations/admin.py": ["tests/moderation"],
