@@ -64,6 +64,9 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_session_limits.py",
         "tests/web/test_consumer_limits.py",
     ],
+    "conversations/context_processors.py": [
+        "tests/conversations/test_context_processors_strength.py"
+    ],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
