@@ -251,3 +251,18 @@ def test_a_new_monthly_count_without_replies_starts_from_zero(user, budgets, fro
     limits.reserve_tokens(user.pk, prompt_tokens=1)
 
     assert month_count(user.pk, "2026-11") == 1 + CAP
+
+
+def test_without_a_provider_every_user_has_the_global_daily_quota(
+    monkeypatch, settings, frozen_clock
+):
+    """The module's own default, before an app (usage) registers its budgets."""
+    monkeypatch.setattr(limits, "_budgets_for", limits._global_budgets)
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 300
+
+    assert limits.reserve_tokens(1, prompt_tokens=300).tokens == 300 + CAP
+    assert limits.reserve_tokens(2, prompt_tokens=300).tokens == 300 + CAP
+    with pytest.raises(QuotaExceeded):
+        limits.reserve_tokens(1, prompt_tokens=1)
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 0
+    assert limits.reserve_tokens(1, prompt_tokens=10**9) is None
