@@ -67,6 +67,7 @@ MODULES: dict[str, list[str]] = {
     "conversations/context_processors.py": [
         "tests/conversations/test_context_processors_strength.py"
     ],
+    "conversations/events.py": ["tests/conversations/test_events_strength.py"],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
