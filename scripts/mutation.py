@@ -121,7 +121,7 @@ MODULES: dict[str, list[str]] = {
     "accounts/configuration.py": ["tests/accounts/test_configuration_strength.py"],
     "accounts/middleware.py": ["tests/accounts/test_middleware_strength.py"],
     "accounts/signals.py": ["tests/accounts/test_signals_strength.py"],
-    "accounts/views.py": ["tests/web/test_pages.py", "tests/security/test_isolation.py"],
+    "accounts/views.py": ["tests/accounts/test_views_strength.py"],
 }
 
 # What CI runs (``--ci``), each held to the target: the modules that meet it today, within
