@@ -106,7 +106,11 @@ MODULES: dict[str, list[str]] = {
     "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
     "conversations/moderation.py": ["tests/moderation"],
     "conversations/admin.py": ["tests/moderation"],
-    "conversations/consumers.py": ["tests/web/test_consumer.py"],
+    "conversations/consumers.py": [
+        "tests/web/test_consumer.py",
+        "tests/web/test_consumer_strength.py",
+        "tests/web/test_catch_up.py",
+    ],
     "conversations/views.py": ["tests/web/test_pages.py"],
     "conversations/api/views.py": ["tests/api"],
     "accounts/services.py": ["tests/accounts", "tests/api/test_auth.py"],
