@@ -52,6 +52,28 @@ class ChatSession(models.Model):
         return self.title or "New chat"
 
 
+def jump_depth(depth: int) -> int | None:
+    """The depth of the jump of a message at ``depth`` (none for a first message): ``depth``
+    less the smallest term of its greedy sum of numbers 2**k - 1 (Myers' skew-binary jump
+    pointers, 1983), so any ancestor is O(log depth) jumps or parent steps away."""
+    if depth == 0:
+        return None
+    rest = depth
+    while True:
+        term = (1 << ((rest + 1).bit_length() - 1)) - 1  # the largest 2**k - 1 up to rest
+        if term == rest:
+            return depth - term
+        rest -= term
+
+
+class MessageQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Rows inserted at once get their place in the tree too (``place_messages``)."""
+        objs = list(objs)
+        place_messages(objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Message(models.Model):
     """One turn of a conversation; assistant replies also carry their model and usage."""
 
@@ -78,6 +100,21 @@ class Message(models.Model):
     )
     sequence = models.PositiveIntegerField(
         help_text="Creation order within the session, never renumbered."
+    )
+    # Set when the message is added (place_messages), never changed: a branch is paged by
+    # depth, and its ancestor at any depth reached by jumps in a few steps.
+    depth = models.PositiveIntegerField(
+        help_text="Messages above this one on its branch: 0 for a conversation's first."
+    )
+    jump = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="An ancestor further up (its depth a function of this one's): none for "
+        "a conversation's first message.",
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
@@ -114,6 +151,8 @@ class Message(models.Model):
     # read beforehand for a page).
     attached_files: list[StoredFile]
 
+    objects = MessageQuerySet.as_manager()
+
     class Meta:
         ordering = ["session", "sequence"]
         permissions = [
@@ -147,9 +186,65 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.role} #{self.sequence}"
 
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and self.depth is None:
+            place_messages([self])
+        super().save(*args, **kwargs)
+
     @property
     def is_final(self) -> bool:
         return self.status != self.Status.STREAMING
+
+
+def place_messages(messages: list[Message]) -> None:
+    """Set ``depth`` and ``jump`` of the new ``messages`` that have none, from their
+    parents (earlier in ``messages``, or stored). A stored parent costs one query, which
+    also reads the jumps a turn's two messages can need."""
+    batch = {message.pk: message for message in messages}
+    known: dict = {}  # id -> (depth, jump id)
+
+    def place(message: Message) -> None:
+        if message.parent_id is None:
+            message.depth, message.jump_id = 0, None
+            return
+        depth, jump_id = located(message.parent_id)
+        message.depth = depth + 1
+        if jump_depth(message.depth) == depth:
+            message.jump_id = message.parent_id
+        else:
+            # The parent's jump and its jump span as much as parent to jump: skip both.
+            message.jump_id = located(jump_id)[1]
+
+    def located(pk) -> tuple[int, object]:
+        if pk not in known:
+            message = batch.get(pk)
+            if message is None:
+                known.update(_stored_places(pk))
+            else:
+                if message.depth is None:
+                    place(message)
+                known[pk] = (message.depth, message.jump_id)
+        return known[pk]
+
+    for message in messages:
+        if message.depth is None:
+            place(message)
+
+
+def _stored_places(pk) -> dict:
+    """The depth and jump of a stored message, of its jump and of its jump's jump."""
+    depth, *chain = (
+        Message.objects.filter(pk=pk)
+        .values_list("depth", "jump", "jump__jump", "jump__jump__jump")
+        .get()
+    )
+    places = {}
+    for node, up in zip([pk, *chain], chain, strict=False):
+        if node is None:
+            break
+        places[node] = (depth, up)
+        depth = jump_depth(depth)
+    return places
 
 
 class IdempotencyKey(models.Model):

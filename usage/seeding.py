@@ -19,7 +19,7 @@ from django.contrib.auth.models import Group
 from django.db import connections, router, transaction
 from django.db.models import AutoField, Model
 
-from conversations.models import ChatSession, Message
+from conversations.models import ChatSession, Message, jump_depth
 from sharing.models import MessageFeedback
 from usage import rollup
 
@@ -47,6 +47,12 @@ class Seeded:
     feedback: int
     first_day: date
     last_day: date
+
+
+def _jump_on(line: list[uuid.UUID]) -> uuid.UUID | None:
+    """The jump of the next message of a single branch (``line``, root first)."""
+    depth = jump_depth(len(line))
+    return None if depth is None else line[depth]
 
 
 class _Table:
@@ -118,7 +124,7 @@ def seed_usage(
         )
         model, _share, first_ms, per_token_ms = rng.choices(MODELS, model_weights)[0]
         turns = min(rng.randint(1, TURNS_PER_SESSION), max(1, (messages - counts["messages"]) // 2))
-        session_id, parent_id, history = uuid.uuid4(), None, 0
+        session_id, parent_id, history, line = uuid.uuid4(), None, 0, []
         for turn in range(turns):
             moment = start + timedelta(seconds=40 * turn)
             question_id, reply_id = uuid.uuid4(), uuid.uuid4()
@@ -129,18 +135,23 @@ def seed_usage(
                 session_id=session_id,
                 parent_id=parent_id,
                 sequence=2 * turn,
+                depth=len(line),
+                jump_id=_jump_on(line),
                 role=Message.Role.USER,
                 content="seeded question",
                 token_count=asked,
                 created_at=moment,
                 updated_at=moment,
             )
+            line.append(question_id)
             spent = _spend(rng, history=history, first_ms=first_ms, per_token_ms=per_token_ms)
             replies.add(
                 id=reply_id,
                 session_id=session_id,
                 parent_id=question_id,
                 sequence=2 * turn + 1,
+                depth=len(line),
+                jump_id=_jump_on(line),
                 role=Message.Role.ASSISTANT,
                 content="seeded reply",
                 model=model,
@@ -163,6 +174,7 @@ def seed_usage(
             )
             history += spent["completion_tokens"] or 0
             parent_id = reply_id
+            line.append(reply_id)
             if rng.random() < FEEDBACK_SHARE:
                 rated.append(reply_id)
                 feedback.add(
