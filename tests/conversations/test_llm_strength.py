@@ -731,6 +731,7 @@ def test_the_demo_quotes_the_last_user_text_up_to_200_characters(demo):
         {"type": "text", "text": "look "},
         {"type": "image_url", "image_url": {"url": "data:,"}},
         {"type": "text", "text": "here"},
+        {"type": "text"},
     ]
     messages = [
         {"role": "user", "content": parts},
