@@ -68,6 +68,8 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_context_processors_strength.py"
     ],
     "conversations/events.py": ["tests/conversations/test_events_strength.py"],
+    # Dead connections need PostgreSQL (SQLite's never die): score it there.
+    "conversations/db.py": ["tests/conversations/test_db_strength.py"],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
