@@ -84,12 +84,13 @@ async def test_frames_that_are_not_json_objects_get_one_sentence(tabs):
         "detail": "The JSON is nested too deeply: at most 64 levels are allowed.",
         "code": "invalid",
     }
-    await socket.send_to(text_data=json.dumps({"type": "dance", "requestId": "r1"}))
-    assert await socket.receive_json_from(timeout=5) == {
-        "type": "error",
-        "detail": "Unknown message type.",
-        "code": "invalid",
-    }
+    for kind in ("dance", ["send"], None):
+        await socket.send_to(text_data=json.dumps({"type": kind, "requestId": "r1"}))
+        assert await socket.receive_json_from(timeout=5) == {
+            "type": "error",
+            "detail": "Unknown message type.",
+            "code": "invalid",
+        }
     assert await socket.receive_nothing(timeout=0.1)
 
 
@@ -340,3 +341,18 @@ async def test_stopping_a_finished_reply_changes_nothing(upstream, tabs):
     assert await socket.receive_nothing(timeout=0.3)
     assert await sync_to_async(cache.get)(stop_key(answer.pk)) is None
     assert (await Message.objects.aget(pk=answer.pk)).status == "complete"
+
+
+async def test_a_failed_reply_bubble_says_why(upstream, tabs, settings):
+    settings.CHATBOT_LLM_MAX_RETRIES = 0
+    upstream.push(Behaviour(status=400))
+    socket, _ = await tabs(await new_user())
+    await socket.send_json_to({"type": "send", "text": "hello"})
+    reply = (await receive_until(socket, "reply"))[-1]["message"]
+    await settle(reply["messageId"])
+    assert reply["status"] == "failed"
+    assert reply["error"] == "The assistant could not answer this request."
+    assert (
+        '<p class="message-note note-error">The assistant could not answer this request.</p>'
+        in (reply["bubbleHtml"])
+    )
