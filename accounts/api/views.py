@@ -46,7 +46,9 @@ class TokenViewSet(ViewSet):
     throttle_scope = "token"
 
     def _signing_in(self) -> bool:
-        return getattr(self, "action", None) == "sign_in"
+        # DRF asks for the authenticators before it sets ``action``: read it off the method.
+        action = getattr(self, "action", None) or self.action_map.get(self.request.method.lower())
+        return action == "sign_in"
 
     def get_authenticators(self):
         # Signing in needs no credentials, and no CSRF token from a stale session cookie.
