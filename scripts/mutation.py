@@ -129,6 +129,15 @@ MODULES: dict[str, list[str]] = {
     "accounts/middleware.py": ["tests/accounts/test_middleware_strength.py"],
     "accounts/signals.py": ["tests/accounts/test_signals_strength.py"],
     "accounts/views.py": ["tests/accounts/test_views_strength.py"],
+    "accounts/admin.py": [
+        "tests/moderation/test_user_admin_strength.py",
+        "tests/moderation/test_admin.py::test_suspend_and_restore_are_recorded_in_the_user_history",
+    ],
+    "accounts/templatetags/account_security.py": ["tests/accounts/test_views_strength.py"],
+    "accounts/management/commands/delete_expired_tokens.py": [
+        "tests/accounts/test_services.py::"
+        "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one"
+    ],
 }
 
 # What CI runs (``--ci``), each held to the target: the modules that meet it today, within
