@@ -106,7 +106,7 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_llm_strength.py",
     ],
     "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
-    "conversations/moderation.py": ["tests/moderation"],
+    "conversations/moderation.py": ["tests/moderation/test_moderation_strength.py"],
     "conversations/admin.py": ["tests/moderation"],
     "conversations/consumers.py": [
         "tests/web/test_consumer.py",
