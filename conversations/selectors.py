@@ -132,6 +132,17 @@ def branch_messages(session: ChatSession) -> QuerySet[Message]:
     return Message.objects.filter(session=session, id__in=_path_to(leaf_id)).order_by("sequence")
 
 
+def branch_page(session: ChatSession, *, after: int, count: int) -> QuerySet[Message]:
+    """The messages of the current branch at depths ``after`` + 1 to ``after`` + ``count``,
+    oldest first: one query, whose walk from the leaf takes O(log depth) steps to the
+    window and then ``count`` steps through it, at any depth."""
+    leaf_id = session.current_message_id
+    if leaf_id is None:
+        return Message.objects.none()
+    window = _window_of(leaf_id, first=after + 1, last=after + count)
+    return Message.objects.filter(session=session, id__in=window).order_by("sequence")
+
+
 # Django has no API for recursive queries; PostgreSQL and SQLite both run WITH RECURSIVE,
 # which walks a branch of any depth in one query instead of one query per message.
 
@@ -145,6 +156,8 @@ def _tree_sql() -> tuple[Any, dict[str, str]]:
         "key": quote(_column("id")),
         "parent": quote(_column("parent")),
         "sequence": quote(_column("sequence")),
+        "depth": quote(_column("depth")),
+        "jump": quote(_column("jump")),
         "tokens": quote(_column("token_count")),
     }
     return connection, names
@@ -166,6 +179,25 @@ def _path_to(message_id) -> RawSQL:
         ") SELECT node FROM path"
     ).format(**n)
     return RawSQL(sql, [Message._meta.pk.get_db_prep_value(message_id, connection)])
+
+
+def _window_of(message_id, *, first: int, last: int) -> RawSQL:
+    """The ids of the ancestors of a message (itself included) at depths ``first`` to
+    ``last``. Each step goes to the jump when that stays at or below ``last``, else to the
+    parent: jumps down to ``last``, then parent by parent (a jump is never past its
+    parent)."""
+    connection, n = _tree_sql()
+    sql = (
+        "WITH RECURSIVE walk(node, depth, up, jump) AS ("
+        "SELECT {key}, {depth}, {parent}, {jump} FROM {table} WHERE {key} = %s "
+        "UNION ALL SELECT m.{key}, m.{depth}, m.{parent}, m.{jump} FROM walk "
+        "JOIN {table} j ON j.{key} = walk.jump "
+        "JOIN {table} m ON m.{key} = CASE WHEN j.{depth} >= %s THEN walk.jump ELSE walk.up END "
+        "WHERE walk.depth > %s"
+        ") SELECT node FROM walk WHERE depth BETWEEN %s AND %s"
+    ).format(**n)
+    key = Message._meta.pk.get_db_prep_value(message_id, connection)
+    return RawSQL(sql, [key, last, first, first, last])
 
 
 def newest_leaf_under(message: Message):

@@ -7,11 +7,12 @@ query whatever the user's number of rows (no COUNT, no OFFSET scan).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from rest_framework.utils.urls import replace_query_param
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+FORGED_CURSOR = "This cursor is not valid; start again from the first page."
 
 
 class ArrayCursorPagination(CursorPagination):
@@ -46,17 +48,16 @@ class ArrayCursorPagination(CursorPagination):
         return limit
 
     def decode_cursor(self, request):
-        message = "This cursor is not valid; start again from the first page."
         try:
             cursor = super().decode_cursor(request)
         except NotFound:
-            raise ValidationError({"cursor": [message]}) from None
+            raise ValidationError({"cursor": [FORGED_CURSOR]}) from None
         if cursor is not None and cursor.position is not None:
             # A forged position would otherwise reach the database as a bad literal.
             try:
                 self.position_field.clean(cursor.position, None)
             except DjangoValidationError:
-                raise ValidationError({"cursor": [message]}) from None
+                raise ValidationError({"cursor": [FORGED_CURSOR]}) from None
         return cursor
 
     def get_paginated_response(self, data) -> Response:
@@ -121,9 +122,7 @@ class SessionPagination(ArrayCursorPagination):
             pinned, stamp, last_id = signing.loads(raw, salt=self.salt)
             return bool(pinned), datetime.fromisoformat(stamp), uuid.UUID(last_id)
         except (signing.BadSignature, TypeError, ValueError):
-            raise ValidationError(
-                {"cursor": ["This cursor is not valid; start again from the first page."]}
-            ) from None
+            raise ValidationError({"cursor": [FORGED_CURSOR]}) from None
 
     def get_next_link(self) -> str | None:
         if self.last is None:
@@ -134,4 +133,44 @@ class SessionPagination(ArrayCursorPagination):
 
 
 class MessagePagination(ArrayCursorPagination):
+    """Every message of a conversation in creation order (``?all=true``)."""
+
     ordering = ("sequence",)
+
+
+class BranchPagination(ArrayCursorPagination):
+    """The current branch, oldest first: keyset pages on the depth of a message along it
+    (which grows with its sequence there), each one query reaching its window by jump
+    pointers (``selectors.branch_page``), at any depth. The cursor is signed: one the server
+    did not issue is 400."""
+
+    salt = "conversations.api.branch-cursor"
+    # Set by paginate_window, before any link is made.
+    base_url: str
+
+    def paginate_window(self, window: Callable[[int, int], QuerySet], request) -> list:
+        """The page: ``window(after, count)`` gives the ``count`` messages past depth
+        ``after``; one more than a page tells whether another follows."""
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        rows = list(window(self.decode_depth(request), self.page_size + 1))
+        page = rows[: self.page_size]
+        self.last = page[-1] if len(rows) > self.page_size else None
+        return page
+
+    def decode_depth(self, request) -> int:
+        """The depth of the last message of the previous page (-1 before the first)."""
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is None:
+            return -1
+        try:
+            return int(signing.loads(raw, salt=self.salt))
+        except (signing.BadSignature, TypeError, ValueError):
+            raise ValidationError({"cursor": [FORGED_CURSOR]}) from None
+
+    def get_next_link(self) -> str | None:
+        if self.last is None:
+            return None
+        cursor = signing.dumps(self.last.depth, salt=self.salt)
+        return replace_query_param(self.base_url, self.cursor_query_param, cursor)

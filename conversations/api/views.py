@@ -20,7 +20,11 @@ from attachments.selectors import marking_files, with_attached_files
 from chatbot.forks.adrf import PerRouteAsyncViewSetMixin, SyncWorkDispatch
 from chatbot.schema import OperationSchema
 from conversations import selectors, services
-from conversations.api.pagination import MessagePagination, SessionPagination
+from conversations.api.pagination import (
+    BranchPagination,
+    MessagePagination,
+    SessionPagination,
+)
 from conversations.api.serializers import (
     SEARCH_MAX_CHARS,
     ChatReplySerializer,
@@ -343,12 +347,23 @@ class ChatSessionViewSet(PerRouteAsyncViewSetMixin, OnDatabaseThreads, GenericVi
     @action(detail=True, pagination_class=MessagePagination)
     def messages(self, request, session_id):
         every_branch = validated_query(MessagesQuerySerializer, request).get("all", False)
-        messages = selectors.messages_for_session(
-            user=request.user, session_id=session_id, every_branch=every_branch
-        )
-        page = selectors.with_sibling_ids(self.paginate_queryset(marking_files(messages)))
+        if every_branch:
+            messages = selectors.messages_for_session(
+                user=request.user, session_id=session_id, every_branch=True
+            )
+            paginator, page = self.paginator, self.paginate_queryset(marking_files(messages))
+        else:
+            session = selectors.get_session(user=request.user, session_id=session_id)
+            paginator = BranchPagination()
+            page = paginator.paginate_window(
+                lambda after, count: marking_files(
+                    selectors.branch_page(session, after=after, count=count)
+                ),
+                request,
+            )
+        page = selectors.with_sibling_ids(page)
         with_attached_files(page)
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
 
     @extend_schema(  # type: ignore[type-var]  # stubs: @action views are sync (adrf: async)
         operation_id="chat_sessions_regenerate",
