@@ -87,6 +87,9 @@ MODULES: dict[str, list[str]] = {
         "tests/accounts/test_services.py",
         "tests/sharing/test_export_organize_feedback.py",
         "tests/sharing/test_branches.py",
+        # The current branch's pages (branch_page and its walk).
+        "tests/api/test_branch_pages.py",
+        "tests/api/test_branch_query_count.py",
     ],
     "conversations/rendering.py": ["tests/web/test_rendering.py"],
     "conversations/context.py": [
