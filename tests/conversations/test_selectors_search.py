@@ -159,3 +159,17 @@ def test_a_reply_rated_by_two_users_is_listed_once_among_its_siblings(user):
 
     assert answer.sibling_ids == [str(reply.pk)]
     assert question.sibling_ids == [str(question.pk)]
+
+
+def test_siblings_are_listed_in_sequence_order_not_in_the_order_stored(user, bystanders):
+    session = conversation(user, turns=0)
+    root = MessageFactory(session=session, content="root", make_current=False)
+    # Stored newest first: the list must still be oldest (lowest sequence) first.
+    late = MessageFactory(session=session, parent=root, sequence=9, make_current=False)
+    early = MessageFactory(session=session, parent=root, sequence=4, make_current=False)
+    middle = MessageFactory(session=session, parent=root, sequence=6, make_current=False)
+
+    listed = selectors.with_sibling_ids([late, root])
+
+    assert listed[0].sibling_ids == [str(early.pk), str(middle.pk), str(late.pk)]
+    assert listed[1].sibling_ids == [str(root.pk)]
