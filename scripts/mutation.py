@@ -178,6 +178,34 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "incr then misses and the fallback adds the same key, same value, same lifetime"
     ),
     (
+        "conversations/limits.py",
+        "_next_month",
+        "return (month + timedelta(days=33)).replace(day=1)",
+    ): ("a month has 28 to 31 days: its 1st plus 32 or 33 days is in the next month either way"),
+    **{
+        ("conversations/selectors.py", "with_sibling_ids", f"rated = cast({kind}, message)"): (
+            "typing.cast returns its value unchanged, whatever type it names"
+        )
+        for kind in (
+            "None",
+            '"XXWithAnnotations[Message, OwnerRating]XX"',
+            '"withannotations[message, ownerrating]"',
+            '"WITHANNOTATIONS[MESSAGE, OWNERRATING]"',
+        )
+    },
+    **{
+        ("conversations/selectors.py", "with_sibling_ids", line): (
+            "the default is never used: each message is one of the rows read (its own sibling)"
+        )
+        for line in (
+            "message.sibling_ids = children.get(message.parent_id, None)",
+            "message.sibling_ids = children.get(message.parent_id, )",
+            "message.sibling_ids = children.get(message.parent_id, [str(None)])",
+            "rated.my_rating, rated.my_comment = ratings.get(message.pk, None)",
+            "rated.my_rating, rated.my_comment = ratings.get(message.pk, )",
+        )
+    },
+    (
         "conversations/rendering.py",
         "_highlight",
         "lexer = get_lexer_by_name(language.strip().upper())",
