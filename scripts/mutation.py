@@ -75,6 +75,7 @@ MODULES: dict[str, list[str]] = {
     "conversations/events.py": ["tests/conversations/test_events_strength.py"],
     # Dead connections need PostgreSQL (SQLite's never die): score it there.
     "conversations/db.py": ["tests/conversations/test_db_strength.py"],
+    "conversations/reply_storage.py": ["tests/conversations/test_reply_storage_strength.py"],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
