@@ -222,6 +222,13 @@ async def test_a_title_is_asked_with_the_prompt_a_capped_message_and_24_tokens(u
     ]
 
 
+async def test_a_title_comes_from_the_conversations_model(upstream):
+    model = entry("alias", upstream="served-name", base_url=upstream.base_url)
+    upstream.push(Behaviour(content="Its Title"))
+    assert await llm.generate_title("hello", model=model) == "Its Title"
+    assert upstream.chat_requests()[0]["model"] == "served-name"
+
+
 async def test_a_completion_without_a_cap_sends_none_and_reads_usage(upstream, settings):
     settings.CHATBOT_TEMPERATURE = 0.5
     completion = await llm.acomplete(ASK)
@@ -562,6 +569,12 @@ async def test_moderation_sends_images_as_parts_and_any_flagged_part_counts(upst
     ]
 
 
+async def test_moderation_keeps_the_categories_of_every_flagged_part(upstream):
+    upstream.moderation.categories = ["violence"]
+    result = await llm.moderate("FLAGME in the caption", images=("data:image/png;base64,AA",))
+    assert result == llm.ModerationResult(flagged=True, categories=["violence"])
+
+
 async def test_moderation_in_demo_mode_asks_nothing(upstream, settings):
     settings.OPENAI_API_KEY = settings.OPENAI_BASE_URL = ""
     assert await llm.moderate("FLAGME") == llm.ModerationResult(flagged=False)
@@ -752,6 +765,7 @@ async def test_the_demo_titles_with_the_first_six_words(demo):
     completion = await llm.acomplete(
         [
             {"role": "system", "content": llm.TITLE_PROMPT},
+            {"role": "user", "content": "an earlier message"},
             {"role": "user", "content": "short one"},
         ]
     )
