@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -215,7 +215,7 @@ def place_messages(messages: list[Message]) -> None:
             # The parent's jump and its jump span as much as parent to jump: skip both.
             message.jump_id = located(jump_id)[1]
 
-    def located(pk) -> tuple[int, object]:
+    def located(pk) -> tuple[int, Any]:
         if pk not in known:
             message = batch.get(pk)
             if message is None:
@@ -243,7 +243,8 @@ def _stored_places(pk) -> dict:
         if node is None:
             break
         places[node] = (depth, up)
-        depth = jump_depth(depth)
+        # None only past a first message, whose jump (the next node) is None too.
+        depth = jump_depth(depth) or 0
     return places
 
 
