@@ -223,10 +223,11 @@ async def test_a_title_is_asked_with_the_prompt_a_capped_message_and_24_tokens(u
 
 
 async def test_a_title_comes_from_the_conversations_model(upstream):
-    model = entry("alias", upstream="served-name", base_url=upstream.base_url)
+    model = entry("alias", upstream="served-name", base_url=upstream.base_url, key="sk-alias")
     upstream.push(Behaviour(content="Its Title"))
     assert await llm.generate_title("hello", model=model) == "Its Title"
     assert upstream.chat_requests()[0]["model"] == "served-name"
+    assert upstream.requests[0]["headers"]["authorization"] == "Bearer sk-alias"
 
 
 async def test_a_completion_without_a_cap_sends_none_and_reads_usage(upstream, settings):
@@ -245,8 +246,9 @@ async def test_a_completion_without_a_cap_sends_none_and_reads_usage(upstream, s
 
 def test_the_sync_completion_sends_the_same_and_reads_the_same(upstream, settings):
     settings.CHATBOT_TEMPERATURE = 0.5
-    model = entry("alias", upstream="served-name", base_url=upstream.base_url)
+    model = entry("alias", upstream="served-name", base_url=upstream.base_url, key="sk-alias")
     completion = llm.complete(ASK, model=model, max_tokens=7)
+    assert upstream.requests[0]["headers"]["authorization"] == "Bearer sk-alias"
     assert completion == llm.Completion(
         content="You said: count to two", model="alias", prompt_tokens=3, completion_tokens=5
     )
