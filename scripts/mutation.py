@@ -76,6 +76,11 @@ MODULES: dict[str, list[str]] = {
     # Dead connections need PostgreSQL (SQLite's never die): score it there.
     "conversations/db.py": ["tests/conversations/test_db_strength.py"],
     "conversations/reply_storage.py": ["tests/conversations/test_reply_storage_strength.py"],
+    "conversations/lifespan.py": [
+        "tests/infra/test_lifespan_strength.py",
+        "tests/infra/test_lifespan.py",
+    ],
+    "conversations/errors.py": ["tests/conversations/test_errors_strength.py"],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
