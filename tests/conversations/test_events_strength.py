@@ -30,6 +30,12 @@ async def member(layer, group: str) -> str:
     return channel
 
 
+async def received(layer, channel: str) -> dict:
+    """The next message of ``channel``; a bounded wait, so a missing one fails the test."""
+    async with asyncio.timeout(2):
+        return await layer.receive(channel)
+
+
 async def nothing_for(layer, channel: str) -> bool:
     try:
         async with asyncio.timeout(0.05):
@@ -70,8 +76,8 @@ async def test_publish_reaches_every_tab_of_the_user_and_no_one_else(memory_laye
 
     await events.publish(1, event)
 
-    assert await memory_layer.receive(first) == event
-    assert await memory_layer.receive(second) == event
+    assert await received(memory_layer, first) == event
+    assert await received(memory_layer, second) == event
     assert await nothing_for(memory_layer, other)
 
 
@@ -81,7 +87,7 @@ async def test_ask_for_reply_text_reaches_the_replys_group_only(memory_layer):
 
     await events.ask_for_reply_text("r1", reply_to="tab-channel")
 
-    assert await memory_layer.receive(writer) == {
+    assert await received(memory_layer, writer) == {
         "type": "reply.text_request",
         "replyTo": "tab-channel",
     }
@@ -146,8 +152,8 @@ def test_close_sockets_of_a_browser_session_or_of_all(memory_layer):
     events.close_sockets(3, code=4401, reason="signed out", session_key="key-1")
     events.close_sockets(3, code=4403, reason="suspended")
 
-    received = [asyncio.run(memory_layer.receive(channel)) for _ in range(2)]
-    assert received == [
+    closes = [asyncio.run(received(memory_layer, channel)) for _ in range(2)]
+    assert closes == [
         {
             "type": "chat.close",
             "code": 4401,
@@ -169,7 +175,7 @@ def test_sockets_close_only_once_the_transaction_commits(memory_layer):
         events.close_sockets_on_commit(4, code=4403, reason="suspended")
         assert asyncio.run(nothing_for(memory_layer, channel))
 
-    assert asyncio.run(memory_layer.receive(channel)) == {
+    assert asyncio.run(received(memory_layer, channel)) == {
         "type": "chat.close",
         "code": 4403,
         "reason": "suspended",
