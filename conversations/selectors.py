@@ -140,7 +140,9 @@ def branch_page(session: ChatSession, *, after: int, count: int) -> QuerySet[Mes
     if leaf_id is None:
         return Message.objects.none()
     window = _window_of(leaf_id, first=after + 1, last=after + count)
-    return Message.objects.filter(session=session, id__in=window).order_by("sequence")
+    # No filter on the session: the walk stays in the leaf's, and with one the planner
+    # scans all of the session's messages to test them against the window.
+    return Message.objects.filter(id__in=window).order_by("sequence")
 
 
 # Django has no API for recursive queries; PostgreSQL and SQLite both run WITH RECURSIVE,
