@@ -81,6 +81,7 @@ MODULES: dict[str, list[str]] = {
         "tests/infra/test_lifespan.py",
     ],
     "conversations/errors.py": ["tests/conversations/test_errors_strength.py"],
+    "conversations/payloads.py": ["tests/conversations/test_payloads_strength.py"],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
