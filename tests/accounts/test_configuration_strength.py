@@ -148,6 +148,7 @@ def test_a_scope_that_is_not_a_list_of_strings_is_refused(scope):
     [
         ("https://idp.example.com", "https://idp.example.com"),
         ("https://idp.example.com//", "https://idp.example.com"),
+        ("https://idp.example.com/realmX/", "https://idp.example.com/realmX"),
         ("http://localhost:8080/", "http://localhost:8080"),
         ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
         ("http://[::1]:9000", "http://[::1]:9000"),
