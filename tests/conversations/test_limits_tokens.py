@@ -197,11 +197,20 @@ def test_a_count_outlives_its_period_by_about_a_day(user, budgets, frozen_clock,
     assert cache.get(counted) is None
 
 
-def test_a_count_that_expires_between_add_and_incr_starts_from_this_send(
-    user, budgets, frozen_clock, monkeypatch
+@pytest.mark.parametrize(
+    ("kept", "key", "lifetime"),
+    [
+        (limits.Budgets(daily=1_000), "token-quota:{user}:2026-11-10", 2 * DAY),
+        (limits.Budgets(daily=0, monthly=1_000), "token-month:{user}:2026-11", 32 * DAY),
+    ],
+    ids=["day", "month"],
+)
+def test_a_count_that_expires_as_it_starts_starts_again_from_this_send(
+    user, budgets, frozen_clock, monkeypatch, kept, key, lifetime
 ):
     at(frozen_clock, "2026-11-10 00:00")
-    budgets[user.pk] = limits.Budgets(daily=1_000)
+    budgets[user.pk] = kept
+    key = key.format(user=user.pk)
     real_add, expired = cache.add, []
 
     def add_then_expire(key, value, timeout):
@@ -215,11 +224,11 @@ def test_a_count_that_expires_between_add_and_incr_starts_from_this_send(
         limits.reserve_tokens(user.pk, prompt_tokens=7)
 
     assert expired == [True]
-    assert day_count(user.pk, "2026-11-10") == 7 + CAP
-    frozen_clock.advance(2 * DAY - 0.001)
-    assert day_count(user.pk, "2026-11-10") == 7 + CAP
+    assert cache.get(key) == 7 + CAP
+    frozen_clock.advance(lifetime - 0.001)
+    assert cache.get(key) == 7 + CAP
     frozen_clock.advance(0.001)
-    assert day_count(user.pk, "2026-11-10") is None
+    assert cache.get(key) is None
 
 
 def test_a_new_monthly_count_starts_from_the_users_replies_of_the_month(
