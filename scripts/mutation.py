@@ -82,6 +82,10 @@ MODULES: dict[str, list[str]] = {
     ],
     "conversations/errors.py": ["tests/conversations/test_errors_strength.py"],
     "conversations/payloads.py": ["tests/conversations/test_payloads_strength.py"],
+    "conversations/templatetags/chat.py": ["tests/conversations/test_templatetags_strength.py"],
+    "conversations/management/commands/fail_stale_replies.py": [
+        "tests/conversations/test_stale_sweep_command.py"
+    ],
     "conversations/selectors.py": [
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
