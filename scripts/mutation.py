@@ -179,6 +179,28 @@ CI_RUNS = [
 
 # Surviving mutants no test can kill: (module, function, the mutated line) -> why.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    **{
+        ("conversations/llm.py", "_settings_provider", line): (
+            "the settings' provider's name and key variable are read by nothing but the client "
+            "cache's key (the key itself comes from OPENAI_API_KEY)"
+        )
+        for line in (
+            "name=None,",
+            'name="XXdefaultXX",',
+            'name="DEFAULT",',
+            "api_key_env=None,",
+            'api_key_env="XXOPENAI_API_KEYXX",',
+            'api_key_env="openai_api_key",',
+        )
+    },
+    (
+        "conversations/llm.py",
+        "acomplete",
+        "_completion_args(messages, model, max_tokens), stream=None, provider=model.provider",
+    ): "the SDK reads stream only for its truth",
+    ("conversations/consumers.py", "AccessEnded.__init__", "super().__init__(None)"): (
+        "the consumer closes with the exception's code and reason; its message is never read"
+    ),
     ("conversations/limits.py", "check_rate", "window = int(now / period)"): (
         "for a positive clock int() of the quotient is its floor"
     ),
