@@ -38,6 +38,16 @@ def test_preferences_from_the_lists_are_valid_and_others_not(user):
     assert not form.is_valid() and list(form.errors) == ["language"]
 
 
+def test_the_forms_take_djangos_keyword_arguments(user):
+    preferences = PreferencesForm(data={"theme": "light", "language": "fr"}, instance=user)
+    assert preferences.is_valid()
+    assert preferences.save().language == "fr"
+    deleting = DeleteAccountForm(data={"password": PASSWORD}, user=user, prefix="delete")
+    assert not deleting.is_valid()  # the prefixed field was not sent
+    deleting = DeleteAccountForm(data={"delete-password": PASSWORD}, user=user, prefix="delete")
+    assert deleting.is_valid()
+
+
 def test_deleting_needs_the_accounts_own_password(user):
     form = DeleteAccountForm({"password": PASSWORD}, user=user)
     assert form.is_valid()
