@@ -77,13 +77,16 @@ MODULES: dict[str, list[str]] = {
     # Dead connections need PostgreSQL (SQLite's never die): score it there.
     "conversations/db.py": ["tests/conversations/test_db_strength.py"],
     "conversations/reply_storage.py": ["tests/conversations/test_reply_storage_strength.py"],
-    "conversations/lifespan.py": [
-        "tests/infra/test_lifespan_strength.py",
-        "tests/infra/test_lifespan.py",
-    ],
+    # Not test_lifespan.py: its receive repeats startup, so a mutant that ignores startup
+    # loops until the timeout.
+    "conversations/lifespan.py": ["tests/infra/test_lifespan_strength.py"],
     "conversations/errors.py": ["tests/conversations/test_errors_strength.py"],
     "conversations/payloads.py": ["tests/conversations/test_payloads_strength.py"],
     "conversations/templatetags/chat.py": ["tests/conversations/test_templatetags_strength.py"],
+    "conversations/api/pagination.py": [
+        "tests/api/test_pagination_strength.py",
+        "tests/api/test_branch_pages.py",
+    ],
     "conversations/management/commands/fail_stale_replies.py": [
         "tests/conversations/test_stale_sweep_command.py"
     ],
