@@ -278,26 +278,19 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "sessions_for_user",
         'sessions = ChatSession.objects.filter(user=user).order_by("-updated_at", )',
     ): "ties come back in -id order anyway, from the session_user_recent index",
-    (
-        "accounts/services.py",
-        "export_user_data",
-        "for message in messages.iterator(chunk_size=None):",
-    ): ("the read-ahead size changes how many rows are fetched at once, not which"),
-    (
-        "accounts/services.py",
-        "export_user_data",
-        "for message in messages.iterator(chunk_size=2001):",
-    ): ("the read-ahead size changes how many rows are fetched at once, not which"),
-    (
-        "accounts/services.py",
-        "export_user_data",
-        "for session in sessions.iterator(chunk_size=2001)",
-    ): "the read-ahead size changes how many rows are fetched at once, not which",
-    (
-        "accounts/services.py",
-        "export_user_data",
-        'messages = Message.objects.filter(session__user=user).order_by("sequence")',
-    ): "messages are grouped by conversation, each still in sequence order",
+    **{
+        ("conversations/selectors.py", "exported_conversations", line): (
+            "the read-ahead size changes how many rows are fetched at once, not which"
+        )
+        for line in (
+            "for message in messages.iterator(chunk_size=2001):",
+            "for session in sessions.iterator(chunk_size=None):",
+            "for session in sessions.iterator(chunk_size=2001):",
+        )
+    },
+    ("conversations/selectors.py", "exported_conversations", '.order_by("sequence")'): (
+        "messages are grouped by conversation, each still in sequence order"
+    ),
     (
         "accounts/services.py",
         "delete_account",
