@@ -339,6 +339,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "SnippetField.get_attribute",
         'query = self.context.get("query", "XXXX").strip()',
     ): "the list view, the field's only user, always puts query in the context",
+    (
+        "conversations/lifespan.py",
+        "LifespanMiddleware.__call__",
+        'context.count_tokens("XXload the vocabulary nowXX")',
+    ): "any text that is not empty loads the vocabulary",
+    (
+        "conversations/lifespan.py",
+        "LifespanMiddleware.__call__",
+        'context.count_tokens("LOAD THE VOCABULARY NOW")',
+    ): "any text that is not empty loads the vocabulary",
     ("conversations/validation.py", "has_bad_characters", r'if char in "XX\t\n\rXX":'): (
         "X, now skipped too, is no control character either"
     ),

@@ -1,6 +1,6 @@
 """The ASGI lifespan wrapper (issue 23): other scopes reach the app untouched; startup is
-answered once prepared; shutdown ends this process's replies, closes the model clients and
-the database threads' connections, then answers and returns."""
+answered once prepared (the vocabulary loaded); shutdown ends this process's replies,
+closes the model clients and the database threads' connections, then answers and returns."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import connections
 
-from conversations import llm, replies
+from conversations import context, llm, replies
 from conversations.db import run_db
 from conversations.lifespan import GC_THRESHOLDS, LifespanMiddleware
 
@@ -50,6 +50,7 @@ async def test_startup_then_shutdown_ends_replies_and_closes_clients_and_connect
     client = llm.async_client()
     await run_db(lambda: connections["default"].ensure_connection())
     before = gc.get_threshold()
+    context._encoding.cache_clear()
 
     try:
         await asyncio.wait_for(
@@ -61,6 +62,8 @@ async def test_startup_then_shutdown_ends_replies_and_closes_clients_and_connect
         gc.unfreeze()
 
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+    # The vocabulary was loaded at startup, not by the first send.
+    assert context._encoding.cache_info().currsize == 1
     assert reply.cancelled()
     assert client.is_closed()
     assert asyncio.get_running_loop() not in llm._async_clients
