@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.urls import include, path
+from drf_spectacular.generators import SchemaGenerator
 from knox.models import AuthToken
 from rest_framework.fields import DateTimeField
 
 from accounts import services
+from accounts.api import views
+from core.serializers import ErrorSerializer
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -172,3 +176,29 @@ def test_a_key_of_another_shape_is_a_404_without_a_lookup(api, key, django_asser
         response = api.delete(f"/api/auth/tokens/{key}")
     assert response.status_code == 404
     assert response.json() == {"detail": "Token not found.", "code": "not_found"}
+
+
+def test_the_schema_has_sign_in_open_and_the_rest_behind_a_token_or_session():
+    generator = SchemaGenerator(patterns=[path("api/auth/", include("accounts.api.urls"))])
+    schema = generator.get_schema(request=None, public=True)
+    security = {
+        (route, method): operation.get("security")
+        for route, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+    signed_in = [{"bearerAuth": []}, {"cookieAuth": []}]
+    assert security == {
+        ("/api/auth/token", "post"): None,
+        ("/api/auth/token", "delete"): signed_in,
+        ("/api/auth/tokens", "get"): signed_in,
+        ("/api/auth/tokens/{token_key}", "delete"): signed_in,
+    }
+    revoke = schema["paths"]["/api/auth/tokens/{token_key}"]["delete"]["responses"]["404"]
+    assert revoke["description"] == "No such token of yours."
+
+
+def test_an_error_response_is_the_error_body_with_its_description():
+    # Called while the module is imported (the decorators), before mutmut picks a mutant.
+    response = views._error("Wrong username or password.")
+    assert response.response is ErrorSerializer
+    assert response.description == "Wrong username or password."
