@@ -127,3 +127,9 @@ def test_the_overview_names_each_factor_the_user_has(user, settings, kinds, flag
 )
 def test_each_browser_and_system_is_named_else_the_header_is_shown(agent, device):
     assert selectors.describe_device(agent) == device
+
+
+@pytest.mark.parametrize(("fields", "required"), [({}, False), ({"is_staff": True}, True)])
+def test_the_overview_says_whether_the_staff_policy_covers_this_user(settings, fields, required):
+    settings.CHATBOT_REQUIRE_MFA = "staff"
+    assert selectors.security_overview(UserFactory(**fields))["mfa_required"] is required
