@@ -181,6 +181,11 @@ class Message(models.Model):
             models.Index(
                 fields=["created_at"], condition=Q(role="assistant"), name="message_reply_created"
             ),
+            # The siblings of a first message (selectors.with_sibling_ids), without reading
+            # the rest of its conversation.
+            models.Index(
+                fields=["session"], condition=Q(parent__isnull=True), name="message_session_roots"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -234,13 +234,15 @@ def with_sibling_ids(messages: list[Message]) -> list[Message]:
     if not messages:
         return messages
     parents = {message.parent_id for message in messages}
+    # A parent's children are in its conversation: only first messages need the session,
+    # which as a filter on every row would make SQLite scan all of the conversation's.
     same_parent = Q(parent_id__in=[p for p in parents if p is not None])
     if None in parents:
-        same_parent |= Q(parent__isnull=True)
+        same_parent |= Q(parent__isnull=True, session_id=messages[0].session_id)
     # Siblings include each message itself, so its rating comes with the same rows. Only the
     # conversation's owner can rate its replies (sharing.services.rate_reply).
     rows = (
-        Message.objects.filter(same_parent, session_id=messages[0].session_id)
+        Message.objects.filter(same_parent)
         .order_by("sequence")
         .values_list("id", "parent_id", "feedback__rating", "feedback__comment")
     )
