@@ -5,6 +5,7 @@ logged; the export holds exactly the selected conversations, every field stated.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -262,17 +263,6 @@ def test_the_export_holds_exactly_the_selected_conversations_every_field_stated(
     ]
 
 
-def test_conversations_created_together_export_newest_id_first(moderator):
-    user = UserFactory()
-    sessions = [conversation(user, turns=0) for _ in range(3)]
-    ChatSession.objects.update(created_at=timezone.now())
-
-    exported = moderation.export_sessions(moderator=moderator, sessions=ChatSession.objects.all())
-
-    ids = sorted((session.pk for session in sessions), reverse=True)
-    assert [session["sessionId"] for session in exported] == [str(pk) for pk in ids]
-
-
 def test_the_export_reads_files_in_one_query_whatever_the_number_of_messages(moderator):
     user = UserFactory()
 
@@ -295,3 +285,32 @@ def test_nothing_selected_exports_and_logs_nothing(moderator, bystanders):
         moderation.export_sessions(moderator=moderator, sessions=ChatSession.objects.none()) == []
     )
     assert LogEntry.objects.count() == 0
+
+
+def test_changes_are_logged_in_sequence_order_whatever_the_order_rows_were_written(moderator):
+    session = conversation(UserFactory(), turns=0)
+    # Written last to first: the table's own order is not the conversation's.
+    later = MessageFactory(session=session, sequence=9, parent=None)
+    middle = MessageFactory(session=session, sequence=5, parent=None)
+    first = MessageFactory(session=session, sequence=2, parent=None)
+
+    moderation.flag_messages(moderator=moderator, messages=[later, first, middle])
+
+    assert log_of(Message) == [
+        (moderator.pk, str(message.pk), CHANGE, moderation.FLAGGED)
+        for message in (first, middle, later)
+    ]
+
+
+def test_conversations_created_at_once_export_by_id_newest_first(moderator):
+    user = UserFactory()
+    at = timezone.now()
+    # Written in ascending id order, so the table's own order is the opposite of the export's.
+    for number in (1, 2, 3):
+        ChatSessionFactory(id=uuid.UUID(int=number), user=user, created_at=at)
+
+    exported = moderation.export_sessions(moderator=moderator, sessions=ChatSession.objects.all())
+
+    assert [session["sessionId"] for session in exported] == [
+        str(uuid.UUID(int=number)) for number in (3, 2, 1)
+    ]
