@@ -148,7 +148,7 @@ class DownCache:
 
 
 @pytest.mark.parametrize("view", [ok, ok_async])
-def test_a_cache_outage_while_tracking_is_a_503(user, monkeypatch, view):
+def test_a_cache_outage_while_tracking_is_a_503(user, monkeypatch, view, caplog):
     monkeypatch.setattr(middleware, "cache", DownCache())
     response = UserSessionsMiddleware(view)(session_request(user, "/api/chat/sessions"))
     if view is ok_async:
@@ -156,6 +156,7 @@ def test_a_cache_outage_while_tracking_is_a_503(user, monkeypatch, view):
     assert response.status_code == 503
     assert json.loads(response.content) == UNAVAILABLE
     assert not UserSession.objects.exists()
+    assert caplog.messages == ["service outage: ConnectionError"]
 
 
 # --- MfaEnrolmentMiddleware
@@ -240,7 +241,7 @@ class DownSession(SessionStore):
 
 
 @pytest.mark.parametrize("view", [ok, ok_async])
-def test_a_session_outage_at_the_gate_is_a_503(user, view):
+def test_a_session_outage_at_the_gate_is_a_503(user, view, caplog):
     request = session_request(user, "/api/chat/sessions")
     request.session = DownSession()
     response = MfaEnrolmentMiddleware(view)(request)
@@ -248,3 +249,4 @@ def test_a_session_outage_at_the_gate_is_a_503(user, view):
         response = async_to_sync(awaited)(response)
     assert response.status_code == 503
     assert json.loads(response.content) == UNAVAILABLE
+    assert caplog.messages == ["service outage: ConnectionError"]

@@ -101,15 +101,16 @@ def broken_user():
 
 
 @pytest.mark.parametrize("path", ["/api/chat/sessions", "/settings/"])
-def test_an_outage_reading_the_user_is_a_503(path):
+def test_an_outage_reading_the_user_is_a_503_logged_with_its_kind(path, caplog):
     request = browser_request(path)
     request.user = SimpleLazyObject(broken_user)
     response = UserLanguageMiddleware(seen_language)(request)
     assert_unavailable(response, path)
+    assert caplog.messages == ["service outage: OperationalError"]
 
 
 @pytest.mark.parametrize("path", ["/api/chat/sessions", "/settings/"])
-def test_an_outage_reading_the_user_asynchronously_is_a_503(path):
+def test_an_outage_reading_the_user_asynchronously_is_a_503(path, caplog):
     request = browser_request(path)
 
     async def auser():
@@ -118,6 +119,7 @@ def test_an_outage_reading_the_user_asynchronously_is_a_503(path):
     request.auser = auser
     response = asyncio.run(UserLanguageMiddleware(seen_language_async)(request))
     assert_unavailable(response, path)
+    assert caplog.messages == ["service outage: OperationalError"]
 
 
 def test_settings_page_is_in_the_users_language_whatever_the_browser_asks(user):
