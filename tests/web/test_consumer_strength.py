@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from chatbot.asgi import application
-from conversations import events, rendering, services
+from conversations import consumers, events, rendering, services
 from conversations.models import ChatSession, Message
 from conversations.replies import stop_key
 from loopback.upstream import Behaviour
@@ -28,6 +29,9 @@ from tests.factories import MessageFactory, UserFactory, conversation
 from tests.web.conftest import ORIGIN, receive_until, session_cookie, settle
 
 pytestmark = pytest.mark.django_db(transaction=True)
+# Seconds to wait for a frame: the first send of a process (a mutant's test run) loads
+# the tokenizer and templates, seconds on a loaded machine.
+WAIT = 20
 
 INVALID_FRAME = {"type": "error", "detail": "Messages must be JSON objects.", "code": "invalid"}
 SIGNED_OUT = {"type": "websocket.close", "code": 4401, "reason": "signed out"}
@@ -45,7 +49,7 @@ async def tabs():
         headers = [(b"origin", ORIGIN), (b"host", b"testserver")]
         headers.append((b"cookie", f"sessionid={key}".encode()))
         communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
-        connected, _ = await communicator.connect(timeout=5)
+        connected, _ = await communicator.connect(timeout=WAIT)
         assert connected
         opened.append(communicator)
         return communicator, key
@@ -75,18 +79,18 @@ async def test_frames_that_are_not_json_objects_get_one_sentence(tabs):
     socket, _ = await tabs(await new_user())
     for frame in ("{not json", "[1, 2]", '"send"', "null"):
         await socket.send_to(text_data=frame)
-        assert await socket.receive_json_from(timeout=5) == INVALID_FRAME
+        assert await socket.receive_json_from(timeout=WAIT) == INVALID_FRAME
     await socket.send_to(bytes_data=b'{"type": "send", "text": "hi"}')
-    assert await socket.receive_json_from(timeout=5) == INVALID_FRAME
+    assert await socket.receive_json_from(timeout=WAIT) == INVALID_FRAME
     await socket.send_to(text_data="[" * 65 + "]" * 65)
-    assert await socket.receive_json_from(timeout=5) == {
+    assert await socket.receive_json_from(timeout=WAIT) == {
         "type": "error",
         "detail": "The JSON is nested too deeply: at most 64 levels are allowed.",
         "code": "invalid",
     }
     for kind in ("dance", ["send"], None):
         await socket.send_to(text_data=json.dumps({"type": kind, "requestId": "r1"}))
-        assert await socket.receive_json_from(timeout=5) == {
+        assert await socket.receive_json_from(timeout=WAIT) == {
             "type": "error",
             "detail": "Unknown message type.",
             "code": "invalid",
@@ -101,7 +105,7 @@ async def test_an_outage_is_reported_to_the_tab_that_asked(tabs, monkeypatch):
     monkeypatch.setattr(services, "check_send", down)
     socket, _ = await tabs(await new_user())
     await socket.send_json_to({"type": "send", "text": "hello", "requestId": "r5"})
-    assert await socket.receive_json_from(timeout=5) == {
+    assert await socket.receive_json_from(timeout=WAIT) == {
         "type": "error",
         "detail": "The service is temporarily unavailable. Please try again in a moment.",
         "code": "service_unavailable",
@@ -118,7 +122,7 @@ async def test_empty_ids_mean_none_and_the_turn_says_what_it_was(upstream, tabs)
     await socket.send_json_to(
         {"type": "send", "text": "first", "sessionId": "", "editMessageId": ""}
     )
-    turn = await socket.receive_json_from(timeout=5)
+    turn = await socket.receive_json_from(timeout=WAIT)
     assert (turn["created"], turn["regenerated"], turn["requestId"]) == (True, False, None)
     first = (await receive_until(socket, "reply"))[-1]["message"]
     await settle(first["messageId"])
@@ -140,20 +144,20 @@ async def test_a_send_passes_on_the_model_and_the_attachments(upstream, tabs):
     user = await new_user()
     socket, _ = await tabs(user)
     await socket.send_json_to({"type": "send", "text": "hi", "model": "nope", "requestId": "r3"})
-    assert await socket.receive_json_from(timeout=5) == {
+    assert await socket.receive_json_from(timeout=WAIT) == {
         "type": "error",
         "detail": "Unknown model 'nope'.",
         "code": "invalid",
         "requestId": "r3",
     }
     await socket.send_json_to({"type": "send", "text": "hi", "attachments": "not a list"})
-    assert await socket.receive_json_from(timeout=5) == {
+    assert await socket.receive_json_from(timeout=WAIT) == {
         "type": "error",
         "detail": "Send at most 10 file ids as a list.",
         "code": "invalid",
     }
     await socket.send_json_to({"type": "send", "text": "hi", "model": "test-model"})
-    turn = await socket.receive_json_from(timeout=5)
+    turn = await socket.receive_json_from(timeout=WAIT)
     reply = (await receive_until(socket, "reply"))[-1]["message"]
     await settle(reply["messageId"])
     assert reply["usage"]["model"] == "test-model"
@@ -220,9 +224,19 @@ async def test_a_message_after_the_access_ended_closes_the_socket(
         await Message.objects.filter(session__user=user).adelete()
         await sync_to_async(User.objects.filter(pk=user.pk).delete)()
     await socket.send_json_to(message)
-    assert await socket.receive_output(timeout=5) == closed
+    assert await socket.receive_output(timeout=WAIT) == closed
     assert not await ChatSession.objects.filter(user_id=user.pk).aexists()
     assert upstream.requests == []
+
+
+async def test_a_session_expiring_at_the_check_has_ended(upstream, tabs, monkeypatch):
+    user = await new_user()
+    socket, key = await tabs(user)
+    now = timezone.now()
+    await Session.objects.filter(session_key=key).aupdate(expire_date=now)
+    monkeypatch.setattr(consumers, "timezone", SimpleNamespace(now=lambda: now))
+    await socket.send_json_to({"type": "send", "text": "hello"})
+    assert await socket.receive_output(timeout=WAIT) == SIGNED_OUT
 
 
 async def test_a_live_session_keeps_the_socket_open(upstream, tabs):
@@ -232,7 +246,7 @@ async def test_a_live_session_keeps_the_socket_open(upstream, tabs):
         expire_date=timezone.now() + timedelta(seconds=30)
     )
     await socket.send_json_to({"type": "send", "text": "still here"})
-    assert (await socket.receive_json_from(timeout=5))["type"] == "turn"
+    assert (await socket.receive_json_from(timeout=WAIT))["type"] == "turn"
     await settle((await receive_until(socket, "reply"))[-1]["message"]["messageId"])
 
 
@@ -245,10 +259,10 @@ async def test_closing_a_users_sockets_reaches_the_named_browser_session_only(ta
     await close(user.pk, code=4403, reason="suspended", session_key="another-browser")
     assert await first.receive_nothing(timeout=0.2) and await second.receive_nothing(timeout=0)
     await close(user.pk, code=4401, reason="signed out", session_key=first_key)
-    assert await first.receive_output(timeout=5) == SIGNED_OUT
+    assert await first.receive_output(timeout=WAIT) == SIGNED_OUT
     assert await second.receive_nothing(timeout=0.2)
     await close(user.pk, code=4403, reason="suspended")
-    assert await second.receive_output(timeout=5) == {
+    assert await second.receive_output(timeout=WAIT) == {
         "type": "websocket.close",
         "code": 4403,
         "reason": "suspended",
@@ -274,7 +288,7 @@ async def test_group_events_reach_every_socket_of_the_user_by_their_type(tabs):
     for event, name in sent:
         await events.publish(user.pk, event)
         for socket in (first, second):
-            assert await socket.receive_json_from(timeout=5) == {**event, "type": name}
+            assert await socket.receive_json_from(timeout=WAIT) == {**event, "type": name}
     assert await stranger.receive_nothing(timeout=0.2)
 
 
@@ -292,7 +306,7 @@ async def test_a_reply_event_carries_its_html_and_the_bubble_with_its_details(up
     upstream.push(Behaviour(content="Some **bold** text", cached_tokens=2))
     socket, _ = await tabs(user)
     await socket.send_json_to({"type": "send", "text": "hello there"})
-    turn = await socket.receive_json_from(timeout=5)
+    turn = await socket.receive_json_from(timeout=WAIT)
     assert 'data-status="streaming"' in turn["reply"]["html"]
     assert "reply-details" not in turn["reply"]["html"]
     reply = (await receive_until(socket, "reply"))[-1]["message"]
@@ -322,7 +336,7 @@ async def test_resuming_a_failed_reply_shows_the_stored_failure(upstream, tabs):
     )
     socket, _ = await tabs(user)
     await socket.send_json_to({"type": "resume", "messageId": str(failed.pk)})
-    event = await socket.receive_json_from(timeout=5)
+    event = await socket.receive_json_from(timeout=WAIT)
     assert event["type"] == "reply" and event["message"]["status"] == "failed"
     assert "The reply could not be completed." in event["message"]["bubbleHtml"]
     assert "error" not in event["message"]
