@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from conversations import limits
 from conversations.errors import BudgetExceeded, QuotaExceeded
@@ -275,3 +276,22 @@ def test_without_a_provider_every_user_has_the_global_daily_quota(
         limits.reserve_tokens(1, prompt_tokens=1)
     settings.CHATBOT_DAILY_TOKEN_QUOTA = 0
     assert limits.reserve_tokens(1, prompt_tokens=10**9) is None
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland", "America/Los_Angeles"])
+def test_the_month_starts_at_utc_midnight_whatever_the_time_zones(
+    user, budgets, frozen_clock, settings, zone
+):
+    """The site's time zone (``TIME_ZONE``) and the active one leave the UTC month as is."""
+    settings.TIME_ZONE = zone
+    session = conversation(user, turns=0)
+    reply(session, "2026-10-31 23:59", prompt_tokens=7_000, completion_tokens=0)
+    reply(session, "2026-11-01 00:00", prompt_tokens=30, completion_tokens=0)
+    reply(session, "2026-11-01 07:59", prompt_tokens=9, completion_tokens=0)
+    at(frozen_clock, "2026-11-20 12:00")
+    budgets[user.pk] = limits.Budgets(daily=0, monthly=10_000)
+
+    with timezone.override(zone):
+        limits.reserve_tokens(user.pk, prompt_tokens=1)
+
+    assert month_count(user.pk, "2026-11") == 30 + 9 + 1 + CAP
