@@ -34,11 +34,12 @@ ENROL = "Set up two-factor authentication (an authenticator app or a passkey) be
 
 
 def ok(request) -> HttpResponse:
-    return HttpResponse("view")
+    """The view: it answers with the path of the request it was given."""
+    return HttpResponse(f"view of {request.path}")
 
 
 async def ok_async(request) -> HttpResponse:
-    return HttpResponse("view")
+    return ok(request)
 
 
 async def awaited(response):
@@ -110,7 +111,7 @@ def session_request(user=None, path: str = "/settings/", **session_data):
 def test_a_request_without_a_session_passes_untracked(user):
     request = RequestFactory().get("/")
     request.user = user
-    assert UserSessionsMiddleware(ok)(request).content == b"view"
+    assert UserSessionsMiddleware(ok)(request).content == b"view of /"
     assert not UserSession.objects.exists()
 
 
@@ -120,7 +121,7 @@ def test_the_async_stack_records_once_per_interval(user, settings):
     assert iscoroutinefunction(tracker)
     assert not iscoroutinefunction(UserSessionsMiddleware(ok))
     request = session_request(user)
-    assert async_to_sync(tracker)(request).content == b"view"
+    assert async_to_sync(tracker)(request).content == b"view of /settings/"
     assert agents(user) == ["Agent/async"]
     request.META["HTTP_USER_AGENT"] = "Agent/again"
     async_to_sync(tracker)(request)
@@ -135,7 +136,7 @@ def test_the_async_stack_records_every_request_at_zero_and_no_visitor(user, sett
     request.META["HTTP_USER_AGENT"] = "Agent/again"
     async_to_sync(tracker)(request)
     assert agents(user) == ["Agent/again"]
-    assert async_to_sync(tracker)(session_request()).content == b"view"
+    assert async_to_sync(tracker)(session_request()).content == b"view of /settings/"
     assert UserSession.objects.count() == 1
 
 
@@ -228,8 +229,8 @@ def test_the_async_stack_holds_an_enrolling_user_back_too(user):
     assert response.status_code == 403
     assert json.loads(response.content) == {"detail": ENROL, "code": "mfa_required"}
     open_path = session_request(user, "/accounts/2fa/", **{MFA_ENROLMENT_SESSION_KEY: True})
-    assert async_to_sync(gate)(open_path).content == b"view"
-    assert async_to_sync(gate)(session_request(user, "/settings/")).content == b"view"
+    assert async_to_sync(gate)(open_path).content == b"view of /accounts/2fa/"
+    assert async_to_sync(gate)(session_request(user, "/settings/")).content == b"view of /settings/"
 
 
 class DownSession(SessionStore):
