@@ -212,6 +212,9 @@ async def test_a_message_after_the_access_ended_closes_the_socket(
 ):
     user = await new_user()
     socket, key = await tabs(user)
+    # Live sessions of another browser and another user: only this socket's own counts.
+    await session_cookie(user)
+    await session_cookie(await new_user())
     if end == "sign out":
         await end_session(key)
     elif end == "expire":
@@ -232,6 +235,7 @@ async def test_a_message_after_the_access_ended_closes_the_socket(
 async def test_a_session_expiring_at_the_check_has_ended(upstream, tabs, monkeypatch):
     user = await new_user()
     socket, key = await tabs(user)
+    await session_cookie(user)  # another browser's, live
     now = timezone.now()
     await Session.objects.filter(session_key=key).aupdate(expire_date=now)
     monkeypatch.setattr(consumers, "timezone", SimpleNamespace(now=lambda: now))
