@@ -223,6 +223,18 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             'api_key_env="openai_api_key",',
         )
     },
+    ("conversations/llm.py", "stream", "started = None"): "started is read only for its truth",
+    **{
+        ("conversations/llm.py", "_stream_from", f"raise ValueError({text})"): (
+            "the error's text is never read: _domain_error logs its class, the caller gets ours"
+        )
+        for text in (
+            "None",
+            '"XXa streamed chunk is not a JSON objectXX"',
+            '"a streamed chunk is not a json object"',
+            '"A STREAMED CHUNK IS NOT A JSON OBJECT"',
+        )
+    },
     (
         "conversations/llm.py",
         "acomplete",
