@@ -300,6 +300,23 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "for session in sessions.iterator(chunk_size=2001):",
         )
     },
+    **{
+        ("conversations/selectors.py", "with_search_excerpt", line): (
+            "Django's Concat reads a NULL part as empty text on SQLite and PostgreSQL alike"
+        )
+        for line in (
+            "When(Q(position__gt=EXCERPT_CONTEXT_CHARS + 1), then=Value(ELLIPSIS)), default=None",
+            "When(Q(position__gt=EXCERPT_CONTEXT_CHARS + 1), then=Value(ELLIPSIS)), ),",
+            "Case(When(Q(length__gt=start + window - 1), then=Value(ELLIPSIS)), default=None),",
+            "Case(When(Q(length__gt=start + window - 1), then=Value(ELLIPSIS)), ),",
+        )
+    },
+    **{
+        ("conversations/selectors.py", "with_search_excerpt", line): (
+            "every part of the Concat is text, so Django infers the same CharField"
+        )
+        for line in ("output_field=None,", ")")
+    },
     ("conversations/selectors.py", "exported_conversations", '.order_by("sequence")'): (
         "messages are grouped by conversation, each still in sequence order"
     ),
