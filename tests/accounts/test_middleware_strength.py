@@ -140,6 +140,16 @@ def test_the_async_stack_records_every_request_at_zero_and_no_visitor(user, sett
     assert UserSession.objects.count() == 1
 
 
+def test_the_async_stack_records_each_browser_on_its_own(user, settings):
+    settings.CHATBOT_SESSION_SEEN_INTERVAL = 60
+    tracker = UserSessionsMiddleware(ok_async)
+    for agent in ("Agent/1", "Agent/2"):
+        request = session_request(user)
+        request.META["HTTP_USER_AGENT"] = agent
+        async_to_sync(tracker)(request)
+    assert sorted(agents(user)) == ["Agent/1", "Agent/2"]
+
+
 class DownCache:
     def add(self, *args, **kwargs):
         raise RedisConnectionError("redis is down")
@@ -231,6 +241,13 @@ def test_the_async_stack_holds_an_enrolling_user_back_too(user):
     open_path = session_request(user, "/accounts/2fa/", **{MFA_ENROLMENT_SESSION_KEY: True})
     assert async_to_sync(gate)(open_path).content == b"view of /accounts/2fa/"
     assert async_to_sync(gate)(session_request(user, "/settings/")).content == b"view of /settings/"
+
+
+@pytest.mark.parametrize("static_url", ["/Xfiles/", "Xfiles/"])
+def test_static_files_stay_open_under_any_static_url(user, settings, static_url):
+    settings.STATIC_URL = static_url
+    request = session_request(user, "/Xfiles/app.css", **{MFA_ENROLMENT_SESSION_KEY: True})
+    assert MfaEnrolmentMiddleware(ok)(request).content == b"view of /Xfiles/app.css"
 
 
 class DownSession(SessionStore):
