@@ -192,6 +192,26 @@ CI_RUNS = [
 # Surviving mutants no test can kill: (module, function, the mutated line) -> why.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     (
+        "accounts/middleware.py",
+        "UserSessionsMiddleware._record",
+        "and cache.add(key, None, settings.CHATBOT_SESSION_SEEN_INTERVAL)",
+    ): "only whether the key is there is read, never the value stored under it",
+    (
+        "accounts/middleware.py",
+        "UserSessionsMiddleware._record",
+        "and cache.add(key, 2, settings.CHATBOT_SESSION_SEEN_INTERVAL)",
+    ): "only whether the key is there is read, never the value stored under it",
+    (
+        "accounts/middleware.py",
+        "UserSessionsMiddleware._arecord",
+        "and await cache.aadd(key, None, settings.CHATBOT_SESSION_SEEN_INTERVAL)",
+    ): "only whether the key is there is read, never the value stored under it",
+    (
+        "accounts/middleware.py",
+        "UserSessionsMiddleware._arecord",
+        "and await cache.aadd(key, 2, settings.CHATBOT_SESSION_SEEN_INTERVAL)",
+    ): "only whether the key is there is read, never the value stored under it",
+    (
         "accounts/admin.py",
         "UserAdmin.get_fieldsets",
         "if obj is not None and not self.has_change_permission(request, None):",
