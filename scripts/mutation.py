@@ -389,6 +389,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         'query = self.context.get("query", "XXXX").strip()',
     ): "the list view, the field's only user, always puts query in the context",
     (
+        "conversations/moderation.py",
+        "export_sessions",
+        '.prefetch_related(Prefetch("messages", None))',
+    ): "Message's default ordering is (session, sequence): the same order",
+    (
+        "conversations/moderation.py",
+        "export_sessions",
+        '.prefetch_related(Prefetch("messages", ))',
+    ): "Message's default ordering is (session, sequence): the same order",
+    (
         "conversations/lifespan.py",
         "LifespanMiddleware.__call__",
         'context.count_tokens("XXload the vocabulary nowXX")',

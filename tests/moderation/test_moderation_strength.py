@@ -314,3 +314,18 @@ def test_conversations_created_at_once_export_by_id_newest_first(moderator):
     assert [session["sessionId"] for session in exported] == [
         str(uuid.UUID(int=number)) for number in (3, 2, 1)
     ]
+
+
+def test_the_export_is_newest_conversation_first_whatever_the_ids(moderator):
+    user = UserFactory()
+    now = timezone.now()
+    # The older conversation has the greater id: ordering by id alone puts it first.
+    ChatSessionFactory(id=uuid.UUID(int=9), user=user, created_at=now - timedelta(days=2))
+    ChatSessionFactory(id=uuid.UUID(int=1), user=user, created_at=now)
+
+    exported = moderation.export_sessions(moderator=moderator, sessions=ChatSession.objects.all())
+
+    assert [session["sessionId"] for session in exported] == [
+        str(uuid.UUID(int=1)),
+        str(uuid.UUID(int=9)),
+    ]
