@@ -278,6 +278,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_next_month",
         "return (month + timedelta(days=33)).replace(day=1)",
     ): ("a month has 28 to 31 days: its 1st plus 32 or 33 days is in the next month either way"),
+    ("conversations/limits.py", "reserve_tokens", "month = now.date().replace(day=2)"): (
+        "the month is read only as its year and month (its key, its 1st, the next month's 1st)"
+    ),
     **{
         ("conversations/selectors.py", "with_sibling_ids", f"rated = cast({kind}, message)"): (
             "typing.cast returns its value unchanged, whatever type it names"
