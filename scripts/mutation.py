@@ -336,6 +336,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "When(Q(position__gt=EXCERPT_CONTEXT_CHARS + 1), then=Value(ELLIPSIS)), ),",
             "Case(When(Q(length__gt=start + window - 1), then=Value(ELLIPSIS)), default=None),",
             "Case(When(Q(length__gt=start + window - 1), then=Value(ELLIPSIS)), ),",
+            "When(Q(position__gt=EXCERPT_CONTEXT_CHARS + 1), then=Value(ELLIPSIS)), "
+            "default=Value(None)",
+            "Case(When(Q(length__gt=start + window - 1), then=Value(ELLIPSIS)), "
+            "default=Value(None)),",
         )
     },
     **{
