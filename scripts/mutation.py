@@ -264,6 +264,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "acomplete",
         "_completion_args(messages, model, max_tokens), stream=None, provider=model.provider",
     ): "the SDK reads stream only for its truth",
+    ("conversations/consumers.py", "ChatConsumer.receive", 'content = ""'): (
+        "any content that is not a dict gets the same refusal"
+    ),
     ("conversations/consumers.py", "AccessEnded.__init__", "super().__init__(None)"): (
         "the consumer closes with the exception's code and reason; its message is never read"
     ),
