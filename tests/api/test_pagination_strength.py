@@ -133,6 +133,7 @@ def session_cursor(*position) -> str:
     return signing.dumps(list(position), salt=SessionPagination.salt)
 
 
+# Signed cursors hold a timestamp: the cases are named, so that their test ids do not change.
 @pytest.mark.parametrize(
     "cursor",
     [
@@ -143,6 +144,7 @@ def session_cursor(*position) -> str:
         session_cursor(True, "2026-01-01T00:00:00+00:00", "not-a-uuid"),
         session_cursor(True, "2026-01-01T00:00:00+00:00"),
     ],
+    ids=["unsigned", "branch salt", "bad date", "date not text", "bad id", "two parts"],
 )
 def test_a_session_cursor_the_server_did_not_make_is_400_saying_so(api, user, cursor):
     conversation(user, turns=0)
@@ -182,6 +184,54 @@ def test_every_message_pages_in_creation_order(api, user, strangers):
     assert contents == [f"{kind} {n}" for n in range(3) for kind in ("question", "answer")]
     assert "Link" not in second.headers
     assert parse_qs(urlsplit(url).query)["all"] == ["true"]
+
+
+def branch_link(response) -> str | None:
+    link = response.headers.get("Link")
+    return re.match(r'^<([^>]+)>; rel="next"$', link).group(1) if link else None
+
+
+@pytest.mark.parametrize(
+    ("turns", "limit", "sizes"), [(3, 2, [2, 2, 2]), (3, 4, [4, 2]), (2, 5, [4])]
+)
+def test_branch_pages_hold_the_branch_oldest_first_each_cursor_its_last_depth(
+    api, user, strangers, turns, limit, sizes
+):
+    session = conversation(user, turns=turns)
+    conversation(user, turns=2)
+    url, contents, lengths = f"/api/chat/sessions/{session.pk}/messages?limit={limit}", [], []
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.content
+        contents += [m["content"] for m in response.json()]
+        lengths.append(len(response.json()))
+        url = branch_link(response)
+        if url:
+            cursor = parse_qs(urlsplit(url).query)["cursor"][0]
+            assert signing.loads(cursor, salt=BranchPagination.salt) == len(contents) - 1
+            assert parse_qs(urlsplit(url).query)["limit"] == [str(limit)]
+
+    assert contents == [f"{kind} {n}" for n in range(turns) for kind in ("question", "answer")]
+    assert lengths == sizes
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        signing.dumps(1, salt=SessionPagination.salt),
+        signing.dumps("three", salt=BranchPagination.salt),
+        signing.dumps(None, salt=BranchPagination.salt),
+    ],
+    ids=["unsigned", "session salt", "not a number", "none"],
+)
+def test_a_branch_cursor_the_server_did_not_make_is_400_saying_so(api, user, cursor):
+    session = conversation(user, turns=2)
+
+    response = api.get(f"/api/chat/sessions/{session.pk}/messages", {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert (response.json()["detail"], response.json()["field"]) == (FORGED, "cursor")
 
 
 def test_the_schema_states_the_cursor_and_limit_parameters():
