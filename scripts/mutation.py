@@ -404,6 +404,24 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         'query = self.context.get("query", "XXXX").strip()',
     ): "the list view, the field's only user, always puts query in the context",
     (
+        "conversations/reply_storage.py",
+        "save_reply_progress",
+        "connection = connections[router.db_for_write(None)]",
+    ): "one database and no router: every model, and none, is written to default",
+    (
+        "conversations/reply_storage.py",
+        "save_reply_progress",
+        "with transaction.atomic(using=None), connection.cursor() as cursor:",
+    ): "one database: using=None is default, the connection's own alias",
+    (
+        "conversations/reply_storage.py",
+        "_field",
+        "return cast(None, Message._meta.get_field(name))",
+    ): ("typing.cast returns its value whatever the type"),
+    ("conversations/reply_storage.py", "_column", "return cast(None, _field(name).column)"): (
+        "typing.cast returns its value whatever the type"
+    ),
+    (
         "conversations/moderation.py",
         "export_sessions",
         '.prefetch_related(Prefetch("messages", None))',

@@ -9,6 +9,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.utils import timezone
 
 from conversations import limits, reply_storage, selectors
@@ -61,6 +62,29 @@ def test_progress_is_written_to_streaming_replies_only(bystanders):
     assert row(second).content == "other text"
     assert row(first).updated_at >= started and row(second).updated_at >= started
     assert (row(done).content, row(done).updated_at) == ("final", done.updated_at)
+    assert bystanders.unchanged()
+
+
+def test_progress_is_written_in_id_order_as_deletes_lock_them(bystanders):
+    """The order delete_session locks replies in: the two never wait for each other."""
+    replies = [streaming_reply() for _ in range(4)]
+    # Text that sorts against the ids, and a mapping in the opposite order.
+    by_id = sorted((reply.pk for reply in replies), key=str)
+    texts = {pk: f"text {9 - n}" for n, pk in enumerate(by_id)}
+    progress = {pk: texts[pk] for pk in reversed(by_id)}
+    written = []
+
+    def record(execute, sql, params, many, context):
+        if many:
+            written.extend(row[2] for row in params)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        reply_storage.save_reply_progress(progress)
+
+    ids = [Message._meta.get_field("id").to_python(value) for value in written]
+    assert ids == by_id
+    assert all(row(reply).content == texts[reply.pk] for reply in replies)
     assert bystanders.unchanged()
 
 
