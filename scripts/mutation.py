@@ -418,6 +418,26 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_field",
         "return cast(None, Message._meta.get_field(name))",
     ): ("typing.cast returns its value whatever the type"),
+    (
+        "conversations/reply_storage.py",
+        "_read_back",
+        "rated = cast(None, reply)",
+    ): "typing.cast returns its value whatever the type",
+    (
+        "conversations/reply_storage.py",
+        "_read_back",
+        'rated = cast("XXWithAnnotations[Message, selectors.OwnerRating]XX", reply)',
+    ): "typing.cast returns its value whatever the type",
+    (
+        "conversations/reply_storage.py",
+        "_read_back",
+        'rated = cast("withannotations[message, selectors.ownerrating]", reply)',
+    ): "typing.cast returns its value whatever the type",
+    (
+        "conversations/reply_storage.py",
+        "_read_back",
+        'rated = cast("WITHANNOTATIONS[MESSAGE, SELECTORS.OWNERRATING]", reply)',
+    ): "typing.cast returns its value whatever the type",
     ("conversations/reply_storage.py", "_column", "return cast(None, _field(name).column)"): (
         "typing.cast returns its value whatever the type"
     ),
