@@ -249,3 +249,17 @@ def test_ending_another_browser_returns_to_the_security_section(browser, user):
     assert not UserSession.objects.filter(pk=session.pk).exists()
     assert flash(browser.get("/settings/").content.decode(), "That browser was signed out.")
     assert browser.post(f"/settings/sessions/{session.pk}/end/").status_code == 404
+
+
+def test_the_page_shows_each_form_filled_with_the_users_settings(browser, user):
+    services.set_preferences(user=user, theme="dark", language="")
+    services.set_custom_instructions(user=user, text="Be brief.")
+    page = browser.get("/settings/").content.decode()
+    assert 'id="id_custom_instructions">\nBe brief.</textarea>' in page
+    assert '<input type="radio" name="theme" value="dark" id="id_theme_2" required checked>' in page
+    assert '<option value="" selected>Same as the browser</option>' in page
+    assert (
+        '<input type="password" name="password" autocomplete="current-password" required '
+        'id="id_password">'
+    ) in page
+    assert '<label for="id_password">Your password</label>' in page
