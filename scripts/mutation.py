@@ -198,6 +198,11 @@ CI_RUNS = [
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     (
         "accounts/views.py",
+        "_settings_page",
+        'context.setdefault("delete_form", DeleteAccountForm(user=None))',
+    ): "an unbound form renders the same; its user is read only to check a posted password",
+    (
+        "accounts/views.py",
         "_save_preferences",
         "form = PreferencesForm(request.POST, instance=None)",
     ): (
