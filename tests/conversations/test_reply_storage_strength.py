@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations import limits, reply_storage, selectors
@@ -331,3 +332,20 @@ def test_a_sweep_that_finds_nothing_only_reads(cutoff, bystanders, django_assert
         assert reply_storage.fail_stale_replies(session_id=fresh.session_id) == 0
     assert usage_rows() == []
     assert bystanders.unchanged()
+
+
+def test_a_sweep_reads_no_reply_text_and_no_query_per_reply(cutoff, bystanders):
+    def sweep_queries(count: int) -> list[str]:
+        Message.objects.filter(status="streaming").update(status="complete")
+        for _ in range(count):
+            stale(saved_at=cutoff - timedelta(hours=1))
+        with CaptureQueriesContext(connection) as captured:
+            assert reply_storage.fail_stale_replies() == count
+        return [query["sql"] for query in captured]
+
+    one, three = sweep_queries(1), sweep_queries(3)
+
+    assert len(one) == len(three)
+    column = "." + connection.ops.quote_name("content")
+    reads = [sql for sql in three if sql.startswith("SELECT")]
+    assert reads and all(column not in sql for sql in reads), reads
