@@ -93,6 +93,8 @@ def test_a_generated_title_of_exactly_the_limit_is_kept_whole():
         ("a" * 50 + " bbbb ccccc", "a" * 50 + " bbbb…"),
         ("a" * 50 + " bbbbbbb cccc", "a" * 50 + " bbbbbbb…"),
         ("a" * 50 + " bbbbbbbbbbbb", "a" * 50 + "…"),
+        # A word ending at the 60th character leaves no room for the ellipsis.
+        ("a" * 50 + " bbbbbbbbb cc", "a" * 50 + "…"),
         (
             "Lorem ipsum: the words, cut; at MAX - " + "z" * 30,
             "Lorem ipsum: the words, cut; at MAX…",
