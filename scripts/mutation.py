@@ -434,6 +434,26 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         'query = self.context.get("query", "XXXX").strip()',
     ): "the list view, the field's only user, always puts query in the context",
     (
+        "conversations/db.py",
+        "_check_connections",
+        "for connection in connections.all(initialized_only=None):",
+    ): "one alias: an uninitialized one made here has no connection and is skipped",
+    (
+        "conversations/db.py",
+        "_check_connections",
+        "for connection in connections.all(initialized_only=False):",
+    ): "one alias: an uninitialized one made here has no connection and is skipped",
+    (
+        "conversations/db.py",
+        "_drop_broken_connections",
+        "for connection in connections.all(initialized_only=None):",
+    ): "one alias: an uninitialized one made here has no connection and is skipped",
+    (
+        "conversations/db.py",
+        "_drop_broken_connections",
+        "for connection in connections.all(initialized_only=False):",
+    ): "one alias: an uninitialized one made here has no connection and is skipped",
+    (
         "conversations/reply_storage.py",
         "save_reply_progress",
         "connection = connections[router.db_for_write(None)]",

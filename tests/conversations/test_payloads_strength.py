@@ -140,6 +140,16 @@ def test_the_message_payload_states_every_field():
     )
 
 
+def test_siblings_and_files_read_for_a_page_are_used_as_read(django_assert_num_queries):
+    question, _, _ = turn()
+    question.sibling_ids, question.attached_files = ["read with the page"], []
+
+    with django_assert_num_queries(0):
+        payload = payloads.message_payload(question)
+
+    assert (payload["siblingIds"], payload["attachments"]) == (["read with the page"], [])
+
+
 def test_a_hidden_messages_payload_has_no_text_and_no_files():
     question, reply, _ = turn(hidden=True)
 
