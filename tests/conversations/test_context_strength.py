@@ -205,3 +205,14 @@ def test_text_with_a_lone_surrogate_is_hashed_not_refused():
     message = ContextMessage("user", "broken \ud800 text", 1)
     assert context._starts_block(message, 1, 1) is True
     assert context._starts_block(message, 0, 1) is False
+
+
+def test_a_history_that_fits_is_never_cut_at_a_block_boundary():
+    budget = 10_000
+    history = [small("q", budget), ContextMessage("assistant", "long", 2_600)]
+    history += [small(f"old{i}-", budget) for i in range(2)]
+
+    built = build_context(system_prompt=SYSTEM, history=history, budget=budget)
+
+    assert contents(built) == [m.content for m in reversed(history)]
+    assert built.prompt_tokens == fixed() + sum(m.tokens + EACH for m in history)
