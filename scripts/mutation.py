@@ -326,6 +326,25 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         )
     },
     (
+        "conversations/context.py",
+        "_starts_block",
+        'f"{message.role}\\0{message.content}".encode("UTF-8", "surrogatepass"), digest_size=8',
+    ): "Python's codec names are case-insensitive",
+    (
+        "conversations/context.py",
+        "_starts_block",
+        "return int.from_bytes(digest) * step <= cost * 2**64",
+    ): "equality needs a digest of exactly cost * 2**64 / step: a 2**-64 chance per message",
+    ("conversations/context.py", "build_context", "step = max(2, budget // BLOCK_SHARE)"): (
+        "the step is below 2 only under a budget of 8, and no context fits in fewer than 11"
+    ),
+    ("conversations/context.py", "build_context", "len(kept) + 1,"): (
+        "a start past the last message keeps the same messages and subtracts no cost"
+    ),
+    ("conversations/context.py", "build_context", "cut = None"): (
+        "None and False are both false for the one `if cut` that reads it"
+    ),
+    (
         "conversations/rendering.py",
         "_highlight",
         "lexer = get_lexer_by_name(language.strip().upper())",
