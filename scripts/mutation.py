@@ -473,6 +473,26 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "for connection in connections.all(initialized_only=False):",
     ): "one alias: an uninitialized one made here has no connection and is skipped",
     (
+        "conversations/payloads.py",
+        "attachments_of",
+        'if not hasattr(None, "attached_files"):',
+    ): "with_attached_files skips a message whose files were read: same files, no query",
+    (
+        "conversations/payloads.py",
+        "attachments_of",
+        'if not hasattr(message, "XXattached_filesXX"):',
+    ): "with_attached_files skips a message whose files were read: same files, no query",
+    (
+        "conversations/payloads.py",
+        "attachments_of",
+        'if not hasattr(message, "ATTACHED_FILES"):',
+    ): "with_attached_files skips a message whose files were read: same files, no query",
+    (
+        "conversations/payloads.py",
+        "reply_feedback",
+        'return {"rating": rating, "comment": getattr(message, "my_comment", ) or ""}',
+    ): "my_rating and my_comment are always set together, so my_comment is there",
+    (
         "conversations/reply_storage.py",
         "save_reply_progress",
         "connection = connections[router.db_for_write(None)]",
