@@ -313,6 +313,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             '"WITHANNOTATIONS[MESSAGE, OWNERRATING]"',
         )
     },
+    (
+        "conversations/selectors.py",
+        "with_sibling_ids",
+        "Message.objects.filter(session_id=messages[0].session_id)",
+    ): "the rows are grouped by parent anyway: the filter only limits how many a page reads",
     **{
         ("conversations/selectors.py", "with_sibling_ids", line): (
             "the default is never used: each message is one of the rows read (its own sibling)"
