@@ -150,6 +150,9 @@ def test_another_users_deep_branch_is_404_and_never_leaks(deep, other_user):
         signing.dumps(3, salt="conversations.api.sessions-cursor"),
         signing.dumps("three", salt="conversations.api.branch-cursor"),
     ],
+    # Signed values hold a timestamp: named by kind, so a test's id is the same every run
+    # (mutmut finds its tests again by id).
+    ids=["garbage", "offset-cursor", "sessions-salt", "not-a-depth"],
 )
 def test_forged_branch_cursor_is_400(api, deep, cursor):
     response = api.get(f"/api/chat/sessions/{deep.pk}/messages", {"cursor": cursor})
