@@ -46,8 +46,10 @@ class TokenViewSet(ViewSet):
     throttle_scope = "token"
 
     def _signing_in(self) -> bool:
-        # DRF asks for the authenticators before it sets ``action``: read it off the method.
-        action = getattr(self, "action", None) or self.action_map.get(self.request.method.lower())
+        action = getattr(self, "action", None)
+        if not action:
+            # DRF asks for the authenticators before it sets ``action``: read it off the method.
+            action = self.action_map.get((self.request.method or "").lower())
         return action == "sign_in"
 
     def get_authenticators(self):
