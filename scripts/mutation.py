@@ -129,7 +129,10 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_llm.py",
         "tests/conversations/test_llm_strength.py",
     ],
-    "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
+    # Not test_services.py or tests/reliability: end to end, seconds a test (a live server
+    # for the latter); the strength file drives the runs directly, its database made from
+    # the models.
+    "conversations/replies.py": ["tests/conversations/test_replies_strength.py", NO_MIGRATIONS],
     "conversations/moderation.py": ["tests/moderation/test_moderation_strength.py"],
     "conversations/admin.py": ["tests/moderation"],
     "conversations/consumers.py": [
