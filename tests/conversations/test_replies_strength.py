@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.db.utils import OperationalError
 from django.utils import timezone
 
-from conversations import events, llm, replies, reply_storage, services
+from conversations import events, limits, llm, replies, reply_storage, services
 from conversations.context import Context, count_tokens
 from conversations.errors import LLMUnavailable
 from conversations.models import ChatSession, Message
@@ -67,6 +67,8 @@ class Times:
     def __init__(self) -> None:
         self.pauses: list[float] = []
         self.waits: list[float | None] = []
+        self.timed_out: list[float | None] = []  # the waits that ran out
+        self.before_wait = None  # an async callable run as wait_for starts
         self.clock: LoopClock | None = None
         self.on_pause = None  # an async callable run at each pause
         self.saver_probes: list[str] = []
@@ -86,7 +88,13 @@ class Times:
 
     async def _wait_for(self, awaitable, timeout):  # noqa: ASYNC109 (wait_for's own name)
         self.waits.append(timeout)
-        return await asyncio.wait_for(awaitable, timeout)
+        if self.before_wait is not None:
+            await self.before_wait()
+        try:
+            return await asyncio.wait_for(awaitable, timeout)
+        except TimeoutError:
+            self.timed_out.append(timeout)
+            raise
 
     async def _sleep(self, delay, result=None):
         if delay == SAVE_INTERVAL:
@@ -264,6 +272,12 @@ async def ended(run: replies.ReplyRun) -> replies.ReplyFinished:
         finished = await run.result()
         await asyncio.shield(run.task)
     return finished
+
+
+async def next_of(events):
+    """The next event of a subscriber, waited for at most 10 s."""
+    async with asyncio.timeout(10):
+        return await anext(events)
 
 
 async def stored(reply_id) -> Message:
@@ -601,17 +615,18 @@ async def test_a_subscriber_gets_the_text_so_far_then_each_piece_then_the_end(sc
     await stream.give()
     subscriber = run.events()
 
-    assert await anext(subscriber) == replies.ReplyDelta("Hello")
+    assert await next_of(subscriber) == replies.ReplyDelta("Hello")
     await stream.give(delta(" there"))
-    assert await anext(subscriber) == replies.ReplyDelta(" there")
+    assert await next_of(subscriber) == replies.ReplyDelta(" there")
     await stream.give(delta(" you"), delta("!"))
     stream.end()
-    await run.result()
-    assert await anext(subscriber) == replies.ReplyDelta(" you!")
-    last = await anext(subscriber)
+    async with asyncio.timeout(10):
+        await run.result()
+    assert await next_of(subscriber) == replies.ReplyDelta(" you!")
+    last = await next_of(subscriber)
     assert last == run.finished and last.message.content == "Hello there you!"
     with pytest.raises(StopAsyncIteration):
-        await anext(subscriber)
+        await next_of(subscriber)
     assert run._subscribers == set()
     await ended(run)
 
@@ -622,16 +637,16 @@ async def test_every_subscriber_is_told_and_one_leaving_changes_nothing(script, 
     run = replies.start_reply(turn)
     first, second = run.events(), run.events()
     await stream.give(delta("a"))
-    assert await anext(first) == replies.ReplyDelta("a")
-    assert await anext(second) == replies.ReplyDelta("a")
+    assert await next_of(first) == replies.ReplyDelta("a")
+    assert await next_of(second) == replies.ReplyDelta("a")
     await stream.give(delta("b"))
-    assert await anext(first) == replies.ReplyDelta("b")
+    assert await next_of(first) == replies.ReplyDelta("b")
     await second.aclose()
     assert len(run._subscribers) == 1
     await stream.give(delta("c"))
     stream.end()
-    assert await anext(first) == replies.ReplyDelta("c")
-    assert (await anext(first)).message.status == "complete"
+    assert await next_of(first) == replies.ReplyDelta("c")
+    assert (await next_of(first)).message.status == "complete"
     await ended(run)
 
 
@@ -671,14 +686,24 @@ async def test_a_tab_gets_every_piece_once_then_the_reply_then_the_title(script,
     turn = await new_turn()
     listening = await tab(turn.session.user_id)
     run = replies.start_reply(turn)
+    layer = get_channel_layer()
+    offset = 0
     for piece in ("Hel", "lo ", "there"):
         await stream.give(delta(piece))
+        async with asyncio.timeout(10):  # sent while the reply streams, not at its end
+            assert await layer.receive(listening) == {
+                "type": "chat.delta",
+                "sessionId": str(turn.session.pk),
+                "messageId": str(turn.reply.pk),
+                "content": piece,
+                "offset": offset,
+            }
+        offset += len(piece)
     stream.end(end(prompt_tokens=4, completion_tokens=3))
     finished = await ended(run)
 
     sent = await received(listening)
-    assert deltas_of(sent, turn) == "Hello there"
-    assert [m["type"] for m in sent if m["type"] != "chat.delta"] == ["chat.reply", "chat.title"]
+    assert [m["type"] for m in sent] == ["chat.reply", "chat.title"]
     reply = sent[-2]["message"]
     assert reply["messageId"] == str(turn.reply.pk)
     assert (reply["status"], reply["content"]) == ("complete", "Hello there")
@@ -748,7 +773,38 @@ async def test_the_answerer_is_ended_by_a_message_and_waited_for_two_seconds(scr
     script.add(delta("a"), end())
     run = replies.start_reply(await new_turn())
     await ended(run)
-    assert times.waits == [2.0]
+    assert times.waits == [2.0] and times.timed_out == []
+
+
+async def test_a_request_as_the_run_ends_is_answered_and_the_answerer_then_ends(
+    script, titler, times
+):
+    script.add(delta("ab"), end())
+    turn = await new_turn()
+    layer = get_channel_layer()
+    joining = await layer.new_channel()
+    send = layer.send
+
+    async def stop_lost(channel, message):
+        if message.get("type") != replies.STOP_ANSWERING:
+            await send(channel, message)
+
+    async def ask_as_it_stops():
+        await events.ask_for_reply_text(turn.reply.pk, reply_to=joining)
+
+    layer.send = stop_lost  # the answerer is left to see that the run is over
+    times.before_wait = ask_as_it_stops
+    await ended(replies.start_reply(turn))
+    assert await received(joining) == [
+        {
+            "type": "chat.delta",
+            "sessionId": str(turn.session.pk),
+            "messageId": str(turn.reply.pk),
+            "content": "ab",
+            "offset": 0,
+        }
+    ]
+    assert times.timed_out == []
 
 
 async def test_an_answerer_that_misses_its_stop_is_cancelled(script, titler, monkeypatch):
@@ -1040,17 +1096,36 @@ def outage(monkeypatch, *, failures: int) -> list[dict]:
 async def test_the_final_save_is_retried_until_the_database_is_back(
     script, titler, times, monkeypatch, caplog
 ):
-    times.freeze()
+    clock = times.freeze(at=100.0)
     calls = outage(monkeypatch, failures=2)
-    script.add(delta("ab"), delta("cd"), end())
-    turn = await new_turn()
+    stream = script.add(delta("ab"))
+    held = limits.Reservation(keys=("a-count",), tokens=50)
+    turn = dataclasses.replace(await new_turn(), reservation=held)
 
-    finished = await ended(replies.start_reply(turn))
+    run = replies.start_reply(turn)
+    await stream.give()
+    clock.now = 100.5
+    await stream.give(delta("cd"))
+    stream.end(end(model="other-model", prompt_tokens=9, completion_tokens=2, cached_tokens=1))
+    finished = await ended(run)
 
     assert (finished.message.status, finished.message.content) == ("complete", "abcd")
     assert finished.error is None
-    assert len(calls) == 3 and times.pauses == [0.1, 0.2]
-    assert {call["content"] for call in calls} == {"abcd"}
+    assert times.pauses == [0.1, 0.2]
+    assert calls == 3 * [
+        {
+            "reply": turn.reply,
+            "content": "abcd",
+            "status": "complete",
+            "model": "other-model",
+            "prompt_tokens": 9,
+            "completion_tokens": 2,
+            "cached_tokens": 1,
+            "first_token_ms": 0,
+            "total_ms": 500,
+            "reservation": held,
+        }
+    ]
     assert messages_of(caplog) == [
         f"reply {turn.reply.pk}: the database is unreachable; retrying the final save in 0.1s",
         f"reply {turn.reply.pk}: the database is unreachable; retrying the final save in 0.2s",
@@ -1079,12 +1154,14 @@ async def test_a_final_save_that_never_succeeds_releases_every_waiter(
     await sync_to_async(reply_storage.save_reply_progress)({turn.reply.pk: "ab"})
     listening = await tab(turn.session.user_id)
     run = replies.start_reply(turn)
-    subscriber = run.events()
 
+    async def follow_run():
+        return [event async for event in run.events()]
+
+    following = asyncio.ensure_future(follow_run())  # waiting when the end comes
     async with asyncio.timeout(10):
         finished = await run.result()
-        assert await anext(subscriber) == replies.ReplyDelta("abcde")
-        assert await anext(subscriber) is finished
+        assert await following == [replies.ReplyDelta("abcde"), finished]
         with pytest.raises(OperationalError):
             await asyncio.shield(run.task)
 
@@ -1217,7 +1294,7 @@ async def follow(reply_id, keepalive=None) -> list:
     return got
 
 
-async def test_a_stored_reply_is_followed_until_it_ends(times):
+async def test_a_stored_reply_is_followed_until_it_ends(times, bystanders):
     turn = await new_turn()
     polls = []
 
@@ -1250,6 +1327,7 @@ async def test_a_stored_reply_is_followed_until_it_ends(times):
     got = await follow(turn.reply.pk)
     assert [type(event) for event in got] == [replies.ReplyDelta, replies.ReplyFinished]
     assert times.pauses == [0.25] * 3
+    assert await sync_to_async(bystanders.unchanged)()  # its stale reply is not swept here
 
 
 async def test_a_stored_reply_that_failed_or_is_gone_says_so():
@@ -1271,7 +1349,7 @@ async def test_a_stored_reply_that_failed_or_is_gone_says_so():
     assert await follow(turn.reply.pk) == [replies.ReplyFinished(message=None, error=None)]
 
 
-async def test_a_stored_reply_whose_writer_died_is_failed_with_its_text(settings):
+async def test_a_stored_reply_whose_writer_died_is_failed_with_its_text(settings, bystanders):
     turn = await new_turn()
     quiet = timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER + 1)
     await Message.objects.filter(pk=turn.reply.pk).aupdate(
@@ -1283,3 +1361,4 @@ async def test_a_stored_reply_whose_writer_died_is_failed_with_its_text(settings
     assert got[0] == replies.ReplyDelta("half an answer")
     assert got[1].message.status == "failed" and isinstance(got[1].error, LLMUnavailable)
     assert (await stored(turn.reply.pk)).status == "failed"
+    assert await sync_to_async(bystanders.unchanged)()
