@@ -21,10 +21,12 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db.utils import OperationalError
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from conversations import events, limits, llm, replies, reply_storage, services
 from conversations.context import Context, count_tokens
@@ -807,14 +809,24 @@ async def test_a_request_as_the_run_ends_is_answered_and_the_answerer_then_ends(
     assert times.timed_out == []
 
 
-async def test_an_answerer_that_misses_its_stop_is_cancelled(script, titler, monkeypatch):
+LAYER_ERRORS = [
+    OSError("the layer is down"),
+    RedisConnectionError("the layer is down"),
+    ChannelFull("the layer is full"),
+]
+
+
+@pytest.mark.parametrize("error", LAYER_ERRORS, ids=lambda error: type(error).__name__)
+async def test_an_answerer_that_misses_its_stop_is_cancelled(
+    script, titler, times, monkeypatch, error
+):
     monkeypatch.setattr(replies, "ANSWERER_STOP_SECONDS", 0.01)
     layer = get_channel_layer()
     send = layer.send
 
     async def send_but_the_stop(channel, message):
         if message.get("type") == replies.STOP_ANSWERING:
-            raise OSError("the layer is down")
+            raise error
         await send(channel, message)
 
     monkeypatch.setattr(layer, "send", send_but_the_stop)
@@ -822,9 +834,56 @@ async def test_an_answerer_that_misses_its_stop_is_cancelled(script, titler, mon
     turn = await new_turn()
     finished = await ended(replies.start_reply(turn))
     assert finished.message.status == "complete"
+    assert times.timed_out == [0.01]
     await left(events.reply_group(turn.reply.pk))
-    await events.ask_for_reply_text(turn.reply.pk, reply_to=await layer.new_channel())
     assert stream.closed
+
+
+@pytest.mark.parametrize("error", LAYER_ERRORS[:2], ids=lambda error: type(error).__name__)
+async def test_an_answerer_that_cannot_leave_its_group_changes_nothing(
+    script, titler, times, monkeypatch, error
+):
+    layer = get_channel_layer()
+    discard = layer.group_discard
+    left_groups = []
+
+    async def fail(group, channel):
+        left_groups.append(group)
+        await discard(group, channel)
+        raise error
+
+    monkeypatch.setattr(layer, "group_discard", fail)
+    script.add(delta("a"), end())
+    turn = await new_turn()
+    finished = await ended(replies.start_reply(turn))
+    assert (finished.message.status, finished.message.content) == ("complete", "a")
+    assert left_groups == [events.reply_group(turn.reply.pk)]
+    assert times.timed_out == []
+
+
+async def test_a_publisher_that_breaks_costs_the_tabs_their_deltas_not_the_reply(
+    script, titler, monkeypatch
+):
+    layer = get_channel_layer()
+    group_send = layer.group_send
+
+    async def no_deltas(group, message):
+        if message["type"] == "chat.delta":
+            raise RuntimeError("a bug in the layer")
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", no_deltas)
+    stream = script.add()
+    turn = await new_turn()
+    listening = await tab(turn.session.user_id)
+    run = replies.start_reply(turn)
+    await stream.give(delta("a"))
+    await stream.give(delta("b"))
+    stream.end()
+    finished = await ended(run)
+
+    assert (finished.message.status, finished.message.content) == ("complete", "ab")
+    assert [m["type"] for m in await received(listening)] == ["chat.reply", "chat.title"]
 
 
 async def test_an_answerer_whose_layer_fails_logs_it_and_the_reply_goes_on(
@@ -1032,6 +1091,25 @@ async def test_the_saver_writes_live_replies_together_and_skips_finished_ones(
     await ended(two)
     await times.save_round()
     assert len(calls) == 2
+
+
+async def test_the_saver_leaves_the_replies_of_other_loops_to_their_own(script, times, monkeypatch):
+    calls = progress_calls(monkeypatch)
+    stream = script.add(delta("mine"))
+    user = await new_user()
+    run = replies.start_reply(await new_turn(user, "here"))
+    await stream.give()
+    elsewhere = replies.ReplyRun(await new_turn(user, "in another thread"))
+    elsewhere.pieces.append("theirs")
+    elsewhere.task = types.SimpleNamespace(get_loop=lambda: "another thread's loop")
+    replies._runs[elsewhere.reply_id] = elsewhere
+    try:
+        await times.save_round()
+    finally:
+        del replies._runs[elsewhere.reply_id]
+    assert calls == [{run.reply_id: "mine"}]
+    run.cancel()
+    await ended(run)
 
 
 async def test_a_failed_save_is_logged_and_tried_again_next_round(
