@@ -581,6 +581,62 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_path_within",
         ').format(cost=cost, stop="" if budget is None else " where path.used <= %s", **n)',
     ): "SQL keywords and unquoted names are case-insensitive",
+    # replies.py: flags read only for their truth, where None is as false as False.
+    ("conversations/replies.py", "ReplyRun.__init__", "self._cancel_requested = None"): (
+        "read only for its truth (cancel sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun.__init__", "self._answering_over = None"): (
+        "read only for its truth (_stop_answering sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun.__init__", "self._relay_over = None"): (
+        "read only for its truth (_run's end sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun._run", 'end: llm.StreamEnd | None = ""'): (
+        "_finish reads the end only for its truth before its fields: '' is as false as None"
+    ),
+    (
+        "conversations/replies.py",
+        "ReplyRun.__init__",
+        'self._model: ModelEntry | None = ""  # who answers (its title too)',
+    ): (
+        "_run sets it from the context before the stream; only a title reads it, after a "
+        "complete reply"
+    ),
+    (
+        "conversations/replies.py",
+        "ReplyRun.__init__",
+        'self._answer_channel: str | None = ""',
+    ): (
+        "the answerer names its channel in its first step, which runs while _run waits for "
+        "the publisher, before any stop; without a layer neither reads it"
+    ),
+    (
+        "conversations/replies.py",
+        "ReplyRun._stop_answering",
+        "if self._answer_channel is not None or layer is not None:",
+    ): (
+        "the answerer has named its channel by the stop whenever there is a layer (its "
+        "first step), and without one neither holds"
+    ),
+    ("conversations/replies.py", "ReplyRun._answer_text_requests", "return"): (
+        "return for break: the loop is the try's last statement, the finally runs either way"
+    ),
+    (
+        "conversations/replies.py",
+        "start_reply",
+        "run.task.add_done_callback(lambda _task: _runs.pop(run.reply_id, ))",
+    ): "nothing else removes a run from _runs: the pop always finds it",
+    **{
+        ("conversations/replies.py", "StoredReply.result", f"raise AssertionError({text})"): (
+            "unreachable: events() always ends with a ReplyFinished"
+        )
+        for text in (
+            "None",
+            '"XXevents() ends with ReplyFinishedXX"',
+            '"events() ends with replyfinished"',
+            '"EVENTS() ENDS WITH REPLYFINISHED"',
+        )
+    },
 }
 
 

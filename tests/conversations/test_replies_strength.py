@@ -1001,14 +1001,14 @@ async def test_shutdown_during_the_final_save_releases_the_reply_and_says_so(
     async with asyncio.timeout(10):
         await holding.wait()
 
-    await replies.stop_all_local("a test's end")
+    await replies.stop_all_local()
 
     assert run.finished.message is None
     assert isinstance(run.finished.error, StorageUnavailable)
     assert run.task.cancelled()
     assert messages_of(caplog)[-2:] == [
         f"reply {turn.reply.pk} could not be finished",
-        f"reply {turn.reply.pk} did not finish cleanly on a test's end",
+        f"reply {turn.reply.pk} did not finish cleanly on shutdown",
     ]
     assert times.waits == [5, 2.0]
     reply = await stored(turn.reply.pk)
