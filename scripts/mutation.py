@@ -88,6 +88,8 @@ MODULES: dict[str, list[str]] = {
     # Not test_branch_pages.py: its cases named by signed cursors change name every second,
     # so mutmut finds none of them again.
     "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py"],
+    # A scripted reply run: no database, no model.
+    "conversations/api/streaming.py": ["tests/api/test_streaming_strength.py", NO_MIGRATIONS],
     "conversations/management/commands/fail_stale_replies.py": [
         "tests/conversations/test_stale_sweep_command.py"
     ],
