@@ -629,6 +629,17 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "run.task.add_done_callback(lambda _task: _runs.pop(run.reply_id, ))",
     ): "nothing else removes a run from _runs: the pop always finds it",
     **{
+        ("conversations/api/streaming.py", function, f'response["{name}"] = "{value}"'): (
+            "HTTP header names are case-insensitive (Django's headers too)"
+        )
+        for function, header, value in (
+            ("_event_stream_response", "Cache-Control", "no-cache"),
+            ("_event_stream_response", "X-Accel-Buffering", "no"),
+            ("reply_response", "Idempotent-Replayed", "true"),
+        )
+        for name in (header.lower(), header.upper())
+    },
+    **{
         ("conversations/replies.py", "StoredReply.result", f"raise AssertionError({text})"): (
             "unreachable: events() always ends with a ReplyFinished"
         )
