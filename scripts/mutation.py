@@ -628,6 +628,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "start_reply",
         "run.task.add_done_callback(lambda _task: _runs.pop(run.reply_id, ))",
     ): "nothing else removes a run from _runs: the pop always finds it",
+    (
+        "conversations/api/streaming.py",
+        "sse_event",
+        r'return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=None)}\n\n"',
+    ): "json.dumps reads ensure_ascii only for its truth: None is as false as False",
     **{
         ("conversations/api/streaming.py", function, f'response["{name}"] = "{value}"'): (
             "HTTP header names are case-insensitive (Django's headers too)"
