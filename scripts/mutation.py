@@ -88,6 +88,8 @@ MODULES: dict[str, list[str]] = {
     # Not test_branch_pages.py: its cases named by signed cursors change name every second,
     # so mutmut finds none of them again.
     "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py"],
+    # A scripted reply run: no database, no model.
+    "conversations/api/streaming.py": ["tests/api/test_streaming_strength.py", NO_MIGRATIONS],
     "conversations/management/commands/fail_stale_replies.py": [
         "tests/conversations/test_stale_sweep_command.py"
     ],
@@ -129,7 +131,10 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_llm.py",
         "tests/conversations/test_llm_strength.py",
     ],
-    "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
+    # Not test_services.py or tests/reliability: end to end, seconds a test (a live server
+    # for the latter); the strength file drives the runs directly, its database made from
+    # the models.
+    "conversations/replies.py": ["tests/conversations/test_replies_strength.py", NO_MIGRATIONS],
     "conversations/moderation.py": ["tests/moderation/test_moderation_strength.py"],
     "conversations/admin.py": ["tests/moderation"],
     "conversations/consumers.py": [
@@ -578,6 +583,78 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_path_within",
         ').format(cost=cost, stop="" if budget is None else " where path.used <= %s", **n)',
     ): "SQL keywords and unquoted names are case-insensitive",
+    # replies.py: flags read only for their truth, where None is as false as False.
+    ("conversations/replies.py", "ReplyRun.__init__", "self._cancel_requested = None"): (
+        "read only for its truth (cancel sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun.__init__", "self._answering_over = None"): (
+        "read only for its truth (_stop_answering sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun.__init__", "self._relay_over = None"): (
+        "read only for its truth (_run's end sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun._run", 'end: llm.StreamEnd | None = ""'): (
+        "_finish reads the end only for its truth before its fields: '' is as false as None"
+    ),
+    (
+        "conversations/replies.py",
+        "ReplyRun.__init__",
+        'self._model: ModelEntry | None = ""  # who answers (its title too)',
+    ): (
+        "_run sets it from the context before the stream; only a title reads it, after a "
+        "complete reply"
+    ),
+    (
+        "conversations/replies.py",
+        "ReplyRun.__init__",
+        'self._answer_channel: str | None = ""',
+    ): (
+        "the answerer names its channel in its first step, which runs while _run waits for "
+        "the publisher, before any stop; without a layer neither reads it"
+    ),
+    (
+        "conversations/replies.py",
+        "ReplyRun._stop_answering",
+        "if self._answer_channel is not None or layer is not None:",
+    ): (
+        "the answerer has named its channel by the stop whenever there is a layer (its "
+        "first step), and without one neither holds"
+    ),
+    ("conversations/replies.py", "ReplyRun._answer_text_requests", "return"): (
+        "return for break: the loop is the try's last statement, the finally runs either way"
+    ),
+    (
+        "conversations/replies.py",
+        "start_reply",
+        "run.task.add_done_callback(lambda _task: _runs.pop(run.reply_id, ))",
+    ): "nothing else removes a run from _runs: the pop always finds it",
+    (
+        "conversations/api/streaming.py",
+        "sse_event",
+        r'return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=None)}\n\n"',
+    ): "json.dumps reads ensure_ascii only for its truth: None is as false as False",
+    **{
+        ("conversations/api/streaming.py", function, f'response["{name}"] = "{value}"'): (
+            "HTTP header names are case-insensitive (Django's headers too)"
+        )
+        for function, header, value in (
+            ("_event_stream_response", "Cache-Control", "no-cache"),
+            ("_event_stream_response", "X-Accel-Buffering", "no"),
+            ("reply_response", "Idempotent-Replayed", "true"),
+        )
+        for name in (header.lower(), header.upper())
+    },
+    **{
+        ("conversations/replies.py", "StoredReply.result", f"raise AssertionError({text})"): (
+            "unreachable: events() always ends with a ReplyFinished"
+        )
+        for text in (
+            "None",
+            '"XXevents() ends with ReplyFinishedXX"',
+            '"events() ends with replyfinished"',
+            '"EVENTS() ENDS WITH REPLYFINISHED"',
+        )
+    },
 }
 
 
