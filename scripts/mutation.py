@@ -95,6 +95,8 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
         "tests/conversations/test_branches.py",
+        # The branch walks (branch_messages, _path_to, newest_leaf_under) on several trees.
+        "tests/conversations/test_selectors_branches_strength.py",
         "tests/moderation/test_moderation_filters.py",
         "tests/attachments/test_sending.py",
         "tests/conversations/test_selectors_search.py",
