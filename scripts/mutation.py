@@ -133,7 +133,12 @@ MODULES: dict[str, list[str]] = {
     ],
     "conversations/replies.py": ["tests/conversations/test_services.py", "tests/reliability"],
     "conversations/moderation.py": ["tests/moderation/test_moderation_strength.py"],
-    "conversations/admin.py": ["tests/moderation"],
+    "conversations/admin.py": [
+        "tests/moderation/test_admin_strength.py",
+        "tests/moderation/test_admin.py",
+        "tests/conversations/test_admin_tree.py",
+        NO_MIGRATIONS,
+    ],
     "conversations/consumers.py": [
         "tests/web/test_consumer.py",
         "tests/web/test_consumer_strength.py",
@@ -408,6 +413,28 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "return sessions.annotate(search_excerpt=Subquery(first_match, ))",
         )
     },
+    **{
+        ("conversations/admin.py", "MessageInline.get_formset", line): (
+            "the same formset of read-only rows: its forms have no field to edit and the "
+            "inline none to add or delete, so the request and object (read for permissions "
+            "and field callbacks) change nothing; admin passes no keyword arguments"
+        )
+        for line in (
+            "return super().get_formset(None, obj, **kwargs)",
+            "return super().get_formset(request, None, **kwargs)",
+            "return super().get_formset(obj, **kwargs)",
+            "return super().get_formset(request, **kwargs)",
+            "return super().get_formset(request, obj, )",
+        )
+    },
+    (
+        "conversations/admin.py",
+        "ChatSessionAdmin.get_queryset",
+        'return super().get_queryset(None).annotate(message_count=Count("messages"))',
+    ): (
+        "ModelAdmin.get_queryset reads the request only through get_ordering, which returns "
+        "the declared ordering"
+    ),
     ("conversations/selectors.py", "exported_conversations", '.order_by("sequence")'): (
         "messages are grouped by conversation, each still in sequence order"
     ),
