@@ -144,7 +144,12 @@ MODULES: dict[str, list[str]] = {
         "tests/web/test_consumer_strength.py",
         "tests/web/test_catch_up.py",
     ],
-    "conversations/views.py": ["tests/web/test_pages.py"],
+    # The helpers only: the views themselves are decorated (@login_required), never mutated.
+    "conversations/views.py": [
+        "tests/web/test_views_strength.py",
+        "tests/web/test_pages.py",
+        NO_MIGRATIONS,
+    ],
     "conversations/api/views.py": ["tests/api"],
     "accounts/services.py": ["tests/accounts", "tests/api/test_auth.py"],
     "accounts/api/views.py": [
@@ -435,6 +440,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "ModelAdmin.get_queryset reads the request only through get_ordering, which returns "
         "the declared ordering"
     ),
+    (
+        "conversations/views.py",
+        "_latest_messages",
+        'page = list(messages.order_by("-sequence")[: MESSAGES_PAGE + 2])',
+    ): "one row more read: whether more exist is still len > 50, and 50 are kept",
+    (
+        "conversations/views.py",
+        "_sessions_page",
+        "page = list(sessions.only(*SIDEBAR_FIELDS)[: SESSIONS_PAGE + 2])",
+    ): "one row more read: whether more exist is still len > 50, and 50 are kept",
     ("conversations/selectors.py", "exported_conversations", '.order_by("sequence")'): (
         "messages are grouped by conversation, each still in sequence order"
     ),
