@@ -110,6 +110,14 @@ MODULES: dict[str, list[str]] = {
         "tests/api/test_branch_query_count.py",
     ],
     "conversations/rendering.py": ["tests/web/test_rendering.py"],
+    # Every test that stores a message reaches place_messages: these place trees by every
+    # path (one by one, at once in any order, under stored messages) against the definition.
+    "conversations/models.py": [
+        "tests/conversations/test_models_strength.py",
+        "tests/conversations/test_jump_pointers.py::test_a_turn_is_placed_with_one_read_of_its_stored_parent",
+        "tests/conversations/test_jump_pointers.py::test_any_tree_stored_at_once_or_one_by_one_is_placed",
+        NO_MIGRATIONS,
+    ],
     "conversations/context.py": [
         "tests/conversations/test_context.py",
         "tests/conversations/test_context_strength.py",
@@ -416,6 +424,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         for line in (
             "return sessions.annotate(search_excerpt=Subquery(first_match, output_field=None))",
             "return sessions.annotate(search_excerpt=Subquery(first_match, ))",
+        )
+    },
+    **{
+        ("conversations/models.py", "_stored_places", line): (
+            "strict=None is not strict, like the default: the two lists differ in length by "
+            "design, and zip stops at the shorter"
+        )
+        for line in (
+            "for node, up in zip([pk, *chain], chain, strict=None):",
+            "for node, up in zip([pk, *chain], chain, ):",
         )
     },
     **{
