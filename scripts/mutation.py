@@ -97,6 +97,8 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_selectors.py",
         "tests/conversations/test_selectors_strength.py",
         "tests/conversations/test_branches.py",
+        # The branch walks (branch_messages, _path_to, newest_leaf_under) on several trees.
+        "tests/conversations/test_selectors_branches_strength.py",
         "tests/moderation/test_moderation_filters.py",
         "tests/attachments/test_sending.py",
         "tests/conversations/test_selectors_search.py",
@@ -110,6 +112,14 @@ MODULES: dict[str, list[str]] = {
         "tests/api/test_branch_query_count.py",
     ],
     "conversations/rendering.py": ["tests/web/test_rendering.py"],
+    # Every test that stores a message reaches place_messages: these place trees by every
+    # path (one by one, at once in any order, under stored messages) against the definition.
+    "conversations/models.py": [
+        "tests/conversations/test_models_strength.py",
+        "tests/conversations/test_jump_pointers.py::test_a_turn_is_placed_with_one_read_of_its_stored_parent",
+        "tests/conversations/test_jump_pointers.py::test_any_tree_stored_at_once_or_one_by_one_is_placed",
+        NO_MIGRATIONS,
+    ],
     "conversations/context.py": [
         "tests/conversations/test_context.py",
         "tests/conversations/test_context_strength.py",
@@ -136,13 +146,23 @@ MODULES: dict[str, list[str]] = {
     # the models.
     "conversations/replies.py": ["tests/conversations/test_replies_strength.py", NO_MIGRATIONS],
     "conversations/moderation.py": ["tests/moderation/test_moderation_strength.py"],
-    "conversations/admin.py": ["tests/moderation"],
+    "conversations/admin.py": [
+        "tests/moderation/test_admin_strength.py",
+        "tests/moderation/test_admin.py",
+        "tests/conversations/test_admin_tree.py",
+        NO_MIGRATIONS,
+    ],
     "conversations/consumers.py": [
         "tests/web/test_consumer.py",
         "tests/web/test_consumer_strength.py",
         "tests/web/test_catch_up.py",
     ],
-    "conversations/views.py": ["tests/web/test_pages.py"],
+    # The helpers only: the views themselves are decorated (@login_required), never mutated.
+    "conversations/views.py": [
+        "tests/web/test_views_strength.py",
+        "tests/web/test_pages.py",
+        NO_MIGRATIONS,
+    ],
     "conversations/api/views.py": ["tests/api"],
     "accounts/services.py": ["tests/accounts", "tests/api/test_auth.py"],
     "accounts/api/views.py": [
@@ -411,6 +431,48 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "return sessions.annotate(search_excerpt=Subquery(first_match, ))",
         )
     },
+    **{
+        ("conversations/models.py", "_stored_places", line): (
+            "strict=None is not strict, like the default: the two lists differ in length by "
+            "design, and zip stops at the shorter"
+        )
+        for line in (
+            "for node, up in zip([pk, *chain], chain, strict=None):",
+            "for node, up in zip([pk, *chain], chain, ):",
+        )
+    },
+    **{
+        ("conversations/admin.py", "MessageInline.get_formset", line): (
+            "the same formset of read-only rows: its forms have no field to edit and the "
+            "inline none to add or delete, so the request and object (read for permissions "
+            "and field callbacks) change nothing; admin passes no keyword arguments"
+        )
+        for line in (
+            "return super().get_formset(None, obj, **kwargs)",
+            "return super().get_formset(request, None, **kwargs)",
+            "return super().get_formset(obj, **kwargs)",
+            "return super().get_formset(request, **kwargs)",
+            "return super().get_formset(request, obj, )",
+        )
+    },
+    (
+        "conversations/admin.py",
+        "ChatSessionAdmin.get_queryset",
+        'return super().get_queryset(None).annotate(message_count=Count("messages"))',
+    ): (
+        "ModelAdmin.get_queryset reads the request only through get_ordering, which returns "
+        "the declared ordering"
+    ),
+    (
+        "conversations/views.py",
+        "_latest_messages",
+        'page = list(messages.order_by("-sequence")[: MESSAGES_PAGE + 2])',
+    ): "one row more read: whether more exist is still len > 50, and 50 are kept",
+    (
+        "conversations/views.py",
+        "_sessions_page",
+        "page = list(sessions.only(*SIDEBAR_FIELDS)[: SESSIONS_PAGE + 2])",
+    ): "one row more read: whether more exist is still len > 50, and 50 are kept",
     ("conversations/selectors.py", "exported_conversations", '.order_by("sequence")'): (
         "messages are grouped by conversation, each still in sequence order"
     ),
