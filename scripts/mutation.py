@@ -87,7 +87,7 @@ MODULES: dict[str, list[str]] = {
     # cases are in tests/conversations/test_templatetags_strength.py.
     # Not test_branch_pages.py: its cases named by signed cursors change name every second,
     # so mutmut finds none of them again.
-    "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py"],
+    "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py", NO_MIGRATIONS],
     "conversations/api/errors.py": ["tests/api/test_errors_strength.py", NO_MIGRATIONS],
     "conversations/management/commands/fail_stale_replies.py": [
         "tests/conversations/test_stale_sweep_command.py"
