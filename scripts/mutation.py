@@ -139,7 +139,9 @@ MODULES: dict[str, list[str]] = {
         "tests/web/test_catch_up.py",
     ],
     "conversations/views.py": ["tests/web/test_pages.py"],
-    "conversations/api/views.py": ["tests/api"],
+    # Only its undecorated functions are mutated (validated, validated_query, the schema's
+    # request body, content negotiation, ChatView.sync_initial): every view once, exactly.
+    "conversations/api/views.py": ["tests/api/test_views_strength.py", NO_MIGRATIONS],
     "accounts/services.py": ["tests/accounts", "tests/api/test_auth.py"],
     "accounts/api/views.py": [
         "tests/api/test_auth_strength.py",
