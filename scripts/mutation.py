@@ -285,6 +285,19 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "acomplete",
         "_completion_args(messages, model, max_tokens), stream=None, provider=model.provider",
     ): "the SDK reads stream only for its truth",
+    (
+        "conversations/api/errors.py",
+        "exception_handler",
+        "response = drf_exception_handler(exc, None)",
+    ): ("DRF's exception_handler never reads its context"),
+    **{
+        (
+            "conversations/api/views.py",
+            "SessionSchema._get_request_for_media_type",
+            f'def _get_request_for_media_type(self, serializer, direction="{default}"):',
+        ): "drf-spectacular's only call passes the direction"
+        for default in ("XXrequestXX", "REQUEST")
+    },
     ("conversations/consumers.py", "ChatConsumer.receive", 'content = ""'): (
         "any content that is not a dict gets the same refusal"
     ),
