@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core import signing
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
 from conversations.api.pagination import (
     FORGED_CURSOR,
@@ -20,7 +23,7 @@ from conversations.api.pagination import (
     BranchPagination,
     SessionPagination,
 )
-from conversations.models import ChatSession
+from conversations.models import ChatSession, Message
 from tests.factories import UserFactory, conversation
 
 pytestmark = pytest.mark.django_db
@@ -255,3 +258,30 @@ def test_the_schema_states_the_cursor_and_limit_parameters():
             "schema": {"type": "integer", "minimum": 1, "maximum": 200},
         },
     ]
+
+
+class NewestFirst(ArrayCursorPagination):
+    """The base class on a descending ordering (MessagePagination's is ascending)."""
+
+    ordering = ("-sequence",)
+
+
+def test_a_descending_ordering_pages_by_its_field_and_checks_a_cursors_position(user):
+    session = conversation(user, turns=2)
+    conversation(user, turns=1)
+    messages = Message.objects.filter(session=session)
+    factory = APIRequestFactory()
+
+    paginator = NewestFirst()
+    page = paginator.paginate_queryset(messages, Request(factory.get("/x", {"limit": 3})))
+    cursor = parse_qs(urlsplit(paginator.get_next_link()).query)["cursor"][0]
+    rest = NewestFirst().paginate_queryset(
+        messages, Request(factory.get("/x", {"limit": 3, "cursor": cursor}))
+    )
+    forged = base64.b64encode(b"p=not-a-number").decode()
+    with pytest.raises(ValidationError) as refused:
+        NewestFirst().paginate_queryset(messages, Request(factory.get("/x", {"cursor": forged})))
+
+    assert [m.content for m in page] == ["answer 1", "question 1", "answer 0"]
+    assert [m.content for m in rest] == ["question 0"]
+    assert refused.value.detail == {"cursor": [FORGED_CURSOR]}
