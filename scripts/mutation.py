@@ -298,6 +298,86 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         ): "drf-spectacular's only call passes the direction"
         for default in ("XXrequestXX", "REQUEST")
     },
+    **{
+        (
+            "conversations/api/views.py",
+            "SessionSchema._get_request_for_media_type",
+            f'method, self.method = self.method, "{name}"',
+        ): (
+            "drf-spectacular compares the method there only with PATCH: the same schema "
+            "(the whole schema compared by hand)"
+        )
+        for name in ("XXPOSTXX", "post")
+    },
+    (
+        "conversations/api/views.py",
+        "SessionSchema._get_request_for_media_type",
+        "schema, required = super()._get_request_for_media_type(serializer, )",
+    ): "drf-spectacular asks an operation's schema for its body only in the default direction",
+    (
+        "conversations/api/views.py",
+        "SessionSchema._get_request_for_media_type",
+        "self.method = None",
+    ): (
+        "after the body drf-spectacular reads the method only for a response given as one "
+        "serializer; these operations give theirs by status (the whole schema compared by hand)"
+    ),
+    **{
+        ("conversations/api/views.py", "ChatView.sync_initial", line): (
+            "the send's route, /api/chat, has no path arguments: args and kwargs are empty"
+        )
+        for line in (
+            "super().sync_initial(request, **kwargs)",
+            "super().sync_initial(request, *args, )",
+        )
+    },
+    **{
+        ("conversations/api/pagination.py", "ArrayCursorPagination.paginate_queryset", line): (
+            "DRF reads the view only for an ordering filter in its filter_backends; the API's "
+            "views have none"
+        )
+        for line in (
+            "return super().paginate_queryset(queryset, request, None)",
+            "return super().paginate_queryset(queryset, request, )",
+        )
+    },
+    (
+        "conversations/api/views.py",
+        "OnDatabaseThreads.run_sync",
+        "return await run_db(fn, *args, )",
+    ): (
+        "the sync part reads the path arguments from self.kwargs, set before; DRF's initial "
+        "reads its kwargs only for a format suffix, which no route has"
+    ),
+    **{
+        (
+            "conversations/api/views.py",
+            "ChatView.sync_initial",
+            f'idempotency_key=request.headers.get("{name}"),',
+        ): ("request.headers looks a name up whatever its case, as HTTP defines header names")
+        for name in ("idempotency-key", "IDEMPOTENCY-KEY")
+    },
+    **{
+        ("conversations/api/pagination.py", function, "self.request = None"): (
+            "DRF's cursor pagination never reads self.request (its links start from base_url)"
+        )
+        for function in ("SessionPagination.paginate_queryset", "BranchPagination.paginate_window")
+    },
+    (
+        "conversations/api/pagination.py",
+        "SessionPagination.paginate_queryset",
+        "rows = list(queryset.order_by(*self.ordering)[: self.page_size + 2])",
+    ): ("one row more is read: the page and whether another follows are the same"),
+    (
+        "conversations/api/pagination.py",
+        "BranchPagination.paginate_window",
+        "rows = list(window(self.decode_depth(request), self.page_size + 2))",
+    ): ("one row more is read: the page and whether another follows are the same"),
+    (
+        "conversations/api/pagination.py",
+        "ArrayCursorPagination.paginate_queryset",
+        'self.position_field = queryset.model._meta.get_field(self.ordering[0].lstrip("XX-XX"))',
+    ): "field names are lowercase: stripping X as well as - changes none",
     ("conversations/consumers.py", "ChatConsumer.receive", 'content = ""'): (
         "any content that is not a dict gets the same refusal"
     ),
