@@ -103,10 +103,26 @@ def test_the_link_keeps_the_query_and_adds_a_signed_cursor(api, user, strangers)
     link = LINK.match(response.headers["Link"]).group(1)
     query = parse_qs(urlsplit(link).query)
     assert (query["limit"], query["archived"]) == (["1"], ["false"])
+    # The header's name as sent, as RFC 8288 spells it.
+    assert [name for name, _ in response.items() if name.lower() == "link"] == ["Link"]
     pinned, stamp, last_id = signing.loads(query["cursor"][0], salt=SessionPagination.salt)
     stored = ChatSession.objects.get(pk=first_pinned.pk)
     assert (pinned, stamp, last_id) == (True, stored.updated_at.isoformat(), str(stored.pk))
     assert walk(api, link)[0][-1] == str(last_unpinned.pk)
+
+
+def test_without_a_limit_a_page_is_fifty(api, user, strangers):
+    ChatSession.objects.bulk_create(ChatSession(user=user, title=f"{n}") for n in range(51))
+    session = conversation(user, turns=26)
+
+    sessions = api.get("/api/chat/sessions")
+    every = api.get(f"/api/chat/sessions/{session.pk}/messages?all=true")
+    branch = api.get(f"/api/chat/sessions/{session.pk}/messages")
+
+    for response in (sessions, every, branch):
+        assert response.status_code == 200
+        assert len(response.json()) == 50
+        assert re.match(r'^<[^>]+>; rel="next"$', response.headers["Link"])
 
 
 @pytest.mark.parametrize(("limit", "count"), [("1", 1), ("200", 3)])
