@@ -375,6 +375,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ): ("one row more is read: the page and whether another follows are the same"),
     (
         "conversations/api/pagination.py",
+        "SessionPagination.paginate_queryset",
+        "Q(older, ) | Q(pinned=False) if pinned else Q(older, pinned=False)",
+    ): "the older unpinned ones are among the unpinned ones, which the other half takes whole",
+    (
+        "conversations/api/pagination.py",
         "ArrayCursorPagination.paginate_queryset",
         'self.position_field = queryset.model._meta.get_field(self.ordering[0].lstrip("XX-XX"))',
     ): "field names are lowercase: stripping X as well as - changes none",
