@@ -87,7 +87,8 @@ MODULES: dict[str, list[str]] = {
     # cases are in tests/conversations/test_templatetags_strength.py.
     # Not test_branch_pages.py: its cases named by signed cursors change name every second,
     # so mutmut finds none of them again.
-    "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py"],
+    "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py", NO_MIGRATIONS],
+    "conversations/api/errors.py": ["tests/api/test_errors_strength.py", NO_MIGRATIONS],
     # A scripted reply run: no database, no model.
     "conversations/api/streaming.py": ["tests/api/test_streaming_strength.py", NO_MIGRATIONS],
     "conversations/management/commands/fail_stale_replies.py": [
@@ -163,7 +164,9 @@ MODULES: dict[str, list[str]] = {
         "tests/web/test_pages.py",
         NO_MIGRATIONS,
     ],
-    "conversations/api/views.py": ["tests/api"],
+    # Only its undecorated functions are mutated (validated, validated_query, the schema's
+    # request body, content negotiation, ChatView.sync_initial): every view once, exactly.
+    "conversations/api/views.py": ["tests/api/test_views_strength.py", NO_MIGRATIONS],
     "accounts/services.py": ["tests/accounts", "tests/api/test_auth.py"],
     "accounts/api/views.py": [
         "tests/api/test_auth_strength.py",
@@ -307,6 +310,104 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "acomplete",
         "_completion_args(messages, model, max_tokens), stream=None, provider=model.provider",
     ): "the SDK reads stream only for its truth",
+    (
+        "conversations/api/errors.py",
+        "exception_handler",
+        "response = drf_exception_handler(exc, None)",
+    ): ("DRF's exception_handler never reads its context"),
+    **{
+        (
+            "conversations/api/views.py",
+            "SessionSchema._get_request_for_media_type",
+            f'def _get_request_for_media_type(self, serializer, direction="{default}"):',
+        ): "drf-spectacular's only call passes the direction"
+        for default in ("XXrequestXX", "REQUEST")
+    },
+    **{
+        (
+            "conversations/api/views.py",
+            "SessionSchema._get_request_for_media_type",
+            f'method, self.method = self.method, "{name}"',
+        ): (
+            "drf-spectacular compares the method there only with PATCH: the same schema "
+            "(the whole schema compared by hand)"
+        )
+        for name in ("XXPOSTXX", "post")
+    },
+    (
+        "conversations/api/views.py",
+        "SessionSchema._get_request_for_media_type",
+        "schema, required = super()._get_request_for_media_type(serializer, )",
+    ): "drf-spectacular asks an operation's schema for its body only in the default direction",
+    (
+        "conversations/api/views.py",
+        "SessionSchema._get_request_for_media_type",
+        "self.method = None",
+    ): (
+        "after the body drf-spectacular reads the method only for a response given as one "
+        "serializer; these operations give theirs by status (the whole schema compared by hand)"
+    ),
+    **{
+        ("conversations/api/views.py", "ChatView.sync_initial", line): (
+            "the send's route, /api/chat, has no path arguments: args and kwargs are empty"
+        )
+        for line in (
+            "super().sync_initial(request, **kwargs)",
+            "super().sync_initial(request, *args, )",
+        )
+    },
+    **{
+        ("conversations/api/pagination.py", "ArrayCursorPagination.paginate_queryset", line): (
+            "DRF reads the view only for an ordering filter in its filter_backends; the API's "
+            "views have none"
+        )
+        for line in (
+            "return super().paginate_queryset(queryset, request, None)",
+            "return super().paginate_queryset(queryset, request, )",
+        )
+    },
+    (
+        "conversations/api/views.py",
+        "OnDatabaseThreads.run_sync",
+        "return await run_db(fn, *args, )",
+    ): (
+        "the sync part reads the path arguments from self.kwargs, set before; DRF's initial "
+        "reads its kwargs only for a format suffix, which no route has"
+    ),
+    **{
+        (
+            "conversations/api/views.py",
+            "ChatView.sync_initial",
+            f'idempotency_key=request.headers.get("{name}"),',
+        ): ("request.headers looks a name up whatever its case, as HTTP defines header names")
+        for name in ("idempotency-key", "IDEMPOTENCY-KEY")
+    },
+    **{
+        ("conversations/api/pagination.py", function, "self.request = None"): (
+            "DRF's cursor pagination never reads self.request (its links start from base_url)"
+        )
+        for function in ("SessionPagination.paginate_queryset", "BranchPagination.paginate_window")
+    },
+    (
+        "conversations/api/pagination.py",
+        "SessionPagination.paginate_queryset",
+        "rows = list(queryset.order_by(*self.ordering)[: self.page_size + 2])",
+    ): ("one row more is read: the page and whether another follows are the same"),
+    (
+        "conversations/api/pagination.py",
+        "BranchPagination.paginate_window",
+        "rows = list(window(self.decode_depth(request), self.page_size + 2))",
+    ): ("one row more is read: the page and whether another follows are the same"),
+    (
+        "conversations/api/pagination.py",
+        "SessionPagination.paginate_queryset",
+        "Q(older, ) | Q(pinned=False) if pinned else Q(older, pinned=False)",
+    ): "the older unpinned ones are among the unpinned ones, which the other half takes whole",
+    (
+        "conversations/api/pagination.py",
+        "ArrayCursorPagination.paginate_queryset",
+        'self.position_field = queryset.model._meta.get_field(self.ordering[0].lstrip("XX-XX"))',
+    ): "field names are lowercase: stripping X as well as - changes none",
     ("conversations/consumers.py", "ChatConsumer.receive", 'content = ""'): (
         "any content that is not a dict gets the same refusal"
     ),

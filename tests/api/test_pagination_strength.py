@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core import signing
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
 from conversations.api.pagination import (
     FORGED_CURSOR,
@@ -20,7 +23,7 @@ from conversations.api.pagination import (
     BranchPagination,
     SessionPagination,
 )
-from conversations.models import ChatSession
+from conversations.models import ChatSession, Message
 from tests.factories import UserFactory, conversation
 
 pytestmark = pytest.mark.django_db
@@ -100,10 +103,26 @@ def test_the_link_keeps_the_query_and_adds_a_signed_cursor(api, user, strangers)
     link = LINK.match(response.headers["Link"]).group(1)
     query = parse_qs(urlsplit(link).query)
     assert (query["limit"], query["archived"]) == (["1"], ["false"])
+    # The header's name as sent, as RFC 8288 spells it.
+    assert [name for name, _ in response.items() if name.lower() == "link"] == ["Link"]
     pinned, stamp, last_id = signing.loads(query["cursor"][0], salt=SessionPagination.salt)
     stored = ChatSession.objects.get(pk=first_pinned.pk)
     assert (pinned, stamp, last_id) == (True, stored.updated_at.isoformat(), str(stored.pk))
     assert walk(api, link)[0][-1] == str(last_unpinned.pk)
+
+
+def test_without_a_limit_a_page_is_fifty(api, user, strangers):
+    ChatSession.objects.bulk_create(ChatSession(user=user, title=f"{n}") for n in range(51))
+    session = conversation(user, turns=26)
+
+    sessions = api.get("/api/chat/sessions")
+    every = api.get(f"/api/chat/sessions/{session.pk}/messages?all=true")
+    branch = api.get(f"/api/chat/sessions/{session.pk}/messages")
+
+    for response in (sessions, every, branch):
+        assert response.status_code == 200
+        assert len(response.json()) == 50
+        assert re.match(r'^<[^>]+>; rel="next"$', response.headers["Link"])
 
 
 @pytest.mark.parametrize(("limit", "count"), [("1", 1), ("200", 3)])
@@ -255,3 +274,30 @@ def test_the_schema_states_the_cursor_and_limit_parameters():
             "schema": {"type": "integer", "minimum": 1, "maximum": 200},
         },
     ]
+
+
+class NewestFirst(ArrayCursorPagination):
+    """The base class on a descending ordering (MessagePagination's is ascending)."""
+
+    ordering = ("-sequence",)
+
+
+def test_a_descending_ordering_pages_by_its_field_and_checks_a_cursors_position(user):
+    session = conversation(user, turns=2)
+    conversation(user, turns=1)
+    messages = Message.objects.filter(session=session)
+    factory = APIRequestFactory()
+
+    paginator = NewestFirst()
+    page = paginator.paginate_queryset(messages, Request(factory.get("/x", {"limit": 3})))
+    cursor = parse_qs(urlsplit(paginator.get_next_link()).query)["cursor"][0]
+    rest = NewestFirst().paginate_queryset(
+        messages, Request(factory.get("/x", {"limit": 3, "cursor": cursor}))
+    )
+    forged = base64.b64encode(b"p=not-a-number").decode()
+    with pytest.raises(ValidationError) as refused:
+        NewestFirst().paginate_queryset(messages, Request(factory.get("/x", {"cursor": forged})))
+
+    assert [m.content for m in page] == ["answer 1", "question 1", "answer 0"]
+    assert [m.content for m in rest] == ["question 0"]
+    assert refused.value.detail == {"cursor": [FORGED_CURSOR]}
