@@ -89,8 +89,11 @@ def test_object_members_hand_each_key_to_the_caller_to_read_its_value():
     reader.end()
 
     assert seen == [("a", [1, 2]), ("b", {"c": "d"}), ("e", 5)]
-    assert list(stream("{ }").object_members()) == []
-    assert list(stream("[ ]").array_items()) == []
+    for text in ("{ }", "[ ]"):
+        reader = stream(text + " 5")
+        assert list(reader.object_members() if text[0] == "{" else reader.array_items()) == []
+        assert reader.offset == 3
+        assert error_of(reader.end)[:2] == ("Unexpected text after the JSON", 4)
 
 
 def test_the_byte_order_mark_is_dropped_at_the_start_only():
