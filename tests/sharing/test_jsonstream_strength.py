@@ -13,6 +13,11 @@ import pytest
 
 from sharing.jsonstream import CHUNK_CHARS, JsonStream, JsonStreamError
 
+# A guard, not a measure: each test takes well under a second, and a mutant that loops
+# (a position that never moves) fails here instead of hanging until mutmut's timeout and
+# its five-minute recheck.
+pytestmark = pytest.mark.timeout(60)
+
 
 class Trickle(io.RawIOBase):
     """A file that returns at most ``step`` bytes a read, and records each read's size."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from attachments.models import MessageAttachment, StoredFile
 from conversations.errors import MessageNotFound, SessionNotFound
 from conversations.models import ChatSession, Message
 from core.errors import InvalidInput
@@ -463,3 +464,24 @@ def test_with_feedback_annotates_each_message_with_the_users_rating_and_comment(
         ("question 1", None, None),
         ("answer 1", None, None),
     ]
+
+
+def test_an_exports_messages_come_with_their_attachments_read(user, django_assert_num_queries):
+    session = conversation(user, turns=1)
+    question = session.messages.get(role="user")
+    stored = StoredFile.objects.create(
+        owner=user,
+        name="notes.txt",
+        size=5,
+        content_type="text/plain",
+        kind=StoredFile.Kind.DOCUMENT,
+        sha256="2" * 64,
+        key="test/notes.txt",
+    )
+    MessageAttachment.objects.create(message=question, file=stored, position=0)
+    _, messages = selectors.session_for_export(user=user, session_id=session.pk)
+
+    with django_assert_num_queries(0):
+        files = [[link.file.name for link in m.attachment_links.all()] for m in messages]
+
+    assert files == [["notes.txt"], []]
