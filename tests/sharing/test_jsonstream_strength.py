@@ -94,8 +94,8 @@ def test_object_members_hand_each_key_to_the_caller_to_read_its_value():
     reader.end()
 
     assert seen == [("a", [1, 2]), ("b", {"c": "d"}), ("e", 5)]
-    for text in ("{ }", "[ ]"):
-        reader = stream(text + " 5")
+    for text, step in [("{ }", 1), ("[ ]", 1), ("{ }", 1 << 20), ("[ ]", 1 << 20)]:
+        reader = stream(text + " 5", step=step)
         assert list(reader.object_members() if text[0] == "{" else reader.array_items()) == []
         assert reader.offset == 3
         assert error_of(reader.end)[:2] == ("Unexpected text after the JSON", 4)
@@ -256,3 +256,19 @@ def test_peek_skips_exactly_json_whitespace_and_gives_empty_at_the_end():
     list(reader.array_items())
     assert reader.peek() == "" and reader.offset == 2
     reader.end()
+
+
+def test_an_item_over_the_limit_is_refused_where_the_decoder_stopped():
+    text = '[{"a": "' + "x" * 60
+    problem, offset, _ = error_of(lambda: list(stream(text, step=1 << 20, limit=50).array_items()))
+    assert problem.startswith("Not valid JSON (Unterminated string starting at)")
+    assert offset == 7
+
+
+def test_a_string_or_container_ending_a_read_is_not_read_past():
+    for text in ('["abc", 1]', '[{"a": 1}, 2]', "[[1], 2]"):
+        head = text[: text.index(",")]
+        file = Trickle(text.encode(), step=len(head))
+        first = next(JsonStream(file, max_item_chars=100).array_items())
+        assert first == json.loads(text)[0]
+        assert file.asked == [CHUNK_CHARS]
