@@ -272,3 +272,14 @@ def test_a_string_or_container_ending_a_read_is_not_read_past():
         first = next(JsonStream(file, max_item_chars=100).array_items())
         assert first == json.loads(text)[0]
         assert file.asked == [CHUNK_CHARS]
+
+
+def test_the_file_is_not_read_again_once_it_has_ended():
+    file = Trickle(b"[1]", step=1 << 20)
+    reader = JsonStream(file, max_item_chars=100)
+    assert list(reader.array_items()) == [1]
+    reader.end()
+    reads = len(file.asked)
+
+    assert (reader.peek(), reader.peek()) == ("", "")
+    assert len(file.asked) == reads == 2
