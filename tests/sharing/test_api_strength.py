@@ -120,3 +120,14 @@ def test_each_model_names_itself(user):
         user=user, message=reply, rating="down", updated_at=timezone.now() - timedelta(days=1)
     )
     assert str(rating) == f"down on {reply.pk}"
+
+
+def test_the_json_export_is_negotiated_as_any_json_answer(api_client, user):
+    session = conversation(user, turns=1, title="Indented")
+
+    response = api_client.get(
+        f"/api/chat/sessions/{session.pk}/export", HTTP_ACCEPT="application/json; indent=2"
+    )
+
+    assert response.status_code == 200
+    assert response.content.decode().startswith('{\n  "sessionId": ')
