@@ -190,6 +190,21 @@ MODULES: dict[str, list[str]] = {
         "tests/moderation/test_admin.py::test_suspend_and_restore_are_recorded_in_the_user_history",
         NO_MIGRATIONS,
     ],
+    "sharing/services.py": ["tests/sharing/test_services_strength.py", NO_MIGRATIONS],
+    "sharing/selectors.py": ["tests/sharing/test_services_strength.py", NO_MIGRATIONS],
+    "sharing/jsonstream.py": ["tests/sharing/test_jsonstream_strength.py"],
+    "sharing/importing.py": ["tests/sharing/test_importing_strength.py", NO_MIGRATIONS],
+    # Their views are decorated (@extend_schema, @admin.display): mutmut leaves them alone.
+    "sharing/api.py": ["tests/sharing/test_api_strength.py", NO_MIGRATIONS],
+    "sharing/admin.py": ["tests/sharing/test_api_strength.py", NO_MIGRATIONS],
+    "sharing/models.py": ["tests/sharing/test_api_strength.py", NO_MIGRATIONS],
+    "catalogue/entries.py": ["tests/catalogue/test_catalogue_strength.py", NO_MIGRATIONS],
+    "catalogue/fields.py": ["tests/catalogue/test_catalogue_strength.py", NO_MIGRATIONS],
+    "catalogue/selectors.py": ["tests/catalogue/test_catalogue_strength.py", NO_MIGRATIONS],
+    "catalogue/file.py": ["tests/catalogue/test_file_strength.py"],
+    # Not api.py: its one view is decorated (@extend_schema), so it has no mutant.
+    "catalogue/admin.py": ["tests/catalogue/test_admin_strength.py", NO_MIGRATIONS],
+    "catalogue/models.py": ["tests/catalogue/test_admin_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
@@ -818,6 +833,19 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             '"EVENTS() ENDS WITH REPLYFINISHED"',
         )
     },
+    ("sharing/jsonstream.py", "JsonStream.__init__", "self._eof = None"): (
+        "None and False are both false for the one `if self._eof` that reads it"
+    ),
+    (
+        "sharing/jsonstream.py",
+        "JsonStream.__init__",
+        'self._decoder = codecs.getincrementaldecoder("UTF-8")()',
+    ): "Python's codec names are case-insensitive",
+    (
+        "sharing/api.py",
+        "ExportView.perform_content_negotiation",
+        "def perform_content_negotiation(self, request, force=True):",
+    ): "the override always passes force=True on: its own force is never read",
 }
 
 

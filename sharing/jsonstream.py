@@ -15,6 +15,8 @@ from typing import IO
 
 CHUNK_CHARS = 1 << 16
 WHITESPACE = " \t\n\r"
+# What may follow a whole number at the end of a read and still be part of it.
+NUMBER_TAILS = ("", ".", "e", "E", "e+", "e-", "E+", "E-")
 
 
 class JsonStreamError(ValueError):
@@ -82,6 +84,9 @@ class JsonStream:
         """The next JSON value, read whole."""
         self.peek()
         while True:
+            # Where the buffer starts in the file: a fill moves it (the decoder's positions
+            # are in the buffer as it was).
+            start = self._start
             try:
                 value, end = self._decode(self._buffer, self._pos)
             except json.JSONDecodeError as exc:
@@ -89,20 +94,23 @@ class JsonStream:
                     raise JsonStreamError(
                         f"Not valid JSON ({exc.msg}), or one item larger than "
                         f"{self._max_item_chars} characters",
-                        self._start + exc.pos,
+                        start + exc.pos,
                     ) from None
                 if not self._fill(max(CHUNK_CHARS, len(self._buffer) - self._pos)):
                     raise JsonStreamError(
                         f"The file is cut short or not valid JSON ({exc.msg})",
-                        self._start + exc.pos,
+                        start + exc.pos,
                     ) from None
                 continue
             except RecursionError:
                 raise JsonStreamError("The JSON is nested too deeply", self.offset) from None
-            at_end = end == len(self._buffer) and not isinstance(value, dict | list | str)
-            # A number or literal at the end of the buffer may go on in the next chunk.
-            if at_end and self._fill():
-                continue
+            # A number or literal at the end of the buffer, or a number followed there only
+            # by the start of its fraction or exponent ("1." or "2e-"), may go on in the
+            # next chunk.
+            if not isinstance(value, dict | list | str) and self._buffer[end:] in NUMBER_TAILS:
+                if self._fill():
+                    continue
+                end -= self._start - start
             self._pos = end
             return value
 
