@@ -162,6 +162,8 @@ MODULES: dict[str, list[str]] = {
         "tests/moderation/test_admin.py::test_suspend_and_restore_are_recorded_in_the_user_history",
         NO_MIGRATIONS,
     ],
+    # Files: content.py asked directly (no request, no database).
+    "attachments/content.py": ["tests/attachments/test_content_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
