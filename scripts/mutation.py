@@ -164,6 +164,11 @@ MODULES: dict[str, list[str]] = {
     ],
     # Files: content.py asked directly (no request, no database).
     "attachments/content.py": ["tests/attachments/test_content_strength.py", NO_MIGRATIONS],
+    "attachments/attaching.py": [
+        "tests/attachments/test_attaching_strength.py",
+        "tests/attachments/test_attaching.py",
+        NO_MIGRATIONS,
+    ],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
