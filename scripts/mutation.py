@@ -169,6 +169,16 @@ MODULES: dict[str, list[str]] = {
         "tests/attachments/test_attaching.py",
         NO_MIGRATIONS,
     ],
+    "attachments/services.py": [
+        "tests/attachments/test_services_strength.py",
+        "tests/attachments/test_upload.py",
+        NO_MIGRATIONS,
+    ],
+    "attachments/selectors.py": [
+        "tests/attachments/test_selectors_strength.py",
+        "tests/attachments/test_files.py",
+        NO_MIGRATIONS,
+    ],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",

@@ -8,8 +8,7 @@ import hashlib
 import io
 import os
 import re
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -24,7 +23,7 @@ from tests.factories import conversation
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=dt_timezone.utc)
+NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def upload(user, data: bytes, name: str = "a.txt") -> StoredFile:
@@ -210,7 +209,7 @@ def test_the_abandoned_files_go_in_batches_until_none_is_left(user, monkeypatch)
 
 def test_without_a_time_the_sweep_uses_the_clock(user):
     upload(user, b"old")
-    StoredFile.objects.update(created_at=datetime.now(dt_timezone.utc) - timedelta(hours=25))
+    StoredFile.objects.update(created_at=datetime.now(UTC) - timedelta(hours=25))
 
     assert services.delete_abandoned_files() == 1
 
@@ -253,8 +252,8 @@ def test_the_orphaned_bytes_are_those_no_file_names_written_more_than_a_day_ago(
 
 
 def test_without_a_time_the_orphan_sweep_uses_the_clock(user):
-    key = orphan("someone", "old", modified=datetime.now(dt_timezone.utc) - timedelta(hours=25))
-    recent = orphan("someone", "new", modified=datetime.now(dt_timezone.utc) - timedelta(hours=23))
+    key = orphan("someone", "old", modified=datetime.now(UTC) - timedelta(hours=25))
+    recent = orphan("someone", "new", modified=datetime.now(UTC) - timedelta(hours=23))
 
     assert services.delete_orphaned_bytes() == 1
     assert not file_storage().exists(key) and file_storage().exists(recent)
