@@ -169,14 +169,12 @@ MODULES: dict[str, list[str]] = {
         "tests/attachments/test_attaching.py",
         NO_MIGRATIONS,
     ],
-    "attachments/services.py": [
-        "tests/attachments/test_services_strength.py",
-        "tests/attachments/test_upload.py",
-        NO_MIGRATIONS,
-    ],
+    "attachments/services.py": ["tests/attachments/test_services_strength.py", NO_MIGRATIONS],
     "attachments/selectors.py": [
         "tests/attachments/test_selectors_strength.py",
         "tests/attachments/test_files.py",
+        "--deselect",
+        "tests/attachments/test_files.py::test_upload_download_and_delete_from_outside",
         NO_MIGRATIONS,
     ],
     "accounts/management/commands/delete_expired_tokens.py": [
