@@ -177,6 +177,24 @@ MODULES: dict[str, list[str]] = {
         "tests/attachments/test_files.py::test_upload_download_and_delete_from_outside",
         NO_MIGRATIONS,
     ],
+    # api.py's views are decorated (@extend_schema): its mutants are chunks_of's and the
+    # content negotiation's.
+    "attachments/api.py": [
+        "tests/attachments/test_api_strength.py",
+        "tests/attachments/test_files.py",
+        "--deselect",
+        "tests/attachments/test_files.py::test_upload_download_and_delete_from_outside",
+        NO_MIGRATIONS,
+    ],
+    "attachments/admin.py": [
+        "tests/attachments/test_admin_strength.py",
+        "tests/attachments/test_admin.py",
+        NO_MIGRATIONS,
+    ],
+    "attachments/models.py": [
+        "tests/attachments/test_admin_strength.py::test_a_file_and_a_link_are_named_for_people",
+        NO_MIGRATIONS,
+    ],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
