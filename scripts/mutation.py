@@ -195,6 +195,10 @@ MODULES: dict[str, list[str]] = {
         "tests/attachments/test_admin_strength.py::test_a_file_and_a_link_are_named_for_people",
         NO_MIGRATIONS,
     ],
+    # /v1: the request's rules and the error bodies asked directly (no server, no database).
+    # Not serializers.py: it holds only field classes for the schema, nothing to mutate.
+    "openai_api/requests.py": ["tests/openai_api/test_requests_strength.py", NO_MIGRATIONS],
+    "openai_api/errors.py": ["tests/openai_api/test_errors_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
