@@ -199,6 +199,7 @@ MODULES: dict[str, list[str]] = {
     # Not serializers.py: it holds only field classes for the schema, nothing to mutate.
     "openai_api/requests.py": ["tests/openai_api/test_requests_strength.py", NO_MIGRATIONS],
     "openai_api/errors.py": ["tests/openai_api/test_errors_strength.py", NO_MIGRATIONS],
+    "openai_api/services.py": ["tests/openai_api/test_services_strength.py", NO_MIGRATIONS],
     # A scripted reply run: no server, no model.
     "openai_api/responses.py": ["tests/openai_api/test_responses_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
