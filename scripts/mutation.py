@@ -618,6 +618,30 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_path_within",
         ').format(cost=cost, stop="" if budget is None else " where path.used <= %s", **n)',
     ): "SQL keywords and unquoted names are case-insensitive",
+    **{
+        ("openai_api/errors.py", "exception_handler", f'headers["{name}"] = str(retry_after)'): (
+            "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
+        )
+        for name in ("RETRY-AFTER", "retry-after")
+    },
+    **{
+        ("openai_api/errors.py", "exception_handler", f'headers["{name}"] = "Bearer"'): (
+            "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
+        )
+        for name in ("WWW-AUTHENTICATE", "www-authenticate")
+    },
+    (
+        "attachments/content.py",
+        "_format",
+        'return "JPEG" if image.format == "MPO" else image.format or "XXXX"',
+    ): "Pillow names the format of every image it opens: the fallback is never read",
+    ("attachments/content.py", "docx_text", "upload.seek(1)"): (
+        "zipfile finds a DOCX's parts from its end (the central directory) by absolute seeks, "
+        "wherever the file's position is"
+    ),
+    ("attachments/content.py", "_text", 'text = data.decode("UTF-8-SIG")'): (
+        "Python's codec names are case-insensitive"
+    ),
 }
 
 
