@@ -358,6 +358,18 @@ def test_a_damaged_image_is_refused_saying_so(data):
     assert error.detail == "The image could not be read: it is damaged."
 
 
+def test_an_image_signature_is_opened_by_that_formats_reader_only():
+    """A PNG's signature on what Pillow's PhotoCD reader would open (it looks at byte 2048
+    only): the PNG reader refuses it, and no other reader is asked."""
+    data = bytearray(1_000_000)
+    data[:8] = b"\x89PNG\r\n\x1a\n"
+    data[2048:2055] = b"PCD_IPI"
+
+    error = refusal(bytes(data), UnreadableFile)
+
+    assert error.detail == "The image could not be read: it is damaged."
+
+
 # --- PDF -----------------------------------------------------------------------------------
 
 
