@@ -5,6 +5,7 @@ download; another user's file is a 404 with the same body as a missing one."""
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 
 import pytest
@@ -21,10 +22,16 @@ class Handle(io.BytesIO):
     def __init__(self, data: bytes) -> None:
         super().__init__(data)
         self.reads: list[int] = []
+        self.threads: set[int] = set()
 
     def read(self, size=-1):
         self.reads.append(size)
+        self.threads.add(threading.get_ident())
         return super().read(size)
+
+    def close(self) -> None:
+        self.threads.add(threading.get_ident())
+        super().close()
 
 
 def test_chunks_are_256_kib_reads_and_the_file_is_closed_after():
@@ -40,6 +47,8 @@ def test_chunks_are_256_kib_reads_and_the_file_is_closed_after():
     assert b"".join(chunks) == data
     assert handle.reads == [262144] * 4
     assert handle.closed
+    # On worker threads, never the thread that serves sync code (the database's).
+    assert threading.get_ident() not in handle.threads
 
 
 def test_a_download_abandoned_midway_still_closes_its_file():
@@ -53,6 +62,7 @@ def test_a_download_abandoned_midway_still_closes_its_file():
 
     assert len(async_to_sync(first_chunk)()) == 262144
     assert handle.closed
+    assert threading.get_ident() not in handle.threads
 
 
 @pytest.mark.parametrize("accept", ["application/json", "text/html", "image/png"])
@@ -90,3 +100,12 @@ def test_another_users_file_answers_as_a_missing_one(api, other_api):
     assert answers[0] == answers[1]
     assert answers[0]["detail"] == "File not found."
     assert "private" not in str(api.get("/api/files").json())
+
+
+def test_a_missing_file_answers_json_formatted_as_asked(api):
+    response = api.get(
+        f"/api/files/{uuid.uuid4()}", headers={"Accept": "application/json; indent=4"}
+    )
+
+    assert response.status_code == 404
+    assert response.content.decode().startswith('{\n    "')
