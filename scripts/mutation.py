@@ -642,6 +642,20 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("attachments/content.py", "_text", 'text = data.decode("UTF-8-SIG")'): (
         "Python's codec names are case-insensitive"
     ),
+    **{
+        ("attachments/api.py", "chunks_of", line): (
+            "asgiref reads thread_sensitive for its truth: None runs on a worker thread as False"
+        )
+        for line in (
+            "read = sync_to_async(handle.read, thread_sensitive=None)",
+            "await sync_to_async(handle.close, thread_sensitive=None)()",
+        )
+    },
+    (
+        "attachments/api.py",
+        "FileView.perform_content_negotiation",
+        "def perform_content_negotiation(self, request, force=True):",
+    ): "the method passes force=True whatever it is given: its default is never read",
 }
 
 
