@@ -122,7 +122,7 @@ def _image(upload) -> Examined:
     except (UnidentifiedImageError, OSError, ValueError):
         raise UnreadableFile("The image could not be read: it is damaged.", field="file") from None
     with image:
-        frames = getattr(image, "n_frames", 1)
+        frames = _frames(image)
         width, height = image.size
         if width * height * frames > MAX_PIXELS:
             raise FileTooLarge(
@@ -137,18 +137,29 @@ def _image(upload) -> Examined:
             raise UnreadableFile(
                 "The image could not be read: it is damaged.", field="file"
             ) from None
-    return Examined("image", IMAGE_FORMATS[image.format or ""], image=encoded)
+    return Examined("image", IMAGE_FORMATS[_format(image)], image=encoded)
+
+
+def _format(image: Image.Image) -> str:
+    """Pillow's name of the format; a multi-picture JPEG (MPO: the depth or stereo pictures
+    some cameras add) is a JPEG, kept as its first picture."""
+    return "JPEG" if image.format == "MPO" else image.format or ""
+
+
+def _frames(image: Image.Image) -> int:
+    """The frames kept: an animation's; one of a multi-picture JPEG."""
+    return 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
 
 
 def _reencoded(image: Image.Image) -> bytes:
     """The pixels again in the same format, without EXIF, XMP or text chunks; a JPEG is
     turned upright first, as its dropped orientation tag said."""
-    image_format = image.format
+    image_format = _format(image)
     out = io.BytesIO()
     options = {"format": image_format}
     if icc_profile := image.info.get("icc_profile"):
         options["icc_profile"] = icc_profile
-    if getattr(image, "n_frames", 1) > 1:
+    if _frames(image) > 1:
         image.save(out, save_all=True, **options)
     elif image_format == "JPEG":
         ImageOps.exif_transpose(image).save(out, quality=90, **options)

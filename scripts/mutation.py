@@ -205,6 +205,45 @@ MODULES: dict[str, list[str]] = {
     # Not api.py: its one view is decorated (@extend_schema), so it has no mutant.
     "catalogue/admin.py": ["tests/catalogue/test_admin_strength.py", NO_MIGRATIONS],
     "catalogue/models.py": ["tests/catalogue/test_admin_strength.py", NO_MIGRATIONS],
+    # Files: content.py asked directly (no request, no database).
+    "attachments/content.py": ["tests/attachments/test_content_strength.py", NO_MIGRATIONS],
+    "attachments/attaching.py": [
+        "tests/attachments/test_attaching_strength.py",
+        "tests/attachments/test_attaching.py",
+        NO_MIGRATIONS,
+    ],
+    "attachments/services.py": ["tests/attachments/test_services_strength.py", NO_MIGRATIONS],
+    "attachments/selectors.py": [
+        "tests/attachments/test_selectors_strength.py",
+        "tests/attachments/test_files.py",
+        "--deselect",
+        "tests/attachments/test_files.py::test_upload_download_and_delete_from_outside",
+        NO_MIGRATIONS,
+    ],
+    # api.py's views are decorated (@extend_schema): its mutants are chunks_of's and the
+    # content negotiation's.
+    "attachments/api.py": [
+        "tests/attachments/test_api_strength.py",
+        "tests/attachments/test_files.py",
+        "--deselect",
+        "tests/attachments/test_files.py::test_upload_download_and_delete_from_outside",
+        NO_MIGRATIONS,
+    ],
+    "attachments/admin.py": [
+        "tests/attachments/test_admin_strength.py",
+        "tests/attachments/test_admin.py",
+        NO_MIGRATIONS,
+    ],
+    # Not attachments/models.py: its only functions are two __str__, which mutmut's stats
+    # pass never sees called (its run stops: no test found); they are asserted in
+    # tests/attachments/test_admin_strength.py.
+    # /v1: the request's rules and the error bodies asked directly (no server, no database).
+    # Not serializers.py: it holds only field classes for the schema, nothing to mutate.
+    "openai_api/requests.py": ["tests/openai_api/test_requests_strength.py", NO_MIGRATIONS],
+    "openai_api/errors.py": ["tests/openai_api/test_errors_strength.py", NO_MIGRATIONS],
+    "openai_api/services.py": ["tests/openai_api/test_services_strength.py", NO_MIGRATIONS],
+    # A scripted reply run: no server, no model.
+    "openai_api/responses.py": ["tests/openai_api/test_responses_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
@@ -846,6 +885,44 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "ExportView.perform_content_negotiation",
         "def perform_content_negotiation(self, request, force=True):",
     ): "the override always passes force=True on: its own force is never read",
+    **{
+        ("openai_api/errors.py", "exception_handler", f'headers["{name}"] = str(retry_after)'): (
+            "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
+        )
+        for name in ("RETRY-AFTER", "retry-after")
+    },
+    **{
+        ("openai_api/errors.py", "exception_handler", f'headers["{name}"] = "Bearer"'): (
+            "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
+        )
+        for name in ("WWW-AUTHENTICATE", "www-authenticate")
+    },
+    (
+        "attachments/content.py",
+        "_format",
+        'return "JPEG" if image.format == "MPO" else image.format or "XXXX"',
+    ): "Pillow names the format of every image it opens: the fallback is never read",
+    ("attachments/content.py", "docx_text", "upload.seek(1)"): (
+        "zipfile finds a DOCX's parts from its end (the central directory) by absolute seeks, "
+        "wherever the file's position is"
+    ),
+    ("attachments/content.py", "_text", 'text = data.decode("UTF-8-SIG")'): (
+        "Python's codec names are case-insensitive"
+    ),
+    **{
+        ("attachments/api.py", "chunks_of", line): (
+            "asgiref reads thread_sensitive for its truth: None runs on a worker thread as False"
+        )
+        for line in (
+            "read = sync_to_async(handle.read, thread_sensitive=None)",
+            "await sync_to_async(handle.close, thread_sensitive=None)()",
+        )
+    },
+    (
+        "attachments/api.py",
+        "FileView.perform_content_negotiation",
+        "def perform_content_negotiation(self, request, force=True):",
+    ): "the method passes force=True whatever it is given: its default is never read",
 }
 
 
