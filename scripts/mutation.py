@@ -122,7 +122,12 @@ MODULES: dict[str, list[str]] = {
     # conform yet, so no mutant was ever run. Its input rules are asserted one by one.
     "conversations/api/serializers.py": API_INPUT_TESTS,
     "core/serializers.py": API_INPUT_TESTS,
-    "conversations/services.py": ["tests/conversations/test_services.py"],
+    # Called directly, a second conversation and a second user present; the send-and-stream
+    # tests of test_services.py (an upstream, real threads) are scored with replies.py.
+    "conversations/services.py": [
+        "tests/conversations/test_services_strength.py",
+        NO_MIGRATIONS,
+    ],
     "conversations/validation.py": ["tests/conversations/test_validation.py"],
     "conversations/json_depth.py": ["tests/conversations/test_json_depth.py"],
     "conversations/llm.py": [

@@ -1,0 +1,715 @@
+"""conversations/services.py called directly, with the user's second conversation and a
+second user's in the database: every service that takes a conversation or message id
+answers 404 for another user's and changes nothing of theirs; each refusal's sentence and
+field; what each write stores (exact rows, the current leaf, the event sent to the user's
+tabs) and what it leaves alone; a regenerate's question, context, rate and quota."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from attachments import attaching
+from attachments import selectors as attachment_selectors
+from attachments.errors import FileNotFound
+from attachments.models import MessageAttachment, StoredFile
+from catalogue.entries import ModelEntry
+from chatbot.env import parse_rate
+from conversations import events, limits, selectors, services
+from conversations.context import (
+    MESSAGE_OVERHEAD_TOKENS,
+    REPLY_PRIMING_TOKENS,
+    count_tokens,
+    system_prompt_for,
+)
+from conversations.errors import (
+    ChatSuspended,
+    MessageNotFound,
+    NothingToRegenerate,
+    RateLimited,
+    ReplyInProgress,
+    SessionNotFound,
+)
+from conversations.models import ChatSession, Message
+from core.errors import InvalidInput
+from tests.factories import ChatSessionFactory, MessageFactory, UserFactory, conversation
+
+pytestmark = pytest.mark.django_db
+
+USER, ASSISTANT = Message.Role.USER, Message.Role.ASSISTANT
+
+
+def entry(model_id: str, *, prompt_budget: int = 3000, **fields) -> ModelEntry:
+    """A catalogue model whose prompt may use exactly ``prompt_budget`` tokens."""
+    return ModelEntry(
+        id=model_id,
+        label=model_id.title(),
+        provider=None,
+        upstream=model_id,
+        context_tokens=2 * prompt_budget,
+        reply_tokens=prompt_budget,
+        **fields,
+    )
+
+
+MODELS = (
+    entry("main", default=True),
+    entry("second"),
+    entry("staff-only", groups=frozenset({"staff"})),
+)
+
+
+@pytest.fixture
+def catalogue(settings):
+    """Three models; one restricted to a group, so the user's groups are always read."""
+    settings.CHATBOT_MODELS = MODELS
+    settings.CHATBOT_SYSTEM_PROMPT = "Base prompt."
+    settings.CHATBOT_MODERATION = "off"
+    return settings
+
+
+@pytest.fixture
+def published(monkeypatch) -> list[tuple]:
+    """The events sent to users' open tabs: (user id, event)."""
+    sent: list[tuple] = []
+    monkeypatch.setattr(events, "publish_sync", lambda user, event: sent.append((user, event)))
+    return sent
+
+
+def snapshot(session: ChatSession) -> list[tuple]:
+    """A conversation's row and its messages' rows, to check that nothing changed."""
+    row = ChatSession.objects.values_list(
+        "title", "model", "instructions", "current_message_id", "updated_at", "flagged"
+    ).get(pk=session.pk)
+    messages = Message.objects.filter(session=session).order_by("sequence")
+    return [row, *messages.values_list("pk", "parent_id", "content", "status", "hidden")]
+
+
+def message(session, role, content, **fields) -> Message:
+    return MessageFactory(session=session, role=role, content=content, **fields)
+
+
+@pytest.fixture
+def world(db, bystanders, catalogue):
+    """The user's conversation as a tree, first -> a1 -> second -> a2, with "second" edited
+    (a1 -> edited -> e2, current); the user's other conversation; a second user's."""
+    user = UserFactory(custom_instructions="Call me Ada.")
+    other = conversation(user, turns=1, title="Other chat", model="main")
+    session = ChatSessionFactory(user=user, title="Trip", model="second")
+    first = message(session, USER, "first question")
+    a1 = message(session, ASSISTANT, "first answer")
+    second = message(session, USER, "second question")
+    a2 = message(session, ASSISTANT, "second answer")
+    edited = message(session, USER, "second question, edited", parent=a1)
+    e2 = message(session, ASSISTANT, "edited answer")
+    session.refresh_from_db()
+    world = SimpleNamespace(
+        user=user,
+        session=session,
+        other=other,
+        first=first,
+        a1=a1,
+        second=second,
+        a2=a2,
+        edited=edited,
+        e2=e2,
+        bystanders=bystanders,
+    )
+    world.other_before = snapshot(other)
+    world.before = snapshot(session)
+    return world
+
+
+def untouched(world) -> bool:
+    """The user's other conversation and the second user's are as they were."""
+    return snapshot(world.other) == world.other_before and world.bystanders.unchanged()
+
+
+def current_id(session):
+    return ChatSession.objects.values_list("current_message_id", flat=True).get(pk=session.pk)
+
+
+# --- Another user's conversation or message: 404, nothing changed -----------------------
+
+
+def test_every_service_answers_404_for_another_users_conversation(world, published):
+    theirs = world.bystanders.session
+    their_message = world.bystanders.messages[1]
+    calls = [
+        lambda: services.rename_session(user=world.user, session_id=theirs.pk, title="Mine"),
+        lambda: services.configure_session(user=world.user, session_id=theirs.pk, model="second"),
+        lambda: services.configure_session(user=world.user, session_id=theirs.pk, instructions="x"),
+        lambda: services.delete_session(user=world.user, session_id=theirs.pk),
+        lambda: services.switch_branch(
+            user=world.user, session_id=theirs.pk, message_id=their_message.pk
+        ),
+        lambda: services.check_regenerate(user=world.user, session_id=theirs.pk),
+        lambda: services.check_regenerate(
+            user=world.user, session_id=theirs.pk, message_id=their_message.pk
+        ),
+        lambda: services.do_send(user=world.user, text="mine now", session_id=theirs.pk),
+        lambda: services.do_send(
+            user=world.user,
+            text="mine now",
+            session_id=theirs.pk,
+            edit_message_id=world.bystanders.messages[0].pk,
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(SessionNotFound):
+            call()
+    with pytest.raises(MessageNotFound):
+        services.do_send(
+            user=world.user, text="mine now", edit_message_id=world.bystanders.messages[0].pk
+        )
+    for bad_id in ("nope", None, 12):
+        with pytest.raises(SessionNotFound):
+            services.delete_session(user=world.user, session_id=bad_id)
+    assert untouched(world) and snapshot(world.session) == world.before
+    assert published == []
+
+
+def test_a_message_of_the_users_other_conversation_is_not_found_in_this_one(world, published):
+    elsewhere = world.other.messages.order_by("sequence")
+    question, answer = list(elsewhere)
+    with pytest.raises(MessageNotFound):
+        services.switch_branch(user=world.user, session_id=world.session.pk, message_id=answer.pk)
+    with pytest.raises(MessageNotFound):
+        services.switch_branch(user=world.user, session_id=world.session.pk, message_id="nope")
+    with pytest.raises(MessageNotFound):
+        services.check_regenerate(
+            user=world.user, session_id=world.session.pk, message_id=answer.pk
+        )
+    with pytest.raises(MessageNotFound):
+        services.do_send(
+            user=world.user,
+            text="x",
+            session_id=world.session.pk,
+            edit_message_id=question.pk,
+        )
+    assert untouched(world) and snapshot(world.session) == world.before
+    assert published == []
+
+
+# --- Switching branches ------------------------------------------------------------------
+
+
+def test_switching_makes_the_newest_leaf_under_the_message_current_and_tells_the_tabs(
+    world, published
+):
+    session = services.switch_branch(
+        user=world.user, session_id=world.session.pk, message_id=world.second.pk
+    )
+    assert session.pk == world.session.pk
+    assert session.current_message_id == world.a2.pk == current_id(world.session)
+    assert published == [
+        (
+            world.user.pk,
+            {
+                "type": "chat.branch",
+                "sessionId": str(world.session.pk),
+                "currentMessageId": str(world.a2.pk),
+            },
+        )
+    ]
+    # From the first message: at each step the newest child (the edit's branch).
+    session = services.switch_branch(
+        user=world.user, session_id=str(world.session.pk), message_id=str(world.first.pk)
+    )
+    assert session.current_message_id == world.e2.pk == current_id(world.session)
+    assert published[-1][1]["currentMessageId"] == str(world.e2.pk)
+    assert untouched(world)
+
+
+# --- Configuring, renaming, deleting -----------------------------------------------------
+
+
+def test_configuring_the_model_stores_it_and_nothing_else(world):
+    session = services.configure_session(user=world.user, session_id=world.session.pk, model="main")
+    assert (session.model, session.instructions) == ("main", "")
+    stored = ChatSession.objects.get(pk=world.session.pk)
+    assert (stored.model, stored.instructions, stored.title) == ("main", "", "Trip")
+    assert untouched(world)
+
+
+def test_configuring_the_instructions_keeps_the_model(world):
+    session = services.configure_session(
+        user=world.user, session_id=world.session.pk, instructions="Answer in French."
+    )
+    assert (session.model, session.instructions) == ("second", "Answer in French.")
+    stored = ChatSession.objects.get(pk=world.session.pk)
+    assert (stored.model, stored.instructions) == ("second", "Answer in French.")
+    assert untouched(world)
+
+
+def test_configuring_nothing_changes_nothing(world, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        session = services.configure_session(user=world.user, session_id=world.session.pk)
+    assert (session.model, session.instructions) == ("second", "")
+    assert snapshot(world.session) == world.before
+
+
+def test_a_restricted_model_is_unknown_until_the_user_is_in_its_group(world):
+    with pytest.raises(InvalidInput) as refused:
+        services.configure_session(user=world.user, session_id=world.session.pk, model="staff-only")
+    assert (refused.value.detail, refused.value.field) == ("Unknown model 'staff-only'.", "model")
+    assert snapshot(world.session) == world.before
+    world.user.groups.add(Group.objects.create(name="staff"))
+    session = services.configure_session(
+        user=world.user, session_id=world.session.pk, model="staff-only"
+    )
+    assert ChatSession.objects.get(pk=session.pk).model == "staff-only"
+
+
+def test_instructions_of_4000_characters_are_kept_and_4001_refused_with_the_count(world):
+    services.configure_session(
+        user=world.user, session_id=world.session.pk, instructions="i" * 4000
+    )
+    assert ChatSession.objects.get(pk=world.session.pk).instructions == "i" * 4000
+    with pytest.raises(InvalidInput) as refused:
+        services.configure_session(
+            user=world.user, session_id=world.session.pk, instructions="j" * 4001
+        )
+    assert refused.value.field == "instructions"
+    assert refused.value.detail == (
+        "The instructions are too long: 4001 characters, the limit is 4000."
+    )
+    with pytest.raises(InvalidInput) as refused:
+        services.configure_session(
+            user=world.user, session_id=world.session.pk, instructions="tab\x00nul"
+        )
+    assert refused.value.field == "instructions"
+    assert refused.value.detail == "The instructions contain characters that are not allowed."
+    assert ChatSession.objects.get(pk=world.session.pk).instructions == "i" * 4000
+
+
+@pytest.fixture
+def meanwhile(monkeypatch):
+    """``selectors.get_session`` followed by another request's write to the same row
+    (a rename or a configure landing between a service's read and its save)."""
+    original = selectors.get_session
+    writes: dict = {}
+
+    def get_session(*, user, session_id):
+        session = original(user=user, session_id=session_id)
+        ChatSession.objects.filter(pk=session.pk).update(**writes)
+        return session
+
+    monkeypatch.setattr(selectors, "get_session", get_session)
+    return writes
+
+
+def test_a_configure_writes_only_its_own_fields_over_a_rename_made_meanwhile(world, meanwhile):
+    meanwhile["title"] = "Renamed meanwhile"
+    services.configure_session(
+        user=world.user, session_id=world.session.pk, model="main", instructions="Brief."
+    )
+    stored = ChatSession.objects.get(pk=world.session.pk)
+    assert (stored.title, stored.model, stored.instructions) == (
+        "Renamed meanwhile",
+        "main",
+        "Brief.",
+    )
+
+
+def test_a_rename_writes_only_the_title_over_a_configure_made_meanwhile(world, meanwhile):
+    meanwhile["instructions"] = "Set meanwhile."
+    services.rename_session(user=world.user, session_id=world.session.pk, title="New")
+    stored = ChatSession.objects.get(pk=world.session.pk)
+    assert (stored.title, stored.instructions) == ("New", "Set meanwhile.")
+
+
+def test_a_rename_stores_the_clean_title_and_tells_the_tabs(world, published):
+    session = services.rename_session(
+        user=world.user, session_id=world.session.pk, title="  Lisbon in spring \n"
+    )
+    assert session.title == "Lisbon in spring"
+    assert ChatSession.objects.get(pk=world.session.pk).title == "Lisbon in spring"
+    assert published == [
+        (
+            world.user.pk,
+            {"type": "chat.title", "sessionId": str(world.session.pk), "title": "Lisbon in spring"},
+        )
+    ]
+    with pytest.raises(InvalidInput):
+        services.rename_session(user=world.user, session_id=world.session.pk, title=" ")
+    assert ChatSession.objects.get(pk=world.session.pk).title == "Lisbon in spring"
+    assert len(published) == 1
+    assert untouched(world)
+
+
+def test_deleting_a_conversation_deletes_it_alone_and_tells_the_tabs(world, published):
+    services.delete_session(user=world.user, session_id=str(world.session.pk))
+    assert not ChatSession.objects.filter(pk=world.session.pk).exists()
+    assert not Message.objects.filter(session_id=world.session.pk).exists()
+    assert published == [
+        (world.user.pk, {"type": "chat.session_deleted", "sessionId": str(world.session.pk)})
+    ]
+    assert untouched(world)
+
+
+def test_deleting_all_of_a_users_conversations_leaves_other_users_alone(world, published):
+    services.delete_all_sessions(user=world.user)
+    assert not ChatSession.objects.filter(user=world.user).exists()
+    assert not Message.objects.filter(session__user=world.user).exists()
+    assert world.bystanders.unchanged()
+    assert published == []
+
+
+# --- Edits ---------------------------------------------------------------------------------
+
+
+def test_an_edit_is_a_sibling_of_the_edited_message_with_or_without_the_conversation(world):
+    turn = services.do_send(
+        user=world.user, text="again", session_id=world.session.pk, edit_message_id=world.second.pk
+    )
+    assert turn.session.pk == world.session.pk
+    assert turn.user_message.parent_id == world.a1.pk
+    assert turn.reply.parent_id == turn.user_message.pk
+    assert current_id(world.session) == turn.reply.pk
+    turn = services.do_send(user=world.user, text="once more", edit_message_id=world.first.pk)
+    assert turn.session.pk == world.session.pk
+    assert turn.user_message.parent_id is None
+    assert turn.user_message.sibling_ids == [str(world.first.pk), str(turn.user_message.pk)]
+    assert untouched(world)
+
+
+def test_editing_a_reply_is_refused_naming_the_field(world):
+    for session_id in (world.session.pk, None):
+        with pytest.raises(InvalidInput) as refused:
+            services.do_send(
+                user=world.user, text="x", session_id=session_id, edit_message_id=world.a1.pk
+            )
+        assert refused.value.field == "editMessageId"
+        assert refused.value.detail == "editMessageId must be one of your messages."
+    assert snapshot(world.session) == world.before
+
+
+# --- Regenerating --------------------------------------------------------------------------
+
+
+def system_for(user, session) -> str:
+    return system_prompt_for(
+        user_instructions=user.custom_instructions, chat_instructions=session.instructions
+    )
+
+
+def test_regenerating_answers_the_current_leafs_question_again_beside_the_old_reply(
+    world,
+):
+    before = timezone.now()
+    turn = services.check_regenerate(user=world.user, session_id=world.session.pk)
+    assert turn.session.pk == world.session.pk and turn.session.user_id == world.user.pk
+    assert turn.user_message == world.edited
+    reply = Message.objects.get(pk=turn.reply.pk)
+    assert (reply.parent_id, reply.sequence, reply.role, reply.status, reply.content) == (
+        world.edited.pk,
+        7,
+        ASSISTANT,
+        Message.Status.STREAMING,
+        "",
+    )
+    assert reply.model == "second"
+    assert turn.reply.sibling_ids == [str(world.e2.pk), str(turn.reply.pk)]
+    assert turn.user_message.attached_files == [] and turn.reply.attached_files == []
+    stored = ChatSession.objects.get(pk=world.session.pk)
+    assert stored.current_message_id == turn.reply.pk and stored.flagged is False
+    assert stored.updated_at == reply.created_at == reply.updated_at >= before
+    system = system_for(world.user, world.session)
+    assert turn.context.messages == [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "second question, edited"},
+    ]
+    assert turn.context.model.id == "second"
+    assert turn.reservation is None
+    assert untouched(world)
+
+
+def test_regenerating_a_reply_on_another_branch_answers_its_own_question(world):
+    turn = services.check_regenerate(
+        user=world.user, session_id=world.session.pk, message_id=str(world.a2.pk)
+    )
+    assert turn.user_message == world.second
+    assert turn.reply.parent_id == world.second.pk
+    assert [m["content"] for m in turn.context.messages[1:]] == [
+        "first question",
+        "first answer",
+        "second question",
+    ]
+    assert current_id(world.session) == turn.reply.pk
+    assert untouched(world)
+
+
+def test_a_suspended_user_cannot_regenerate(world):
+    world.user.chat_suspended = True
+    world.user.save()
+    with pytest.raises(ChatSuspended):
+        services.check_regenerate(user=world.user, session_id=world.session.pk)
+    assert snapshot(world.session) == world.before
+
+
+def test_regenerating_a_users_message_is_refused_naming_the_field(world):
+    with pytest.raises(InvalidInput) as refused:
+        services.check_regenerate(
+            user=world.user, session_id=world.session.pk, message_id=world.second.pk
+        )
+    assert (refused.value.field, refused.value.detail) == (
+        "messageId",
+        "messageId must be a reply of the assistant.",
+    )
+    assert snapshot(world.session) == world.before
+
+
+def test_a_reply_in_progress_refuses_a_regenerate_until_its_writer_is_stale(world, settings):
+    streaming = message(world.session, ASSISTANT, "half", status=Message.Status.STREAMING)
+    with pytest.raises(ReplyInProgress):
+        services.check_regenerate(user=world.user, session_id=world.session.pk)
+    long_ago = timezone.now() - timedelta(seconds=settings.CHATBOT_STREAM_STALE_AFTER + 1)
+    Message.objects.filter(pk=streaming.pk).update(updated_at=long_ago)
+    turn = services.check_regenerate(
+        user=world.user, session_id=world.session.pk, message_id=world.e2.pk
+    )
+    assert turn.user_message == world.edited
+    assert Message.objects.get(pk=streaming.pk).status == Message.Status.FAILED
+    # The second user's stale reply is theirs to sweep, not this conversation's.
+    assert untouched(world)
+
+
+def test_a_hidden_question_is_skipped_up_the_branch(world):
+    Message.objects.filter(pk=world.edited.pk).update(hidden=True)
+    turn = services.check_regenerate(user=world.user, session_id=world.session.pk)
+    assert turn.user_message == world.first
+    assert turn.reply.parent_id == world.first.pk
+    Message.objects.filter(pk=turn.reply.pk).update(status=Message.Status.COMPLETE)
+    with pytest.raises(NothingToRegenerate):
+        services.check_regenerate(
+            user=world.user, session_id=world.session.pk, message_id=world.e2.pk
+        )
+
+
+@pytest.mark.parametrize("layout", ["empty", "hidden only", "reply to a reply"])
+def test_nothing_to_regenerate(world, layout):
+    session = ChatSessionFactory(user=world.user)
+    message_id = None
+    if layout == "hidden only":
+        message(session, USER, "hidden", hidden=True)
+        message(session, ASSISTANT, "answer")
+    elif layout == "reply to a reply":
+        message(session, ASSISTANT, "imported greeting")
+        message_id = message(session, ASSISTANT, "imported second reply").pk
+    before = snapshot(session)
+    with pytest.raises(NothingToRegenerate):
+        services.check_regenerate(user=world.user, session_id=session.pk, message_id=message_id)
+    assert snapshot(session) == before
+
+
+@pytest.mark.parametrize(
+    ("mode", "question", "answered"),
+    [
+        ("block", {}, True),
+        ("block", {"flagged": True}, False),
+        ("block", {"moderation_failed": True}, False),
+        ("flag", {"flagged": True}, True),
+        ("flag", {"moderation_failed": True}, True),
+    ],
+)
+def test_in_block_mode_a_refused_question_is_not_answered_again(
+    world, settings, mode, question, answered
+):
+    settings.CHATBOT_MODERATION = mode
+    Message.objects.filter(pk=world.edited.pk).update(**question)
+    if answered:
+        turn = services.check_regenerate(user=world.user, session_id=world.session.pk)
+        assert turn.user_message == world.edited
+    else:
+        with pytest.raises(NothingToRegenerate):
+            services.check_regenerate(user=world.user, session_id=world.session.pk)
+
+
+def test_a_regenerate_counts_against_the_users_send_rate(world, settings, frozen_clock):
+    settings.CHATBOT_RATE_LIMIT = parse_rate("1/min")
+    limits.check_send_rate(world.bystanders.user.pk)  # another user's count is theirs
+    turn = services.check_regenerate(user=world.user, session_id=world.session.pk)
+    Message.objects.filter(pk=turn.reply.pk).update(status=Message.Status.COMPLETE)
+    after_first = snapshot(world.session)
+    with pytest.raises(RateLimited) as refused:
+        services.check_regenerate(user=world.user, session_id=world.session.pk)
+    assert refused.value.retry_after == 61
+    assert snapshot(world.session) == after_first
+
+
+def quota_key(user, clock) -> str:
+    day = datetime.fromtimestamp(clock.now, UTC).date()
+    return f"token-quota:{user.pk}:{day.isoformat()}"
+
+
+def test_a_regenerate_holds_its_worst_case_against_the_users_quota(world, settings, frozen_clock):
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 100_000
+    turn = services.check_regenerate(user=world.user, session_id=world.session.pk)
+    system = system_for(world.user, world.session)
+    texts = ["first question", "first answer", "second question, edited"]
+    prompt = (
+        REPLY_PRIMING_TOKENS
+        + count_tokens(system)
+        + sum(count_tokens(text) + MESSAGE_OVERHEAD_TOKENS for text in texts)
+        + MESSAGE_OVERHEAD_TOKENS
+    )
+    assert turn.context.prompt_tokens == prompt
+    held = prompt + settings.CHATBOT_MAX_REPLY_TOKENS
+    key = quota_key(world.user, frozen_clock)
+    assert turn.reservation == limits.Reservation(keys=(key,), tokens=held)
+    assert cache.get(key) == held
+    assert cache.get(quota_key(world.bystanders.user, frozen_clock)) is None
+
+
+def test_a_regenerate_that_fails_after_its_reservation_gives_it_back_and_stores_nothing(
+    world, settings, frozen_clock, monkeypatch
+):
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 100_000
+
+    def broken(messages):
+        raise RuntimeError("files unreadable")
+
+    monkeypatch.setattr(attachment_selectors, "with_attached_files", broken)
+    with pytest.raises(RuntimeError):
+        services.check_regenerate(user=world.user, session_id=world.session.pk)
+    assert cache.get(quota_key(world.user, frozen_clock)) == 0
+    assert snapshot(world.session) == world.before
+
+
+# --- Sending: which conversation and model ---------------------------------------------
+
+
+def message_reads(queries) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT") and '"conversations_message"' in q["sql"]
+    ]
+
+
+def test_a_new_conversation_is_the_users_with_the_default_model_and_reads_no_message(world):
+    with CaptureQueriesContext(connection) as queries:
+        turn = services.check_send(user=world.user, text="Hello there").turn
+    assert message_reads(queries.captured_queries) == []
+    assert turn.created_session is True
+    stored = ChatSession.objects.get(pk=turn.session.pk)
+    assert (stored.user_id, stored.model, stored.title) == (world.user.pk, "main", "")
+    assert stored.created_at == stored.updated_at == turn.user_message.created_at
+    assert stored.current_message_id == turn.reply.pk
+    assert turn.user_message.token_count == count_tokens("Hello there")
+    system = system_for(world.user, stored)
+    assert turn.context.messages == [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "Hello there"},
+    ]
+    assert untouched(world)
+
+
+def test_a_new_conversation_takes_the_model_asked_for(world):
+    turn = services.check_send(user=world.user, text="Hello", model="second").turn
+    assert ChatSession.objects.get(pk=turn.session.pk).model == "second"
+    assert turn.reply.model == "second"
+    with pytest.raises(InvalidInput) as refused:
+        services.check_send(user=world.user, text="Hello", model="staff-only")
+    assert (refused.value.detail, refused.value.field) == ("Unknown model 'staff-only'.", "model")
+
+
+def test_a_send_keeps_the_conversations_model_or_switches_it_to_the_one_asked_for(world):
+    turn = services.do_send(user=world.user, text="go on", session_id=world.session.pk)
+    assert turn.created_session is False
+    assert turn.reply.model == "second"
+    assert ChatSession.objects.get(pk=world.session.pk).model == "second"
+    turn = services.do_send(
+        user=world.user, text="same model", session_id=world.session.pk, model="second"
+    )
+    assert turn.reply.model == "second"
+    turn = services.do_send(
+        user=world.user, text="switch", session_id=world.session.pk, model="main"
+    )
+    assert turn.reply.model == "main" and turn.session.model == "main"
+    assert ChatSession.objects.get(pk=world.session.pk).model == "main"
+    assert turn.user_message.token_count == count_tokens("switch")
+    assert untouched(world)
+
+
+def test_a_first_message_must_fit_with_the_conversations_instructions(world, settings):
+    ChatSession.objects.filter(pk=world.session.pk).update(instructions="Answer in verse. " * 20)
+    world.session.refresh_from_db()
+    text = "A question of some length for the budget"
+    system = system_for(world.user, world.session)
+    needed = REPLY_PRIMING_TOKENS + count_tokens(system) + 2 * MESSAGE_OVERHEAD_TOKENS
+    needed += count_tokens(text)
+    settings.CHATBOT_MODELS = (entry("second", prompt_budget=needed - 1, default=True),)
+    with pytest.raises(InvalidInput) as refused:
+        services.do_send(user=world.user, text=text, session_id=world.session.pk)
+    assert (refused.value.field, refused.value.detail) == (
+        "message",
+        "This message is too long for the model's context. Please shorten it.",
+    )
+    assert snapshot(world.session)[1:] == world.before[1:]
+    settings.CHATBOT_MODELS = (entry("second", prompt_budget=needed, default=True),)
+    turn = services.do_send(user=world.user, text=text, session_id=world.session.pk)
+    assert turn.user_message.content == text
+
+
+def document(user, text: str, name: str = "notes.txt") -> StoredFile:
+    return StoredFile.objects.create(
+        owner=user,
+        name=name,
+        size=len(text),
+        content_type="text/plain",
+        kind=StoredFile.Kind.DOCUMENT,
+        text=text,
+        sha256="0" * 64,
+        key=f"test/{user.pk}/{name}",
+    )
+
+
+@pytest.mark.parametrize("new", [True, False])
+def test_a_sends_files_are_the_users_own_linked_to_its_message(world, new):
+    note = document(world.user, "Revenue: 12")
+    theirs = document(world.bystanders.user, "Their secret", name="theirs.txt")
+    session_id = None if new else world.session.pk
+    with pytest.raises(FileNotFound):
+        services.do_send(
+            user=world.user, text="Summarize", session_id=session_id, attachments=[str(theirs.pk)]
+        )
+    turn = services.do_send(
+        user=world.user, text="Summarize", session_id=session_id, attachments=[str(note.pk)]
+    )
+    links = list(MessageAttachment.objects.values_list("message_id", "file_id"))
+    assert links == [(turn.user_message.pk, note.pk)]
+    block = attaching.document_block(note)
+    assert turn.user_message.token_count == count_tokens("Summarize") + count_tokens(block)
+    assert turn.context.messages[-1]["content"] == f"Summarize\n\n{block}"
+
+
+def test_a_files_room_is_what_the_conversations_instructions_leave(world, settings):
+    ChatSession.objects.filter(pk=world.session.pk).update(instructions="Answer in verse. " * 20)
+    world.session.refresh_from_db()
+    note = document(world.user, "Revenue: 12, costs: 7, margin: 5")
+    text = "Summarize"
+    system = system_for(world.user, world.session)
+    fixed = REPLY_PRIMING_TOKENS + count_tokens(system) + MESSAGE_OVERHEAD_TOKENS
+    needed = fixed + count_tokens(text) + count_tokens(attaching.document_block(note))
+    settings.CHATBOT_MODELS = (entry("second", prompt_budget=needed - 1, default=True),)
+    with pytest.raises(InvalidInput) as refused:
+        services.do_send(
+            user=world.user, text=text, session_id=world.session.pk, attachments=[str(note.pk)]
+        )
+    assert refused.value.field == "attachments"
+    assert refused.value.detail.startswith(
+        f"The attachments need {count_tokens(attaching.document_block(note))} tokens but only "
+        f"{needed - 1 - fixed - count_tokens(text)} are available"
+    )
+    assert not MessageAttachment.objects.exists()
