@@ -31,13 +31,15 @@ from conversations.context import (
 )
 from conversations.errors import (
     ChatSuspended,
+    MessageBlocked,
     MessageNotFound,
+    ModerationUnavailable,
     NothingToRegenerate,
     RateLimited,
     ReplyInProgress,
     SessionNotFound,
 )
-from conversations.models import ChatSession, Message
+from conversations.models import ChatSession, IdempotencyKey, Message
 from core.errors import InvalidInput
 from tests.factories import ChatSessionFactory, MessageFactory, UserFactory, conversation
 
@@ -713,3 +715,318 @@ def test_a_files_room_is_what_the_conversations_instructions_leave(world, settin
         f"{needed - 1 - fixed - count_tokens(text)} are available"
     )
     assert not MessageAttachment.objects.exists()
+
+
+# --- The rows of a send ----------------------------------------------------------------
+
+
+def rows(session) -> list[tuple]:
+    return list(
+        Message.objects.filter(session=session)
+        .order_by("sequence")
+        .values_list("sequence", "parent_id", "role", "status", "content")
+    )
+
+
+def test_a_send_continues_the_current_leaf_with_its_message_and_an_empty_reply(world):
+    before = timezone.now()
+    turn = services.do_send(user=world.user, text="third question", session_id=world.session.pk)
+    assert turn.session.pk == world.session.pk and turn.session.user_id == world.user.pk
+    assert (turn.created_session, turn.replayed, turn.reservation) == (False, False, None)
+    question, reply = turn.user_message, turn.reply
+    assert rows(world.session)[6:] == [
+        (7, world.e2.pk, USER, Message.Status.COMPLETE, "third question"),
+        (8, question.pk, ASSISTANT, Message.Status.STREAMING, ""),
+    ]
+    stored = Message.objects.get(pk=question.pk)
+    assert stored.token_count == count_tokens("third question")
+    assert (stored.flagged, stored.flag_categories, stored.moderation_failed) == (False, [], False)
+    assert stored.created_at == stored.updated_at == question.created_at >= before
+    assert Message.objects.get(pk=reply.pk).model == "second"
+    session = ChatSession.objects.get(pk=world.session.pk)
+    assert session.current_message_id == reply.pk and session.flagged is False
+    assert session.updated_at == stored.created_at
+    assert question.sibling_ids == [str(question.pk)] and reply.sibling_ids == [str(reply.pk)]
+    assert question.attached_files == []
+    assert turn.context.messages == [
+        {"role": "system", "content": system_for(world.user, world.session)},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "second question, edited"},
+        {"role": "assistant", "content": "edited answer"},
+        {"role": "user", "content": "third question"},
+    ]
+    assert untouched(world)
+
+
+def test_a_new_conversations_first_turn_is_sequences_one_and_two(world):
+    turn = services.do_send(user=world.user, text="Hello")
+    assert turn.created_session is True
+    assert rows(turn.session) == [
+        (1, None, USER, Message.Status.COMPLETE, "Hello"),
+        (2, turn.user_message.pk, ASSISTANT, Message.Status.STREAMING, ""),
+    ]
+    assert turn.user_message.sibling_ids == [str(turn.user_message.pk)]
+    assert turn.reply.sibling_ids == [str(turn.reply.pk)]
+    assert turn.reply.my_rating is None and turn.reply.my_comment is None
+    stored = ChatSession.objects.get(pk=turn.session.pk)
+    assert (stored.flagged, stored.current_message_id) == (False, turn.reply.pk)
+    assert untouched(world)
+
+
+def test_a_send_numbers_after_the_last_message_of_every_branch(world):
+    services.switch_branch(user=world.user, session_id=world.session.pk, message_id=world.a2.pk)
+    turn = services.do_send(user=world.user, text="on the old branch", session_id=world.session.pk)
+    assert (turn.user_message.sequence, turn.reply.sequence) == (7, 8)
+    assert turn.user_message.parent_id == world.a2.pk
+    empty = ChatSessionFactory(user=world.user, model="main")
+    turn = services.do_send(user=world.user, text="first", session_id=empty.pk)
+    assert rows(empty) == [
+        (1, None, USER, Message.Status.COMPLETE, "first"),
+        (2, turn.user_message.pk, ASSISTANT, Message.Status.STREAMING, ""),
+    ]
+
+
+def test_a_conversation_stored_without_a_current_leaf_continues_its_last_message(world):
+    ChatSession.objects.filter(pk=world.session.pk).update(current_message=None)
+    turn = services.do_send(user=world.user, text="after import", session_id=world.session.pk)
+    assert turn.user_message.parent_id == world.e2.pk  # the highest sequence
+
+
+def test_a_flagged_message_in_flag_mode_is_answered_and_flags_its_conversation(world, settings):
+    settings.CHATBOT_MODERATION = "flag"
+    check = services.ContentCheck(flagged=True, categories=("harassment", "violence"))
+    turn = services.do_send(
+        user=world.user, text="rude", session_id=world.session.pk, content=check
+    )
+    stored = Message.objects.get(pk=turn.user_message.pk)
+    assert (stored.flagged, stored.flag_categories, stored.moderation_failed) == (
+        True,
+        ["harassment", "violence"],
+        False,
+    )
+    assert turn.reply is not None
+    session = ChatSession.objects.get(pk=world.session.pk)
+    assert session.flagged is True and session.current_message_id == turn.reply.pk
+    failed = services.do_send(
+        user=world.user,
+        text="unchecked",
+        session_id=world.session.pk,
+        content=services.ContentCheck(failed=True),
+    )
+    assert Message.objects.get(pk=failed.user_message.pk).moderation_failed is True
+    assert failed.reply is not None
+    assert untouched(world)
+
+
+@pytest.mark.parametrize("new", [True, False])
+def test_in_block_mode_a_refused_message_is_kept_without_a_reply(world, settings, new):
+    settings.CHATBOT_MODERATION = "block"
+    session_id = None if new else world.session.pk
+    with pytest.raises(MessageBlocked):
+        services.do_send(
+            user=world.user,
+            text="rude",
+            session_id=session_id,
+            content=services.ContentCheck(flagged=True, categories=("harassment",)),
+        )
+    kept = Message.objects.filter(session__user=world.user, content="rude").get()
+    assert (kept.role, kept.flagged, kept.flag_categories) == (USER, True, ["harassment"])
+    assert not Message.objects.filter(parent=kept).exists()
+    session = ChatSession.objects.get(pk=kept.session_id)
+    assert (session.current_message_id, session.flagged) == (kept.pk, True)
+    assert kept.sequence == (1 if new else 7)
+    with pytest.raises(ModerationUnavailable):
+        services.do_send(
+            user=world.user,
+            text="unchecked",
+            session_id=kept.session_id,
+            content=services.ContentCheck(failed=True),
+        )
+    unchecked = Message.objects.get(session_id=kept.session_id, content="unchecked")
+    assert unchecked.moderation_failed is True and unchecked.parent_id == kept.pk
+    assert not Message.objects.filter(parent=unchecked).exists()
+    assert untouched(world)
+
+
+def test_a_send_counts_against_the_users_send_rate_and_a_refused_one_stores_nothing(
+    world, settings, frozen_clock
+):
+    settings.CHATBOT_RATE_LIMIT = parse_rate("1/min")
+    limits.check_send_rate(world.bystanders.user.pk)
+    services.do_send(user=world.user, text="one", session_id=world.session.pk)
+    after_first = snapshot(world.session)
+    with pytest.raises(RateLimited) as refused:
+        services.do_send(user=world.user, text="two", session_id=world.session.pk)
+    assert refused.value.retry_after == 61
+    assert snapshot(world.session) == after_first
+
+
+def test_a_send_holds_its_worst_case_against_the_users_quota(world, settings, frozen_clock):
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 100_000
+    turn = services.do_send(user=world.user, text="third", session_id=world.session.pk)
+    texts = ["first question", "first answer", "second question, edited", "edited answer"]
+    prompt = REPLY_PRIMING_TOKENS + count_tokens(system_for(world.user, world.session))
+    prompt += sum(count_tokens(text) + MESSAGE_OVERHEAD_TOKENS for text in [*texts, "third"])
+    prompt += MESSAGE_OVERHEAD_TOKENS
+    assert turn.context.prompt_tokens == prompt
+    key = quota_key(world.user, frozen_clock)
+    held = prompt + settings.CHATBOT_MAX_REPLY_TOKENS
+    assert turn.reservation == limits.Reservation(keys=(key,), tokens=held)
+    assert cache.get(key) == held
+    new = services.do_send(user=world.user, text="Hello")
+    first_prompt = REPLY_PRIMING_TOKENS + count_tokens(system_for(world.user, new.session))
+    first_prompt += count_tokens("Hello") + 2 * MESSAGE_OVERHEAD_TOKENS
+    assert new.reservation.tokens == first_prompt + settings.CHATBOT_MAX_REPLY_TOKENS
+    assert cache.get(key) == held + new.reservation.tokens
+
+
+def test_a_send_that_fails_after_its_reservation_gives_it_back_and_stores_nothing(
+    world, settings, frozen_clock, monkeypatch
+):
+    settings.CHATBOT_DAILY_TOKEN_QUOTA = 100_000
+
+    def broken(messages):
+        raise RuntimeError("ratings unreadable")
+
+    monkeypatch.setattr(selectors, "with_sibling_ids", broken)
+    with pytest.raises(RuntimeError):
+        services.do_send(user=world.user, text="third", session_id=world.session.pk)
+    assert cache.get(quota_key(world.user, frozen_clock)) == 0
+    assert snapshot(world.session) == world.before
+
+
+# --- Idempotency-Key -------------------------------------------------------------------
+
+
+def test_a_key_is_remembered_with_its_message_and_replays_that_turn(
+    world, django_assert_num_queries
+):
+    first = services.do_send(
+        user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+    )
+    record = IdempotencyKey.objects.get(user=world.user, key="k-1")
+    assert record.user_message_id == first.user_message.pk
+    assert record.created_at == first.user_message.created_at
+    after_first = snapshot(world.session)
+    again = services.do_send(
+        user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+    )
+    assert again.replayed is True and again.created_session is False
+    assert (again.session.pk, again.user_message.pk, again.reply.pk) == (
+        world.session.pk,
+        first.user_message.pk,
+        first.reply.pk,
+    )
+    assert again.user_message.attached_files == [] and again.reply.attached_files == []
+    assert snapshot(world.session) == after_first
+    with django_assert_num_queries(3):  # the key with its message and session, reply, files
+        replay = services.replayed_turn(user=world.user, key="k-1")
+        assert replay.session.title == "Trip"
+    assert replay.reply.pk == first.reply.pk and replay.replayed is True
+    assert services.replayed_turn(user=world.user, key=None) is None
+    assert services.replayed_turn(user=world.user, key="k-2") is None
+    assert services.replayed_turn(user=world.bystanders.user, key="k-1") is None
+
+
+def test_another_key_or_another_users_key_is_a_new_turn(world):
+    first = services.do_send(user=world.user, text="once", idempotency_key="k-1")
+    other = services.do_send(user=world.user, text="once", idempotency_key="k-2")
+    theirs = services.do_send(user=world.bystanders.user, text="once", idempotency_key="k-1")
+    assert not other.replayed and not theirs.replayed
+    assert len({first.user_message.pk, other.user_message.pk, theirs.user_message.pk}) == 3
+    assert theirs.session.user_id == world.bystanders.user.pk
+
+
+def test_a_replay_is_the_first_reply_of_the_keys_message(world):
+    first = services.do_send(
+        user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+    )
+    Message.objects.filter(pk=first.reply.pk).update(status=Message.Status.COMPLETE)
+    services.check_regenerate(user=world.user, session_id=world.session.pk)
+    assert services.replayed_turn(user=world.user, key="k-1").reply.pk == first.reply.pk
+
+
+def test_a_key_older_than_a_day_is_forgotten_and_remembered_anew(world):
+    old = timezone.now() - timedelta(hours=24, seconds=1)
+    theirs = world.bystanders.messages[0]
+    for user, key, message in [
+        (world.user, "k-old", world.first),
+        (world.user, "k-other", world.first),
+        (world.bystanders.user, "k-old", theirs),
+    ]:
+        IdempotencyKey.objects.create(user=user, key=key, user_message=message, created_at=old)
+    assert services.replayed_turn(user=world.user, key="k-old") is None
+    turn = services.do_send(
+        user=world.user, text="anew", session_id=world.session.pk, idempotency_key="k-old"
+    )
+    assert turn.replayed is False and turn.user_message.content == "anew"
+    kept = IdempotencyKey.objects.order_by("key", "user_message__sequence")
+    assert sorted(kept.values_list("user_id", "key", "user_message_id")) == sorted(
+        [
+            (world.user.pk, "k-old", turn.user_message.pk),
+            (world.user.pk, "k-other", world.first.pk),
+            (world.bystanders.user.pk, "k-old", theirs.pk),
+        ]
+    )
+
+
+def test_a_key_whose_first_send_was_blocked_is_refused_again(world, settings):
+    settings.CHATBOT_MODERATION = "block"
+    with pytest.raises(MessageBlocked):
+        services.do_send(
+            user=world.user,
+            text="rude",
+            session_id=world.session.pk,
+            idempotency_key="k-1",
+            content=services.ContentCheck(flagged=True),
+        )
+    services.do_send(user=world.user, text="sorry", session_id=world.session.pk)
+    with pytest.raises(MessageBlocked):
+        services.do_send(
+            user=world.user, text="rude", session_id=world.session.pk, idempotency_key="k-1"
+        )
+    assert Message.objects.filter(session=world.session, content="rude").count() == 1
+
+
+# --- Checking a message and a key --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "sentence"),
+    [
+        (42, "The message must be text."),
+        (None, "The message must be text."),
+        ("", "The message cannot be empty."),
+        (" \n\t", "The message cannot be empty."),
+        ("x" * 11, "The message is too long: 11 characters, the limit is 10."),
+        ("ok\x00", "The message contains characters that are not allowed."),
+        ("bell\x07", "The message contains characters that are not allowed."),
+    ],
+)
+def test_a_refused_message_names_the_field_and_says_why(settings, text, sentence):
+    settings.CHATBOT_MAX_MESSAGE_CHARS = 10
+    with pytest.raises(InvalidInput) as refused:
+        services.clean_message(text)
+    assert (refused.value.field, refused.value.detail) == ("message", sentence)
+
+
+def test_a_message_of_exactly_the_limit_is_kept_as_sent(settings):
+    settings.CHATBOT_MAX_MESSAGE_CHARS = 10
+    assert services.clean_message(" 12345678 ") == " 12345678 "
+    assert services.clean_message("x") == "x"
+
+
+@pytest.mark.parametrize("key", [None, "k", "x" * 255, "order-42/ü"])
+def test_an_idempotency_key_of_1_to_255_printable_characters_is_kept(key):
+    assert services.clean_idempotency_key(key) == key
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\tkey", "new\nline", 5, b"bytes"])
+def test_another_idempotency_key_is_refused_naming_the_header(key):
+    with pytest.raises(InvalidInput) as refused:
+        services.clean_idempotency_key(key)
+    assert (refused.value.field, refused.value.detail) == (
+        "Idempotency-Key",
+        "Idempotency-Key must be 1 to 255 printable characters.",
+    )
