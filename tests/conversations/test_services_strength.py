@@ -1030,3 +1030,110 @@ def test_another_idempotency_key_is_refused_naming_the_header(key):
         "Idempotency-Key",
         "Idempotency-Key must be 1 to 255 printable characters.",
     )
+
+
+# --- What the model is given -------------------------------------------------------------
+
+
+def test_the_system_prompt_holds_the_users_and_the_conversations_instructions(world):
+    ChatSession.objects.filter(pk=world.session.pk).update(instructions="Answer in French.")
+    turn = services.do_send(user=world.user, text="third", session_id=world.session.pk)
+    assert turn.context.messages[0] == {
+        "role": "system",
+        "content": (
+            "Base prompt.\n\nInstructions from the user:\nCall me Ada.\n\n"
+            "Instructions for this conversation:\nAnswer in French."
+        ),
+    }
+    assert turn.context.model.id == "second"
+    Message.objects.filter(pk=turn.reply.pk).update(status=Message.Status.COMPLETE)
+    regenerated = services.check_regenerate(
+        user=world.user, session_id=world.session.pk, message_id=world.a2.pk
+    )
+    assert regenerated.context.messages[0] == turn.context.messages[0]
+    new = services.do_send(user=world.user, text="Hello")
+    assert new.context.messages[0] == {
+        "role": "system",
+        "content": "Base prompt.\n\nInstructions from the user:\nCall me Ada.",
+    }
+    assert new.context.model.id == "main"
+
+
+def test_the_history_read_is_bounded_by_the_prompt_budget_less_the_system_prompt(
+    world, monkeypatch
+):
+    ChatSession.objects.filter(pk=world.session.pk).update(instructions="Answer in French.")
+    original = selectors.context_history
+    asked: list[dict] = []
+
+    def context_history(**kwargs):
+        asked.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(selectors, "context_history", context_history)
+    turn = services.do_send(user=world.user, text="third", session_id=world.session.pk)
+    system = turn.context.messages[0]["content"]
+    assert asked == [{"last_id": turn.user_message.pk, "budget": 3000 - count_tokens(system)}]
+
+
+def test_a_long_history_is_cut_to_the_models_budget(world, settings):
+    texts = ["first question", "first answer", "second question, edited", "edited answer"]
+    system = system_for(world.user, world.session)
+    fixed = REPLY_PRIMING_TOKENS + count_tokens(system) + MESSAGE_OVERHEAD_TOKENS
+    newest = [*texts[2:], "third"]
+    fits = fixed + sum(count_tokens(text) + MESSAGE_OVERHEAD_TOKENS for text in newest)
+    settings.CHATBOT_MODELS = (entry("second", prompt_budget=fits, default=True),)
+    turn = services.do_send(user=world.user, text="third", session_id=world.session.pk)
+    assert [m["content"] for m in turn.context.messages[1:]] == newest
+    assert turn.context.prompt_tokens == fits
+
+
+def test_a_turns_context_is_prepared_again_from_its_branch(world):
+    turn = services.do_send(user=world.user, text="third", session_id=world.session.pk)
+    services.do_send(user=world.user, text="elsewhere", edit_message_id=world.first.pk)
+    again = services.prepare_context(turn)
+    assert again.messages == turn.context.messages
+    assert again.prompt_tokens == turn.context.prompt_tokens
+    assert again.model.id == "second"
+    with pytest.raises(AssertionError):
+        services.prepare_context(
+            services.Turn(session=turn.session, user_message=turn.user_message, reply=None)
+        )
+
+
+def test_a_reply_in_a_conversation_without_a_model_is_the_default_models(world):
+    from conversations import llm
+
+    session = conversation(world.user, turns=1, model="")
+    turn = services.do_send(user=world.user, text="go on", session_id=session.pk)
+    assert turn.reply.model == llm.default_model()
+    assert turn.context.model.id == "main"
+
+
+def test_the_turn_carries_the_conversation_as_stored(world, settings):
+    settings.CHATBOT_MODERATION = "flag"
+    turn = services.do_send(
+        user=world.user,
+        text="rude",
+        session_id=world.session.pk,
+        content=services.ContentCheck(flagged=True),
+    )
+    stored = ChatSession.objects.get(pk=world.session.pk)
+    assert turn.session.current_message_id == stored.current_message_id == turn.reply.pk
+    assert turn.session.updated_at == stored.updated_at
+    assert turn.session.flagged is True
+
+
+@pytest.mark.parametrize("new", [True, False])
+def test_a_sends_files_are_kept_on_its_message_for_the_payload(world, new):
+    note = document(world.user, "Revenue: 12")
+    other = document(world.user, "Costs: 7", name="costs.txt")
+    turn = services.do_send(
+        user=world.user,
+        text="Compare",
+        session_id=None if new else world.session.pk,
+        attachments=[str(other.pk), str(note.pk)],
+    )
+    assert turn.user_message.attached_files == [other, note]
+    links = MessageAttachment.objects.order_by("position").values_list("file_id", "position")
+    assert list(links) == [(other.pk, 0), (note.pk, 1)]
