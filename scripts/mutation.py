@@ -563,6 +563,30 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("conversations/validation.py", "has_bad_characters", r'if char in "XX\t\n\rXX":'): (
         "X, now skipped too, is no control character either"
     ),
+    **{
+        ("conversations/services.py", function, f"{row}.save(force_insert={value})"): (
+            "Django inserts a new row whose primary key comes from its default without trying "
+            "an UPDATE first, forced or not"
+        )
+        for function, row in (("do_regenerate", "reply"), ("_insert_session", "session"))
+        for value in ("None", "False")
+    },
+    (
+        "conversations/services.py",
+        "do_regenerate",
+        "_touch_session(session, flagged=None, leaf=reply, now=now)",
+    ): "_touch_session reads flagged only for its truth",
+    (
+        "conversations/services.py",
+        "_answerable_message",
+        "question = Message.objects.filter(pk=leaf).first() "
+        "if (leaf is not None) or True else None",
+    ): "with no leaf, filter(pk=None).first() is None as well",
+    (
+        "conversations/services.py",
+        "_store_send",
+        "context=context if (reply is not None) or True else None,",
+    ): "a turn without a reply is refused by do_send, which never returns it",
     (
         "conversations/json_depth.py",
         "check_depth",
