@@ -6,13 +6,18 @@ tabs) and what it leaves alone; a regenerate's question, context, rate and quota
 
 from __future__ import annotations
 
+import base64
+import copy
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.db import connection
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -20,9 +25,10 @@ from attachments import attaching
 from attachments import selectors as attachment_selectors
 from attachments.errors import FileNotFound
 from attachments.models import MessageAttachment, StoredFile
+from attachments.storage import file_storage
 from catalogue.entries import ModelEntry
 from chatbot.env import parse_rate
-from conversations import events, limits, selectors, services
+from conversations import events, limits, llm, selectors, services
 from conversations.context import (
     MESSAGE_OVERHEAD_TOKENS,
     REPLY_PRIMING_TOKENS,
@@ -65,6 +71,7 @@ MODELS = (
     entry("main", default=True),
     entry("second"),
     entry("staff-only", groups=frozenset({"staff"})),
+    entry("seer", vision=True),
 )
 
 
@@ -1102,8 +1109,6 @@ def test_a_turns_context_is_prepared_again_from_its_branch(world):
 
 
 def test_a_reply_in_a_conversation_without_a_model_is_the_default_models(world):
-    from conversations import llm
-
     session = conversation(world.user, turns=1, model="")
     turn = services.do_send(user=world.user, text="go on", session_id=session.pk)
     assert turn.reply.model == llm.default_model()
@@ -1137,3 +1142,292 @@ def test_a_sends_files_are_kept_on_its_message_for_the_payload(world, new):
     assert turn.user_message.attached_files == [other, note]
     links = MessageAttachment.objects.order_by("position").values_list("file_id", "position")
     assert list(links) == [(other.pk, 0), (note.pk, 1)]
+
+
+# --- The door: checked first, then the content check, then stored ----------------------
+
+
+@pytest.fixture
+def files_dir(settings, tmp_path):
+    """The attachments storage in a folder of this test's own."""
+    storages = copy.deepcopy(settings.STORAGES)
+    storages["attachments"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": tmp_path / "attachments"},
+    }
+    settings.STORAGES = storages
+    return tmp_path
+
+
+PNG = b"\x89PNG\r\n\x1a\n not really an image"
+
+
+def image(user, name: str = "photo.png") -> StoredFile:
+    key = file_storage().save(f"test/{user.pk}/{name}", ContentFile(PNG))
+    return StoredFile.objects.create(
+        owner=user,
+        name=name,
+        size=len(PNG),
+        content_type="image/png",
+        kind=StoredFile.Kind.IMAGE,
+        sha256="0" * 64,
+        key=key,
+    )
+
+
+DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
+
+
+def test_with_a_content_check_to_await_nothing_is_stored_yet(world, settings):
+    settings.CHATBOT_MODERATION = "flag"
+    checked = services.check_send(
+        user=world.user,
+        text=" hi ",
+        session_id=world.session.pk,
+        idempotency_key="k-1",
+        model="main",
+    )
+    assert checked == services.CheckedSend(
+        world.user, " hi ", world.session.pk, "k-1", model="main", images=()
+    )
+    checked = services.check_send(user=world.user, text="edited", edit_message_id=world.second.pk)
+    assert checked == services.CheckedSend(
+        world.user, "edited", None, None, edit_message_id=world.second.pk
+    )
+    assert snapshot(world.session) == world.before
+    assert not IdempotencyKey.objects.exists()
+    assert untouched(world)
+
+
+def test_what_the_content_check_cannot_change_is_refused_before_it(world, settings):
+    settings.CHATBOT_MODERATION = "block"
+    theirs = document(world.bystanders.user, "Their secret", name="theirs.txt")
+    other_question = world.other.messages.order_by("sequence").first()
+    refusals = [
+        ({"session_id": world.bystanders.session.pk}, SessionNotFound),
+        ({"edit_message_id": other_question.pk, "session_id": world.session.pk}, MessageNotFound),
+        ({"edit_message_id": world.bystanders.messages[0].pk}, MessageNotFound),
+        ({"model": "staff-only"}, InvalidInput),
+        ({"attachments": [str(theirs.pk)]}, FileNotFound),
+        ({"text": ""}, InvalidInput),
+        ({"idempotency_key": ""}, InvalidInput),
+    ]
+    for fields, error in refusals:
+        with pytest.raises(error):
+            services.check_send(**{"user": world.user, "text": "hi", **fields})
+    world.user.chat_suspended = True
+    with pytest.raises(ChatSuspended):
+        services.check_send(user=world.user, text="hi")
+    assert snapshot(world.session) == world.before and untouched(world)
+
+
+def test_a_replayed_key_answers_before_the_content_check(world, settings):
+    first = services.do_send(
+        user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+    )
+    settings.CHATBOT_MODERATION = "block"
+    checked = services.check_send(
+        user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+    )
+    assert checked.turn.replayed is True
+    assert (checked.turn.user_message.pk, checked.turn.reply.pk) == (
+        first.user_message.pk,
+        first.reply.pk,
+    )
+
+
+def test_images_go_to_the_content_check_for_a_model_that_takes_them(world, settings, files_dir):
+    settings.CHATBOT_MODERATION = "flag"
+    photo = image(world.user)
+    ids = [str(photo.pk)]
+    seer = ChatSessionFactory(user=world.user, model="seer")
+    question = message(seer, USER, "look")
+    refused = [
+        {"attachments": ids},
+        {"attachments": ids, "session_id": seer.pk, "model": "main"},
+        {"attachments": ids, "session_id": world.session.pk},
+    ]
+    for fields in refused:
+        with pytest.raises(InvalidInput) as refusal:
+            services.check_send(user=world.user, text="see", **fields)
+        assert refusal.value.field == "attachments"
+        assert refusal.value.detail.startswith("This model does not accept images")
+    accepted = [
+        {"attachments": ids, "model": "seer"},
+        {"attachments": ids, "session_id": seer.pk},
+        {"attachments": ids, "edit_message_id": question.pk},
+        {"attachments": ids, "edit_message_id": world.second.pk, "model": "seer"},
+    ]
+    for fields in accepted:
+        checked = services.check_send(user=world.user, text="see", **fields)
+        assert checked.images == (DATA_URL,)
+        assert checked.attachments == ids
+    assert not MessageAttachment.objects.exists()
+
+
+def test_a_replay_after_a_race_on_the_key_answers_with_the_first_turn(world, monkeypatch):
+    first = services.do_send(
+        user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+    )
+    real = services.replayed_turn
+    calls = []
+
+    def late(*, user, key):
+        """The other request commits its key after this one looked for it."""
+        calls.append(key)
+        return None if len(calls) == 1 else real(user=user, key=key)
+
+    monkeypatch.setattr(services, "replayed_turn", late)
+    again = services.do_send(
+        user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+    )
+    assert calls == ["k-1", "k-1"]
+    assert again.replayed is True and again.user_message.pk == first.user_message.pk
+    assert Message.objects.filter(session=world.session, content="once").count() == 1
+    monkeypatch.setattr(services, "replayed_turn", lambda *, user, key: None)
+    with pytest.raises(IntegrityError):
+        services.do_send(
+            user=world.user, text="once", session_id=world.session.pk, idempotency_key="k-1"
+        )
+
+
+def test_a_replay_is_not_refused_by_a_later_content_check(world, settings):
+    first = services.do_send(user=world.user, text="hello", idempotency_key="k-1")
+    settings.CHATBOT_MODERATION = "block"
+    again = services.do_send(
+        user=world.user,
+        text="hello",
+        idempotency_key="k-1",
+        content=services.ContentCheck(flagged=True),
+    )
+    assert again.replayed is True and again.reply.pk == first.reply.pk
+
+
+async def test_the_content_check_is_the_moderation_endpoints_verdict(settings, monkeypatch, caplog):
+    asked = []
+    verdicts = [
+        llm.ModerationResult(flagged=True, categories=["harassment", "hate"]),
+        llm.ModerationUnavailable(),
+    ]
+
+    async def moderate(text, *, images=()):
+        asked.append((text, images))
+        verdict = verdicts.pop(0)
+        if isinstance(verdict, Exception):
+            raise verdict
+        return verdict
+
+    monkeypatch.setattr(llm, "moderate", moderate)
+    settings.CHATBOT_MODERATION = "off"
+    assert await services.check_content("hi", images=(DATA_URL,)) == services.ContentCheck()
+    assert asked == []
+    settings.CHATBOT_MODERATION = "flag"
+    assert await services.check_content("hi", images=(DATA_URL,)) == services.ContentCheck(
+        flagged=True, categories=("harassment", "hate")
+    )
+    assert asked == [("hi", (DATA_URL,))]
+    settings.CHATBOT_MODERATION = "block"
+    with caplog.at_level("WARNING", logger="conversations.services"):
+        assert await services.check_content("again") == services.ContentCheck(failed=True)
+    assert [r.getMessage() for r in caplog.records if r.name == "conversations.services"] == [
+        "moderation check failed; mode is block"
+    ]
+
+
+async def test_a_stored_turn_needs_no_content_check(settings, monkeypatch):
+    async def moderate(text, *, images=()):
+        raise AssertionError("not asked")
+
+    monkeypatch.setattr(llm, "moderate", moderate)
+    settings.CHATBOT_MODERATION = "block"
+    turn = services.Turn(session=None, user_message=None, reply=None, replayed=True)
+    checked = services.CheckedSend(user=None, text="hi", session_id=None, idempotency_key=None)
+    assert await services.finish_send(replace(checked, turn=turn)) is turn
+
+
+@pytest.mark.parametrize("mode", ["flag", "block"])
+@pytest.mark.django_db(transaction=True)
+async def test_a_checked_send_is_stored_with_its_verdict(catalogue, settings, monkeypatch, mode):
+    asked = []
+
+    async def moderate(text, *, images=()):
+        asked.append(text)
+        return llm.ModerationResult(flagged=True, categories=["harassment"])
+
+    monkeypatch.setattr(llm, "moderate", moderate)
+    settings.CHATBOT_MODERATION = mode
+
+    def setup():
+        user = UserFactory()
+        session = ChatSessionFactory(user=user, model="second")
+        first = message(session, USER, "first")
+        message(session, ASSISTANT, "answer")
+        second = message(session, USER, "second")
+        return user, session, first, second, document(user, "Revenue: 12")
+
+    user, session, _first, second, note = await sync_to_async(setup)()
+    checked = await sync_to_async(services.check_send)(
+        user=user,
+        text="second, edited",
+        session_id=session.pk,
+        idempotency_key="k-9",
+        edit_message_id=second.pk,
+        model="main",
+        attachments=[str(note.pk)],
+    )
+    if mode == "block":
+        with pytest.raises(MessageBlocked):
+            await services.finish_send(checked)
+    else:
+        turn = await services.finish_send(checked)
+        assert turn.reply.model == "main"
+    assert asked == ["second, edited"]
+
+    def stored():
+        edited = Message.objects.get(session=session, content="second, edited")
+        keys = list(IdempotencyKey.objects.values_list("user_id", "key", "user_message_id"))
+        links = list(MessageAttachment.objects.values_list("message_id", "file_id"))
+        replies = Message.objects.filter(parent=edited).count()
+        model = ChatSession.objects.get(pk=session.pk).model
+        return edited, keys, links, replies, model
+
+    edited, keys, links, replies, model = await sync_to_async(stored)()
+    assert (edited.parent_id, edited.flagged, edited.flag_categories) == (
+        second.parent_id,
+        True,
+        ["harassment"],
+    )
+    assert keys == [(user.pk, "k-9", edited.pk)]
+    assert links == [(edited.pk, note.pk)]
+    assert (replies, model) == (0 if mode == "block" else 1, "main")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sending_and_regenerating_from_async_code(catalogue, settings):
+    def setup():
+        user = UserFactory()
+        session = ChatSessionFactory(user=user, model="second")
+        first = message(session, USER, "first")
+        answer = message(session, ASSISTANT, "answer")
+        note = document(user, "Revenue: 12")
+        return user, session, first, answer, note
+
+    user, session, first, answer, note = await sync_to_async(setup)()
+    turn = await services.send_message(
+        user=user,
+        text="first, edited",
+        session_id=session.pk,
+        idempotency_key="k-1",
+        edit_message_id=first.pk,
+        attachments=[str(note.pk)],
+    )
+    assert turn.user_message.parent_id is None and turn.session.pk == session.pk
+    assert turn.user_message.attached_files == [note]
+    again = await services.send_message(user=user, text="first, edited", idempotency_key="k-1")
+    assert again.replayed is True and again.user_message.pk == turn.user_message.pk
+    await Message.objects.filter(pk=turn.reply.pk).aupdate(status=Message.Status.COMPLETE)
+    regenerated = await services.regenerate_reply(
+        user=user, session_id=session.pk, message_id=answer.pk
+    )
+    assert regenerated.user_message.pk == first.pk
+    assert regenerated.reply.parent_id == first.pk
