@@ -1431,3 +1431,75 @@ async def test_sending_and_regenerating_from_async_code(catalogue, settings):
     )
     assert regenerated.user_message.pk == first.pk
     assert regenerated.reply.parent_id == first.pk
+
+
+# --- Copies and imports; sockets ---------------------------------------------------------
+
+
+def message_inserts(queries) -> int:
+    return sum(
+        1
+        for q in queries
+        if q["sql"].startswith("INSERT") and '"conversations_message"' in q["sql"]
+    )
+
+
+def test_copied_messages_are_stored_as_one_branch_the_last_current(world):
+    session = ChatSessionFactory(user=world.user)
+    copies = [
+        Message(session=session, sequence=n, role=USER if n % 2 else ASSISTANT, content=f"m{n}")
+        for n in (1, 2, 3)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        services.store_as_branch(session=session, messages=copies, batch_size=2)
+    assert message_inserts(queries.captured_queries) == 2
+    assert rows(session) == [
+        (1, None, USER, Message.Status.COMPLETE, "m1"),
+        (2, copies[0].pk, ASSISTANT, Message.Status.COMPLETE, "m2"),
+        (3, copies[1].pk, USER, Message.Status.COMPLETE, "m3"),
+    ]
+    assert session.current_message == copies[2]
+    assert current_id(session) == copies[2].pk
+    assert untouched(world) and snapshot(world.session) == world.before
+
+
+def test_an_imported_tree_makes_the_chosen_message_current(world):
+    session = ChatSessionFactory(user=world.user)
+    root = Message(session=session, sequence=1, role=USER, content="root")
+    left = Message(session=session, sequence=2, role=ASSISTANT, content="left", parent=root)
+    right = Message(session=session, sequence=3, role=ASSISTANT, content="right", parent=root)
+    with CaptureQueriesContext(connection) as queries:
+        services.store_as_tree(session=session, messages=[root, left, right], current=left)
+    assert message_inserts(queries.captured_queries) == 1
+    assert current_id(session) == left.pk and session.current_message == left
+    services.store_as_tree(session=session, messages=[])
+    assert current_id(session) == left.pk
+    assert untouched(world)
+
+
+@pytest.mark.parametrize(
+    ("ending", "code"),
+    [
+        ("signed out", events.SIGNED_OUT),
+        ("password changed", events.SIGNED_OUT),
+        ("deactivated", events.ACCESS_ENDED),
+        ("suspended", events.ACCESS_ENDED),
+    ],
+)
+def test_a_users_sockets_close_with_the_code_of_the_ending(published, ending, code):
+    services.close_sockets(user_id=7, ending=ending)
+    services.close_sockets(user_id=7, ending=ending, session_key="browser-key")
+    close = {"type": "chat.close", "code": code, "reason": ending}
+    assert published == [
+        (7, {**close, "session": None}),
+        (7, {**close, "session": events.session_tag("browser-key")}),
+    ]
+
+
+def test_sockets_close_once_the_change_commits(published, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.close_sockets_on_commit(user_id=7, ending="suspended")
+        assert published == []
+    assert published == [
+        (7, {"type": "chat.close", "code": 4403, "reason": "suspended", "session": None})
+    ]
