@@ -648,6 +648,12 @@ def test_a_send_keeps_the_conversations_model_or_switches_it_to_the_one_asked_fo
     assert turn.reply.model == "main" and turn.session.model == "main"
     assert ChatSession.objects.get(pk=world.session.pk).model == "main"
     assert turn.user_message.token_count == count_tokens("switch")
+    # Back to a model that is not the default.
+    turn = services.do_send(
+        user=world.user, text="switch back", session_id=world.session.pk, model="second"
+    )
+    assert turn.reply.model == "second" and turn.session.model == "second"
+    assert ChatSession.objects.get(pk=world.session.pk).model == "second"
     assert untouched(world)
 
 
@@ -658,7 +664,8 @@ def test_a_first_message_must_fit_with_the_conversations_instructions(world, set
     system = system_for(world.user, world.session)
     needed = REPLY_PRIMING_TOKENS + count_tokens(system) + 2 * MESSAGE_OVERHEAD_TOKENS
     needed += count_tokens(text)
-    settings.CHATBOT_MODELS = (entry("second", prompt_budget=needed - 1, default=True),)
+    # The conversation's own model's budget, not the default's.
+    settings.CHATBOT_MODELS = (MODELS[0], entry("second", prompt_budget=needed - 1))
     with pytest.raises(InvalidInput) as refused:
         services.do_send(user=world.user, text=text, session_id=world.session.pk)
     assert (refused.value.field, refused.value.detail) == (
@@ -1503,3 +1510,14 @@ def test_sockets_close_once_the_change_commits(published, django_capture_on_comm
     assert published == [
         (7, {"type": "chat.close", "code": 4403, "reason": "suspended", "session": None})
     ]
+
+
+def test_a_sends_files_are_checked_against_its_conversations_own_model(world, files_dir):
+    seer = ChatSessionFactory(user=world.user, model="seer")  # takes images; "main" does not
+    photo = image(world.user)
+    turn = services.do_send(
+        user=world.user, text="look", session_id=seer.pk, attachments=[str(photo.pk)]
+    )
+    assert turn.user_message.attached_files == [photo]
+    assert turn.user_message.token_count == count_tokens("look") + attaching.IMAGE_TOKENS
+    assert turn.reply.model == "seer"
