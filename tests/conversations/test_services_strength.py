@@ -657,7 +657,11 @@ def test_a_send_keeps_the_conversations_model_or_switches_it_to_the_one_asked_fo
     assert untouched(world)
 
 
-def test_a_first_message_must_fit_with_the_conversations_instructions(world, settings):
+def test_a_first_message_must_fit_with_the_conversations_instructions(
+    world, settings, frozen_clock
+):
+    # Refused before the send is counted: the next one is within a rate of one a minute.
+    settings.CHATBOT_RATE_LIMIT = parse_rate("1/min")
     ChatSession.objects.filter(pk=world.session.pk).update(instructions="Answer in verse. " * 20)
     world.session.refresh_from_db()
     text = "A question of some length for the budget"
