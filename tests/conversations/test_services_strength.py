@@ -547,7 +547,7 @@ def test_in_block_mode_a_refused_question_is_not_answered_again(
 def test_a_regenerate_counts_against_the_users_send_rate(world, settings, frozen_clock):
     settings.CHATBOT_RATE_LIMIT = parse_rate("1/min")
     limits.check_send_rate(world.bystanders.user.pk)  # another user's count is theirs
-    turn = services.check_regenerate(user=world.user, session_id=world.session.pk)
+    turn = services.do_send(user=world.user, text="one", session_id=world.session.pk)
     Message.objects.filter(pk=turn.reply.pk).update(status=Message.Status.COMPLETE)
     after_first = snapshot(world.session)
     with pytest.raises(RateLimited) as refused:
