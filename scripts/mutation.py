@@ -135,7 +135,12 @@ MODULES: dict[str, list[str]] = {
     # conform yet, so no mutant was ever run. Its input rules are asserted one by one.
     "conversations/api/serializers.py": API_INPUT_TESTS,
     "core/serializers.py": API_INPUT_TESTS,
-    "conversations/services.py": ["tests/conversations/test_services.py"],
+    # Called directly, a second conversation and a second user present; the send-and-stream
+    # tests of test_services.py (an upstream, real threads) are scored with replies.py.
+    "conversations/services.py": [
+        "tests/conversations/test_services_strength.py",
+        NO_MIGRATIONS,
+    ],
     "conversations/validation.py": ["tests/conversations/test_validation.py"],
     "conversations/json_depth.py": ["tests/conversations/test_json_depth.py"],
     "conversations/llm.py": [
@@ -780,6 +785,30 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("conversations/validation.py", "has_bad_characters", r'if char in "XX\t\n\rXX":'): (
         "X, now skipped too, is no control character either"
     ),
+    **{
+        ("conversations/services.py", function, f"{row}.save(force_insert={value})"): (
+            "Django inserts a new row whose primary key comes from its default without trying "
+            "an UPDATE first, forced or not"
+        )
+        for function, row in (("do_regenerate", "reply"), ("_insert_session", "session"))
+        for value in ("None", "False")
+    },
+    (
+        "conversations/services.py",
+        "do_regenerate",
+        "_touch_session(session, flagged=None, leaf=reply, now=now)",
+    ): "_touch_session reads flagged only for its truth",
+    (
+        "conversations/services.py",
+        "_answerable_message",
+        "question = Message.objects.filter(pk=leaf).first() "
+        "if (leaf is not None) or True else None",
+    ): "with no leaf, filter(pk=None).first() is None as well",
+    (
+        "conversations/services.py",
+        "_store_send",
+        "context=context if (reply is not None) or True else None,",
+    ): "a turn without a reply is refused by do_send, which never returns it",
     (
         "conversations/json_depth.py",
         "check_depth",
