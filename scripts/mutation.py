@@ -162,6 +162,12 @@ MODULES: dict[str, list[str]] = {
         "tests/moderation/test_admin.py::test_suspend_and_restore_are_recorded_in_the_user_history",
         NO_MIGRATIONS,
     ],
+    "usage/budgets.py": ["tests/usage/test_budgets_strength.py", NO_MIGRATIONS],
+    "usage/rollup.py": ["tests/usage/test_rollup_strength.py", NO_MIGRATIONS],
+    "usage/selectors.py": ["tests/usage/test_selectors_strength.py", NO_MIGRATIONS],
+    "usage/charts.py": ["tests/usage/test_charts_strength.py", NO_MIGRATIONS],
+    "usage/admin.py": ["tests/usage/test_admin_strength.py", NO_MIGRATIONS],
+    "usage/models.py": ["tests/usage/test_models_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
