@@ -252,3 +252,14 @@ def test_a_meters_colours_cycle_after_eight_models():
 
     assert [bar.series for bar in shown.bars] == [0, 1, 2, 3, 4, 5, 6, 7, 0]
     assert [bar.x for bar in shown.bars] == [round(80.0 * n, 1) for n in range(9)]
+
+
+def test_a_meters_bars_are_placed_to_a_tenth_of_a_pixel():
+    shown = charts.meter(label="Today", parts=[("a", 1), ("b", 1), ("c", 1)], limit=7)
+
+    # 720 / 7 = 102.857... px a token.
+    assert [(bar.x, bar.width) for bar in shown.bars] == [
+        (0.0, 102.9),
+        (102.9, 102.9),
+        (205.7, 102.9),
+    ]
