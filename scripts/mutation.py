@@ -584,6 +584,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_path_within",
         ').format(cost=cost, stop="" if budget is None else " where path.used <= %s", **n)',
     ): "SQL keywords and unquoted names are case-insensitive",
+    ("usage/charts.py", "dashboard_charts", "stacked=None,"): (
+        "bar_chart reads stacked only for its truth"
+    ),
+    ("usage/charts.py", "meter", "scale = WIDTH / max(limit or 1, spent, 1)"): (
+        "the track is at least 1 token wide either way: max(..., 1)"
+    ),
+    ("usage/charts.py", "meter", "width = min(tokens * scale, WIDTH + x)"): (
+        "the bars add up to spent x scale, never past WIDTH: the cap at what is left never binds"
+    ),
 }
 
 
