@@ -108,6 +108,23 @@ def test_side_by_side_the_top_follows_the_highest_bar_not_the_days_sum():
     assert chart.bars[0] == Bar(154.4, 48.0, 229.6, 144.0, 0, "2026-03-01 a: 8")
 
 
+def test_stacked_the_top_follows_the_days_sum_not_its_highest_bar():
+    chart = charts.bar_chart(
+        title="Replies", days=[D1], models=["a", "b"], values={(D1, "a"): 8, (D1, "b"): 7}
+    )
+
+    assert [tick.label for tick in chart.y_ticks] == ["0", "10", "20"]
+    assert [bar.y for bar in chart.bars] == [120.0, 57.0]
+
+
+def test_times_of_days_without_a_model_have_an_axis_of_one():
+    chart = charts.bar_chart(title="t", days=[D1, D2], models=[], values={}, stacked=False)
+
+    assert chart.bars == []
+    assert [tick.label for tick in chart.y_ticks] == ["0", "0.5", "1"]
+    assert [tick.label for tick in chart.x_labels] == ["03-01", "03-02"]
+
+
 def test_one_model_side_by_side_fills_the_bar_width_alone():
     chart = charts.bar_chart(
         title="t", days=[D1], models=["a"], values={(D1, "a"): 100}, stacked=False
