@@ -587,6 +587,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("usage/charts.py", "dashboard_charts", "stacked=None,"): (
         "bar_chart reads stacked only for its truth"
     ),
+    (
+        "usage/charts.py",
+        "bar_chart",
+        "highest = max((sum(v) if stacked else max(v, default=1) for v in per_day), default=0)",
+    ): "a day without models has no bar, and a highest of 0 or 1 gives the same top, 1",
+    (
+        "usage/charts.py",
+        "bar_chart",
+        "highest = max((sum(v) if stacked else max(v, default=0) for v in per_day), default=1)",
+    ): "without days there is no bar, and a highest of 0 or 1 gives the same top, 1",
     ("usage/charts.py", "meter", "scale = WIDTH / max(limit or 1, spent, 1)"): (
         "the track is at least 1 token wide either way: max(..., 1)"
     ),
