@@ -597,6 +597,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "bar_chart",
         "highest = max((sum(v) if stacked else max(v, default=0) for v in per_day), default=1)",
     ): "without days there is no bar, and a highest of 0 or 1 gives the same top, 1",
+    **{
+        ("usage/charts.py", "bar_chart", line): (
+            "the lists zipped are built from each other, so their lengths are always equal"
+        )
+        for strict in ("strict=None", "", "strict=False")
+        for line in (
+            f"for index, (day, amounts) in enumerate(zip(days, per_day, {strict})):",
+            f"for series, (model, amount) in enumerate(zip(models, amounts, {strict})):",
+        )
+    },
     ("usage/charts.py", "meter", "scale = WIDTH / max(limit or 1, spent, 1)"): (
         "the track is at least 1 token wide either way: max(..., 1)"
     ),
