@@ -612,13 +612,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "bar_chart",
         "y = base - height if (stacked) or True else HEIGHT - BOTTOM - height",
     ): ("side by side the base is never raised: it stays HEIGHT - BOTTOM"),
-    **{
-        ("usage/budgets.py", "budgets_for", line): (
-            "a user's budgets are read only under the generation they were stored in, set "
-            "before them for CACHE_SECONDS: once it expires no read reaches them"
-        )
-        for line in ("cache.set(key, found, timeout=None)", "cache.set(key, found, )")
-    },
     ("usage/charts.py", "meter", "scale = WIDTH / max(limit or 1, spent, 1)"): (
         "the track is at least 1 token wide either way: max(..., 1)"
     ),

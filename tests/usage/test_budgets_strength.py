@@ -225,3 +225,18 @@ def test_forgetting_starts_a_new_generation_now_and_again_once_committed(
     assert len(callbacks) == 1
     assert cache.get(budgets.GENERATION_KEY) is None
     assert budgets.budgets_for(user) == Budgets(daily=20)
+
+
+def test_cached_budgets_expire_with_their_generation(user, frozen_clock):
+    # Each generation leaves its users' budgets behind: they must not outlive it (Redis
+    # would otherwise keep every generation's copies for ever).
+    UserBudget.objects.create(user=user, daily_tokens=10)
+    budgets.budgets_for(user)
+    generation, _any = cache.get(budgets.GENERATION_KEY)
+    key = f"{budgets.GENERATION_KEY}:{generation}:{user.pk}"
+    assert cache.get(key) == {"daily": None, "monthly": None, "own_daily": 10, "own_monthly": None}
+
+    frozen_clock.advance(budgets.CACHE_SECONDS - 1)
+    assert cache.get(key) is not None
+    frozen_clock.advance(2)
+    assert cache.get(key) is None
