@@ -125,6 +125,22 @@ def test_times_of_days_without_a_model_have_an_axis_of_one():
     assert [tick.label for tick in chart.x_labels] == ["03-01", "03-02"]
 
 
+def test_bars_are_placed_and_sized_to_a_tenth_of_a_pixel():
+    chart = charts.bar_chart(
+        title="t",
+        days=[D1, D2, D2 + timedelta(days=1)],
+        models=["a", "b"],
+        values={(D1, "a"): 333, (D1, "b"): 1},
+        stacked=False,
+    )
+
+    # Slots of 218.67 px, bars of 76.53; top 500, 0.36 px a unit.
+    assert chart.bars == [
+        Bar(88.8, 72.1, 76.5, 119.9, 0, "2026-03-01 a: 333"),
+        Bar(165.3, 191.6, 76.5, 0.4, 1, "2026-03-01 b: 1"),
+    ]
+
+
 def test_one_model_side_by_side_fills_the_bar_width_alone():
     chart = charts.bar_chart(
         title="t", days=[D1], models=["a"], values={(D1, "a"): 100}, stacked=False
