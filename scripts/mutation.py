@@ -584,6 +584,38 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_path_within",
         ').format(cost=cost, stop="" if budget is None else " where path.used <= %s", **n)',
     ): "SQL keywords and unquoted names are case-insensitive",
+    ("usage/charts.py", "_ceiling", "if value < 0:"): (
+        "0 gets a step of 1 and the first multiple, 1: the same top"
+    ),
+    ("usage/charts.py", "_ceiling", "if value <= 1:"): (
+        "a value up to 1 gets a step of 1 and the first multiple, 1: the same top"
+    ),
+    **{
+        ("usage/charts.py", "_ceiling", line): (
+            "never reached: a value is below 10 x its leading digit's step, so the loop has "
+            "returned"
+        )
+        for line in ("return 10 / step", "return 11 * step")
+    },
+    (
+        "usage/charts.py",
+        "_number",
+        'return f"{value:,.0f}" if value > 10 or value == int(value) else f"{value:.1f}"',
+    ): "10 is whole: the same branch",
+    **{
+        (
+            "usage/charts.py",
+            "bar_chart",
+            "Tick(LEFT - 6, round(HEIGHT - BOTTOM - fraction * plot_height, "
+            f"{digits}), _number(top * fraction))",
+        ): "the ticks sit at whole pixels (192, 102, 12): any rounding gives the same coordinate"
+        for digits in ("None", "", "2")
+    },
+    (
+        "usage/rollup.py",
+        "bucket_of",
+        "return math.floor(math.log(ms) / _LOG_RATIO) if ms >= 1 else 0",
+    ): "log(1) is 0, so 1 ms falls in bucket 0 either way",
     ("usage/charts.py", "dashboard_charts", "stacked=None,"): (
         "bar_chart reads stacked only for its truth"
     ),
