@@ -249,6 +249,12 @@ MODULES: dict[str, list[str]] = {
     "openai_api/services.py": ["tests/openai_api/test_services_strength.py", NO_MIGRATIONS],
     # A scripted reply run: no server, no model.
     "openai_api/responses.py": ["tests/openai_api/test_responses_strength.py", NO_MIGRATIONS],
+    "usage/budgets.py": ["tests/usage/test_budgets_strength.py", NO_MIGRATIONS],
+    "usage/rollup.py": ["tests/usage/test_rollup_strength.py", NO_MIGRATIONS],
+    "usage/selectors.py": ["tests/usage/test_selectors_strength.py", NO_MIGRATIONS],
+    "usage/charts.py": ["tests/usage/test_charts_strength.py", NO_MIGRATIONS],
+    "usage/admin.py": ["tests/usage/test_admin_strength.py", NO_MIGRATIONS],
+    "usage/models.py": ["tests/usage/test_models_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
@@ -952,6 +958,72 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "FileView.perform_content_negotiation",
         "def perform_content_negotiation(self, request, force=True):",
     ): "the method passes force=True whatever it is given: its default is never read",
+    ("usage/charts.py", "_ceiling", "if value < 0:"): (
+        "0 gets a step of 1 and the first multiple, 1: the same top"
+    ),
+    ("usage/charts.py", "_ceiling", "if value <= 1:"): (
+        "a value up to 1 gets a step of 1 and the first multiple, 1: the same top"
+    ),
+    **{
+        ("usage/charts.py", "_ceiling", line): (
+            "never reached: a value is below 10 x its leading digit's step, so the loop has "
+            "returned"
+        )
+        for line in ("return 10 / step", "return 11 * step")
+    },
+    (
+        "usage/charts.py",
+        "_number",
+        'return f"{value:,.0f}" if value > 10 or value == int(value) else f"{value:.1f}"',
+    ): "10 is whole: the same branch",
+    **{
+        (
+            "usage/charts.py",
+            "bar_chart",
+            "Tick(LEFT - 6, round(HEIGHT - BOTTOM - fraction * plot_height, "
+            f"{digits}), _number(top * fraction))",
+        ): "the ticks sit at whole pixels (192, 102, 12): any rounding gives the same coordinate"
+        for digits in ("None", "", "2")
+    },
+    (
+        "usage/rollup.py",
+        "bucket_of",
+        "return math.floor(math.log(ms) / _LOG_RATIO) if ms >= 1 else 0",
+    ): "log(1) is 0, so 1 ms falls in bucket 0 either way",
+    ("usage/charts.py", "dashboard_charts", "stacked=None,"): (
+        "bar_chart reads stacked only for its truth"
+    ),
+    (
+        "usage/charts.py",
+        "bar_chart",
+        "highest = max((sum(v) if stacked else max(v, default=1) for v in per_day), default=0)",
+    ): "a day without models has no bar, and a highest of 0 or 1 gives the same top, 1",
+    (
+        "usage/charts.py",
+        "bar_chart",
+        "highest = max((sum(v) if stacked else max(v, default=0) for v in per_day), default=1)",
+    ): "without days there is no bar, and a highest of 0 or 1 gives the same top, 1",
+    **{
+        ("usage/charts.py", "bar_chart", line): (
+            "the lists zipped are built from each other, so their lengths are always equal"
+        )
+        for strict in ("strict=None", "", "strict=False")
+        for line in (
+            f"for index, (day, amounts) in enumerate(zip(days, per_day, {strict})):",
+            f"for series, (model, amount) in enumerate(zip(models, amounts, {strict})):",
+        )
+    },
+    (
+        "usage/charts.py",
+        "bar_chart",
+        "y = base - height if (stacked) or True else HEIGHT - BOTTOM - height",
+    ): ("side by side the base is never raised: it stays HEIGHT - BOTTOM"),
+    ("usage/charts.py", "meter", "scale = WIDTH / max(limit or 1, spent, 1)"): (
+        "the track is at least 1 token wide either way: max(..., 1)"
+    ),
+    ("usage/charts.py", "meter", "width = min(tokens * scale, WIDTH + x)"): (
+        "the bars add up to spent x scale, never past WIDTH: the cap at what is left never binds"
+    ),
 }
 
 

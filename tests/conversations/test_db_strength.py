@@ -180,3 +180,72 @@ def test_a_closed_connection_is_reopened_without_a_check(clock):
 
     assert all(isinstance(pid, int) for pid in after), after
     assert set(after).isdisjoint(before)
+
+
+class RecordingBarrier(threading.Barrier):
+    """A barrier that keeps how many parties it was made for and each wait's time limit."""
+
+    made: list[RecordingBarrier] = []
+
+    def __init__(self, parties, *args, **kwargs) -> None:
+        self.asked_parties, self.limits = parties, []
+        RecordingBarrier.made.append(self)
+        super().__init__(parties, *args, **kwargs)
+
+    def wait(self, timeout=None):
+        self.limits.append(timeout)
+        return super().wait(timeout)
+
+
+def test_shutdown_waits_at_most_15_s_for_the_threads_and_each_at_most_10_s_for_the_others(
+    monkeypatch,
+):
+    # A thread stuck in a call at shutdown must neither hold up the process for ever nor
+    # leave the other threads waiting for it at the barrier for ever: both waits are
+    # bounded, which the functions given them show (no thread is stuck here).
+    monkeypatch.setattr(RecordingBarrier, "made", [])
+    monkeypatch.setattr(db, "threading", SimpleNamespace(Barrier=RecordingBarrier))
+    limits = []
+
+    def recording_wait(futures, timeout=None):
+        limits.append(timeout)
+        return real_wait(futures, timeout=timeout)
+
+    real_wait = db.wait
+    monkeypatch.setattr(db, "wait", recording_wait)
+    on_every_thread(lambda: connections["default"].ensure_connection())
+
+    db.close_connections()
+
+    (barrier,) = RecordingBarrier.made
+    assert barrier.asked_parties == db.THREADS
+    assert barrier.limits == [10] * db.THREADS
+    assert limits == [15]
+    assert on_every_thread(lambda: connections["default"].connection is None) == [True] * db.THREADS
+
+
+def test_a_call_on_a_live_connection_within_a_second_of_its_check_pings_nothing(clock):
+    on_every_thread(lambda: connections["default"].ensure_connection())
+    pings = []
+
+    def count_pings():
+        conn = connections["default"]
+        usable = conn.is_usable
+
+        def is_usable():
+            pings.append(threading.current_thread().name)
+            return usable()
+
+        conn.is_usable = is_usable
+
+    try:
+        on_every_thread(count_pings)
+        clock.now += db.HEALTH_CHECK_SECONDS / 2
+        on_every_thread(lambda: connections["default"].ensure_connection())
+        assert pings == []
+
+        clock.now += db.HEALTH_CHECK_SECONDS / 2
+        on_every_thread(lambda: connections["default"].ensure_connection())
+        assert len(pings) == len(set(pings)) == db.THREADS
+    finally:
+        on_every_thread(lambda: vars(connections["default"]).pop("is_usable", None))
