@@ -129,6 +129,16 @@ class Times:
 
 @pytest.fixture(autouse=True)
 async def times(monkeypatch, settings):
+    # The same parts on both runs of the suite: the in-process channel layer (its queues are
+    # read here) and a local cache (its expiry follows the frozen clock). What Redis changes
+    # is tested with Redis elsewhere.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chatbot.forks.layers.FastGroupSendLayer",
+            "CONFIG": {"capacity": 1000},
+        }
+    }
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.CHATBOT_STREAM_SAVE_INTERVAL = SAVE_INTERVAL
     times = Times()
     monkeypatch.setattr(replies, "asyncio", times.module)
