@@ -14,33 +14,13 @@ import pytest
 from conversations.models import Message
 from sharing.models import MessageFeedback
 from tests.factories import ChatSessionFactory, MessageFactory, UserFactory
+from tests.usage.test_rollup import histogram, ratings, usage_rows
 from usage import rollup
-from usage.models import DailyUsage, FirstTokenTimes, ReplyRating
+from usage.models import ReplyRating
 
 DAY = date(2026, 3, 1)
 # 00:30 on 2 March in a zone ten hours ahead of UTC: still 1 March in UTC.
 AHEAD = datetime(2026, 3, 2, 0, 30, tzinfo=timezone(timedelta(hours=10)))
-
-
-def usage_rows() -> dict[tuple, tuple]:
-    return {
-        (row.day, row.user_id, row.model): (
-            row.messages,
-            row.failed,
-            row.prompt_tokens,
-            row.completion_tokens,
-            row.cached_tokens,
-        )
-        for row in DailyUsage.objects.all()
-    }
-
-
-def histogram() -> dict[tuple, int]:
-    return {(r.day, r.model, r.bucket): r.replies for r in FirstTokenTimes.objects.all()}
-
-
-def ratings() -> dict[int, tuple]:
-    return {r.feedback_id: (r.day, r.model, r.rating) for r in ReplyRating.objects.all()}
 
 
 def ended(user_id: int, **fields) -> rollup.EndedReply:
