@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.factories import UserFactory
+from tests.usage.test_admin import staff_client
 from usage import admin as usage_admin
 from usage import rollup
 from usage.models import DailyUsage, FirstTokenTimes, UsageDashboard
@@ -23,15 +24,6 @@ from usage.models import DailyUsage, FirstTokenTimes, UsageDashboard
 pytestmark = pytest.mark.django_db
 
 URL = "/admin/usage/usagedashboard/"
-
-
-def staff_client(*, allowed: bool) -> Client:
-    staff = UserFactory(is_staff=True)
-    if allowed:
-        staff.user_permissions.add(Permission.objects.get(codename="view_usage"))
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 @pytest.fixture
