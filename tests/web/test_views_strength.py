@@ -15,12 +15,12 @@ from django.http import Http404
 from django.test import RequestFactory
 from django.utils import timezone
 
-from attachments.models import MessageAttachment, StoredFile
 from catalogue.entries import ModelEntry
 from conversations import services, views
 from conversations.models import ChatSession, Message
 from core.errors import InvalidInput
 from tests.factories import ChatSessionFactory, MessageFactory, conversation
+from tests.web.test_pages import _attach
 
 pytestmark = pytest.mark.django_db
 
@@ -85,20 +85,6 @@ def test_the_latest_page_of_nothing_before_the_first_message_is_empty(user):
         [],
         False,
     )
-
-
-def _attach(message, *names):
-    for position, name in enumerate(names):
-        stored = StoredFile.objects.create(
-            owner=message.session.user,
-            name=name,
-            size=1200,
-            content_type="text/plain",
-            kind="document",
-            sha256="0" * 64,
-            key=f"{uuid.uuid4()}.txt",
-        )
-        MessageAttachment.objects.create(message=message, file=stored, position=position)
 
 
 def test_each_bubble_gets_its_own_files_in_order(user, other_user):
