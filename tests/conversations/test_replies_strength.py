@@ -144,7 +144,12 @@ async def times(monkeypatch, settings):
     monkeypatch.setattr(replies, "asyncio", times.module)
     yield times
     loop = asyncio.get_running_loop()
-    leftovers = [run.task for run in list(replies._runs.values()) if run.task is not None]
+    # Only this loop's tasks: a run another test left on its own loop is that test's to end.
+    leftovers = [
+        run.task
+        for run in list(replies._runs.values())
+        if run.task is not None and run.task.get_loop() is loop
+    ]
     leftovers += [saver for saver in replies._savers.values() if saver.get_loop() is loop]
     for task in leftovers:
         task.cancel()
