@@ -167,6 +167,9 @@ def run_schemathesis(base_url: str, headers: dict, *, examples: int) -> tuple[li
     return [operation.label for operation in operations], failures
 
 
+# Twenty-five examples for each operation through uvicorn: about a minute on an idle machine,
+# more than the suite's 120 s on a loaded one. The limit still catches a hang.
+@pytest.mark.timeout(600)
 def test_api_conforms_to_its_schema(live_app, upstream):
     """Generated requests for every operation, valid and invalid: no 5xx, valid data
     accepted, invalid data refused, and every answer (status, headers, content type, body)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from bench.procs import ROOT, UVICORN_FLAGS
 from tests.infra.conftest import PASSWORD
@@ -34,6 +35,9 @@ def test_every_documented_uvicorn_command_has_the_flags_the_tests_run_with():
             assert flag in command.split(), f"{place}: {command}"
 
 
+# Fifteen sign-ins, each hashing a password at the deployed cost: seconds each on a loaded
+# machine, more than the suite's 120 s in all. The limit still catches a hang.
+@pytest.mark.timeout(600)
 def test_forged_forwarded_for_from_loopback_is_one_address_for_the_token_throttle(deployed):
     app = deployed()
     # One client for all: a new one per request loads the CA bundle each time, seconds each
