@@ -255,6 +255,8 @@ MODULES: dict[str, list[str]] = {
     "usage/charts.py": ["tests/usage/test_charts_strength.py", NO_MIGRATIONS],
     "usage/admin.py": ["tests/usage/test_admin_strength.py", NO_MIGRATIONS],
     "usage/models.py": ["tests/usage/test_models_strength.py", NO_MIGRATIONS],
+    # Small seeds (a few hundred messages) and _spend given its random draws.
+    "usage/seeding.py": ["tests/usage/test_seeding_strength.py", NO_MIGRATIONS],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
