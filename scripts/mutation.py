@@ -257,6 +257,15 @@ MODULES: dict[str, list[str]] = {
     "usage/models.py": ["tests/usage/test_models_strength.py", NO_MIGRATIONS],
     # Small seeds (a few hundred messages) and _spend given its random draws.
     "usage/seeding.py": ["tests/usage/test_seeding_strength.py", NO_MIGRATIONS],
+    # Its view is decorated (@extend_schema): the query serializer and _day are mutated.
+    "usage/api.py": ["tests/usage/test_api_strength.py", NO_MIGRATIONS],
+    # Its tags and filters are registered (decorated): rounded_cost and _milliseconds are
+    # mutated; the admin's CSV shows both.
+    "usage/templatetags/usage_tags.py": [
+        "tests/usage/test_usage_tags_strength.py",
+        "tests/usage/test_admin_strength.py",
+        NO_MIGRATIONS,
+    ],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
