@@ -38,6 +38,8 @@ def test_the_cost_filter_shows_the_rounded_cost_or_no_price():
 @pytest.mark.parametrize(
     ("value", "shown"),
     [(None, "–"), (0.525, "0.5"), (1234.56, "1234.6"), (12.0, "12.0"), (0.04, "0.0")],
+    # ASCII ids: mutmut names each test by its id and cannot find "\u2013" again.
+    ids=["none", "half", "thousands", "whole", "small"],
 )
 def test_a_time_is_shown_to_one_decimal_or_as_a_dash(value, shown):
     assert usage_tags._milliseconds(value) == shown
