@@ -255,6 +255,17 @@ MODULES: dict[str, list[str]] = {
     "usage/charts.py": ["tests/usage/test_charts_strength.py", NO_MIGRATIONS],
     "usage/admin.py": ["tests/usage/test_admin_strength.py", NO_MIGRATIONS],
     "usage/models.py": ["tests/usage/test_models_strength.py", NO_MIGRATIONS],
+    # Small seeds (a few hundred messages) and _spend given its random draws.
+    "usage/seeding.py": ["tests/usage/test_seeding_strength.py", NO_MIGRATIONS],
+    # Its view is decorated (@extend_schema): the query serializer and _day are mutated.
+    "usage/api.py": ["tests/usage/test_api_strength.py", NO_MIGRATIONS],
+    # Its tags and filters are registered (decorated): rounded_cost and _milliseconds are
+    # mutated; the admin's CSV shows both.
+    "usage/templatetags/usage_tags.py": [
+        "tests/usage/test_usage_tags_strength.py",
+        "tests/usage/test_admin_strength.py",
+        NO_MIGRATIONS,
+    ],
     "accounts/management/commands/delete_expired_tokens.py": [
         "tests/accounts/test_services.py::"
         "test_the_sweep_command_deletes_every_users_expired_tokens_and_no_live_one",
@@ -1024,6 +1035,43 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("usage/charts.py", "meter", "width = min(tokens * scale, WIDTH + x)"): (
         "the bars add up to spent x scale, never past WIDTH: the cap at what is left never binds"
     ),
+    **{
+        ("usage/selectors.py", "tokens_by_model", f"month=Coalesce(Sum(spent), {value}),"): (
+            "each model listed has a row of the month, whose token columns are NOT NULL: the "
+            "month's sum is never NULL"
+        )
+        for value in ("None", "1")
+    },
+    **{
+        ("usage/selectors.py", "_sum", f"return Coalesce(Sum(name), {value})"): (
+            "every group summed has a row, whose sum columns are NOT NULL: the sum is never NULL"
+        )
+        for value in ("None", "Value(None)", "Value(1)")
+    },
+    **{
+        ("usage/admin.py", "_csv_response", f'response["{name}"] = ('): (
+            "HTTP header names are case-insensitive (Django's headers too)"
+        )
+        for name in ("content-disposition", "CONTENT-DISPOSITION")
+    },
+    (
+        "usage/rollup.py",
+        "_add",
+        "columns = [quote(cast(None, field.column)) for field in fields]",
+    ): "typing.cast only informs the type checker: at run time it returns its value",
+    ("usage/rollup.py", "_add", "connection = connections[router.db_for_write(None)]"): (
+        "no database router is configured: every model is written to the default database"
+    ),
+    **{
+        ("usage/rollup.py", "_add", line): (
+            "the rows are built from the same fields, so their lengths are always equal"
+        )
+        for line in (
+            "for field, value in zip(fields, row, strict=None)",
+            "for field, value in zip(fields, row, strict=False)",
+            "for field, value in zip(fields, row, )",
+        )
+    },
 }
 
 

@@ -8,6 +8,7 @@ that period."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from django.contrib import admin
@@ -15,6 +16,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
+from catalogue.models import Model, Provider
 from tests.factories import UserFactory
 from tests.usage.test_admin import staff_client
 from usage import admin as usage_admin
@@ -178,3 +180,26 @@ def test_the_csv_is_the_periods_rows_with_times_and_blanks(viewer, now):
     ]
     assert usage_admin.CSV_COLUMNS[0] == "date"
     assert usage_admin.CSV_COLUMNS[-1] == "estimated_cost"
+
+
+def test_the_csv_shows_times_to_one_decimal_and_costs_rounded_half_up(viewer):
+    provider = Provider.objects.create(name="p", base_url="http://127.0.0.1:1/v1")
+    Model.objects.create(
+        id="priced",
+        provider=provider,
+        is_default=True,
+        price_input=Decimal("0.5"),
+        price_cached_input=Decimal("0.25"),
+        price_output=Decimal(2),
+    )
+    used(date(2026, 3, 1), "priced", 1, 0, 1, 0, 0)  # 1 x 0.5 / 10**6: half up to 0.000001
+    used(date(2026, 3, 2), "priced", 3, 1, 300, 20, 100)  # (200 x 0.5 + 100 x 0.25 + 40) / 10**6
+    FirstTokenTimes.objects.create(day=date(2026, 3, 2), model="priced", bucket=100, replies=1)
+
+    response = viewer.get(URL, {"start": "2026-03-01", "end": "2026-03-02", "format": "csv"})
+
+    # Bucket 100 holds 1.05**100 to 1.05**101 ms: one reply is at its middle, 134.788... ms.
+    assert response.content.decode().splitlines()[1:] == [
+        "2026-03-01,priced,1,0,1,0,0,,,0.000001",
+        "2026-03-02,priced,3,1,300,20,100,134.8,134.8,0.000165",
+    ]

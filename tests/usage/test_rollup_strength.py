@@ -215,3 +215,22 @@ def test_copying_again_refreshes_the_copys_day_model_and_rating_and_no_other():
         first.pk: (DAY, "rated-model", "up"),
         second.pk: (date(2000, 1, 1), "old", "down"),
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland", "America/Los_Angeles"])
+def test_a_rating_is_copied_with_its_replys_utc_day_whatever_the_servers_zone(settings, zone):
+    settings.TIME_ZONE = zone  # the process's local time too
+    late, early = (
+        reply_at(datetime(2026, 3, 1, 23, 30, tzinfo=UTC)),  # 2 March in Auckland
+        reply_at(datetime(2026, 3, 1, 0, 30, tzinfo=UTC)),  # 28 February in Los Angeles
+    )
+    MessageFeedback.objects.bulk_create(
+        MessageFeedback(user=reply.session.user, message=reply, rating="up")
+        for reply in (late, early)
+    )
+    stored = list(MessageFeedback.objects.select_related("message").order_by("pk"))
+
+    rollup.copy_ratings(stored)
+
+    assert ratings() == {feedback.pk: (DAY, "stored-model", "up") for feedback in stored}
