@@ -609,6 +609,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         )
     },
     **{
+        ("conversations/services.py", "store_as_branch", line): (
+            "strict=None is not strict, like the default: each message is zipped with the one "
+            "before it (None first), a list one longer by design, and zip stops at the shorter"
+        )
+        for line in (
+            "for parent, message in zip([None, *messages], messages, strict=None):",
+            "for parent, message in zip([None, *messages], messages, ):",
+        )
+    },
+    **{
         ("conversations/models.py", "_stored_places", line): (
             "strict=None is not strict, like the default: the two lists differ in length by "
             "design, and zip stops at the shorter"

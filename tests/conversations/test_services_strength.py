@@ -732,6 +732,17 @@ def test_a_files_room_is_what_the_conversations_instructions_leave(world, settin
         f"The attachments need {count_tokens(attaching.document_block(note))} tokens but only "
         f"{needed - 1 - fixed - count_tokens(text)} are available"
     )
+    # The message alone already over the budget: no room at all, not less than none.
+    over = fixed + count_tokens(text) - 1
+    settings.CHATBOT_MODELS = (entry("second", prompt_budget=over, default=True),)
+    with pytest.raises(InvalidInput) as refused:
+        services.do_send(
+            user=world.user, text=text, session_id=world.session.pk, attachments=[str(note.pk)]
+        )
+    assert refused.value.detail.startswith(
+        f"The attachments need {count_tokens(attaching.document_block(note))} tokens but only "
+        "0 are available"
+    )
     assert not MessageAttachment.objects.exists()
 
 
@@ -760,7 +771,9 @@ def test_a_send_continues_the_current_leaf_with_its_message_and_an_empty_reply(w
     assert stored.token_count == count_tokens("third question")
     assert (stored.flagged, stored.flag_categories, stored.moderation_failed) == (False, [], False)
     assert stored.created_at == stored.updated_at == question.created_at >= before
-    assert Message.objects.get(pk=reply.pk).model == "second"
+    stored_reply = Message.objects.get(pk=reply.pk)
+    assert stored_reply.model == "second"
+    assert stored_reply.created_at == stored_reply.updated_at == question.created_at
     session = ChatSession.objects.get(pk=world.session.pk)
     assert session.current_message_id == reply.pk and session.flagged is False
     assert session.updated_at == stored.created_at
@@ -878,6 +891,9 @@ def test_a_send_counts_against_the_users_send_rate_and_a_refused_one_stores_noth
         services.do_send(user=world.user, text="two", session_id=world.session.pk)
     assert refused.value.retry_after == 61
     assert snapshot(world.session) == after_first
+    # The sends were counted as the user's own: a third is refused whoever checks it.
+    with pytest.raises(RateLimited):
+        limits.check_send_rate(world.user.pk)
 
 
 def test_a_send_holds_its_worst_case_against_the_users_quota(world, settings, frozen_clock):
@@ -1354,6 +1370,30 @@ async def test_a_stored_turn_needs_no_content_check(settings, monkeypatch):
     turn = services.Turn(session=None, user_message=None, reply=None, replayed=True)
     checked = services.CheckedSend(user=None, text="hi", session_id=None, idempotency_key=None)
     assert await services.finish_send(replace(checked, turn=turn)) is turn
+
+
+async def test_a_checked_sends_images_go_to_the_content_check_and_its_verdict_is_stored(
+    settings, monkeypatch
+):
+    asked, stored = [], []
+
+    async def moderate(text, *, images=()):
+        asked.append((text, images))
+        return llm.ModerationResult(flagged=True, categories=["violence"])
+
+    def do_checked_send(send, content=None):
+        stored.append((send, content))
+        return "the stored turn"
+
+    monkeypatch.setattr(llm, "moderate", moderate)
+    monkeypatch.setattr(services, "_do_checked_send", do_checked_send)
+    settings.CHATBOT_MODERATION = "flag"
+    checked = services.CheckedSend(
+        user=None, text="look", session_id=None, idempotency_key=None, images=(DATA_URL,)
+    )
+    assert await services.finish_send(checked) == "the stored turn"
+    assert asked == [("look", (DATA_URL,))]
+    assert stored == [(checked, services.ContentCheck(flagged=True, categories=("violence",)))]
 
 
 @pytest.mark.parametrize("mode", ["flag", "block"])
