@@ -924,6 +924,49 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "def perform_content_negotiation(self, request, force=True):",
     ): "the override always passes force=True on: its own force is never read",
     **{
+        ("sharing/selectors.py", "with_feedback", line): (
+            "a user rates a message at most once (the feedback_user_message constraint): the "
+            "subquery has one row or none, whatever its limit"
+        )
+        for line in (
+            'my_rating=Subquery(mine.values("rating")[:2]),',
+            'my_comment=Subquery(mine.values("comment")[:2]),',
+        )
+    },
+    (
+        "sharing/services.py",
+        "share_session",
+        "share.save(update_fields=None)",
+    ): (
+        "the share was just read or made under the conversation's lock: saving every field "
+        "writes the same token, session and creation time again"
+    ),
+    ("sharing/importing.py", "_json_file", "upload.seek(1)"): (
+        "of the three seeks only the zip's survives: zipfile finds the members from the file's "
+        "end (the central directory) by absolute seeks, wherever the file's position is"
+    ),
+    **{
+        ("sharing/importing.py", "_json_file", line): (
+            "the last part of a name split at its slashes is the same however many splits"
+        )
+        for line in (
+            'names = [n for n in archive.namelist() if n.rsplit("/", )[-1] == '
+            '"conversations.json"]',
+            'names = [n for n in archive.namelist() if n.rsplit("/", 2)[-1] == '
+            '"conversations.json"]',
+        )
+    },
+    **{
+        ("sharing/importing.py", "_items", line): (
+            "head's conversations key is read only for whether it is there, never its value"
+        )
+        for line in ("head[key] = None", "head[key] = False")
+    },
+    ("sharing/importing.py", "_tree", "tie += 2"): (
+        "the ties stay unique and increasing (from past the first messages' indices): the "
+        "same order"
+    ),
+    **{
         ("openai_api/errors.py", "exception_handler", f'headers["{name}"] = str(retry_after)'): (
             "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
         )
