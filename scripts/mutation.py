@@ -199,6 +199,9 @@ MODULES: dict[str, list[str]] = {
     "sharing/selectors.py": ["tests/sharing/test_services_strength.py", NO_MIGRATIONS],
     "sharing/jsonstream.py": ["tests/sharing/test_jsonstream_strength.py"],
     "sharing/importing.py": ["tests/sharing/test_importing_strength.py", NO_MIGRATIONS],
+    # Called directly on what the export view reads. Not errors.py: it holds only the
+    # errors' class attributes, no function to mutate.
+    "sharing/exports.py": ["tests/sharing/test_exports_strength.py", NO_MIGRATIONS],
     # Their views are decorated (@extend_schema, @admin.display): mutmut leaves them alone.
     "sharing/api.py": ["tests/sharing/test_api_strength.py", NO_MIGRATIONS],
     "sharing/admin.py": ["tests/sharing/test_api_strength.py", NO_MIGRATIONS],
@@ -941,6 +944,49 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "ExportView.perform_content_negotiation",
         "def perform_content_negotiation(self, request, force=True):",
     ): "the override always passes force=True on: its own force is never read",
+    **{
+        ("sharing/selectors.py", "with_feedback", line): (
+            "a user rates a message at most once (the feedback_user_message constraint): the "
+            "subquery has one row or none, whatever its limit"
+        )
+        for line in (
+            'my_rating=Subquery(mine.values("rating")[:2]),',
+            'my_comment=Subquery(mine.values("comment")[:2]),',
+        )
+    },
+    (
+        "sharing/services.py",
+        "share_session",
+        "share.save(update_fields=None)",
+    ): (
+        "the share was just read or made under the conversation's lock: saving every field "
+        "writes the same token, session and creation time again"
+    ),
+    ("sharing/importing.py", "_json_file", "upload.seek(1)"): (
+        "of the three seeks only the zip's survives: zipfile finds the members from the file's "
+        "end (the central directory) by absolute seeks, wherever the file's position is"
+    ),
+    **{
+        ("sharing/importing.py", "_json_file", line): (
+            "the last part of a name split at its slashes is the same however many splits"
+        )
+        for line in (
+            'names = [n for n in archive.namelist() if n.rsplit("/", )[-1] == '
+            '"conversations.json"]',
+            'names = [n for n in archive.namelist() if n.rsplit("/", 2)[-1] == '
+            '"conversations.json"]',
+        )
+    },
+    **{
+        ("sharing/importing.py", "_items", line): (
+            "head's conversations key is read only for whether it is there, never its value"
+        )
+        for line in ("head[key] = None", "head[key] = False")
+    },
+    ("sharing/importing.py", "_tree", "tie += 2"): (
+        "the ties stay unique and increasing (from past the first messages' indices): the "
+        "same order"
+    ),
     **{
         ("openai_api/errors.py", "exception_handler", f'headers["{name}"] = str(retry_after)'): (
             "HTTP header names are case-insensitive (RFC 9110); every client reads them so"

@@ -22,6 +22,10 @@ from sharing.errors import BadImport
 from sharing.importing import SkipConversation
 from sharing.models import ImportedConversation
 
+# A mutant that loops (a tree walk that never ends) fails here instead of hanging until
+# mutmut's timeout and a 5-minute recheck.
+pytestmark = pytest.mark.timeout(60)
+
 T0 = 1_700_000_000
 
 
@@ -260,6 +264,7 @@ def test_chatgpt_leaves_out_hidden_system_tool_unauthored_and_empty_messages_and
         {"id": "y", "parent": "x", "message": {"author": "user", "content": "y"}},
         gpt_node("q", "y", "user", "next", T0 + 6),
         gpt_node("odd", 5, "user", "parent not text", T0 + 7),
+        gpt_node("odder", ["a"], "user", "parent a list", T0 + 8),
     ]
     nodes[2]["message"]["metadata"] = "not an object"
 
@@ -270,13 +275,22 @@ def test_chatgpt_leaves_out_hidden_system_tool_unauthored_and_empty_messages_and
         ("a", "u", "assistant", "answer"),
         ("q", "a", "user", "next"),
         ("odd", None, "user", "parent not text"),
+        ("odder", None, "user", "parent a list"),
     ]
     assert parsed.current == "u"  # the hidden current node's nearest kept ancestor
 
 
 @pytest.mark.parametrize(
     ("current", "expected"),
-    [("a2", "a2"), ("gone", "q2"), (None, "q2"), (5, "q2"), ("t", "a1"), ("loop1", "q2")],
+    [
+        ("a2", "a2"),
+        ("gone", "q2"),
+        (None, "q2"),
+        (5, "q2"),
+        (["a2"], "q2"),
+        ("t", "a1"),
+        ("loop1", "q2"),
+    ],
 )
 def test_chatgpt_current_node(current, expected):
     nodes = [
@@ -340,6 +354,7 @@ def test_own_export_fields_branches_and_ids():
         {"messageId": "m11", "role": "system", "content": "system"},
         {"messageId": "m12", "role": "user"},
         {"messageId": "m13", "parentId": "m11", "role": "user", "content": "under system"},
+        {"messageId": "m14", "parentId": ["m1"], "role": "user", "content": "parent a list"},
     ]
     item = own(
         messages=messages,
@@ -365,9 +380,20 @@ def test_own_export_fields_branches_and_ids():
         ("#7", "#6", "assistant", "no id", "imported"),
         ("m10", None, "assistant", "under hidden", "imported"),
         ("m13", "m10", "user", "under system", ""),
+        ("m14", None, "user", "parent a list", ""),
     }
     times = {n.key: n.created_at for n in parsed.messages}
     assert times["m1"] == created + timedelta(seconds=1) and times["m2"] == created
+
+
+def test_own_export_an_empty_message_id_is_an_id_like_any_other():
+    messages = [
+        {"messageId": "", "role": "user", "content": "q"},
+        {"messageId": "a", "parentId": "", "role": "assistant", "content": "a"},
+    ]
+    parsed = importing._parse(own(messages=messages, currentMessageId="a"))
+    assert shape(parsed) == [("", None, "user", "q"), ("a", "", "assistant", "a")]
+    assert parsed.current == "a"
 
 
 def test_own_export_without_times_uses_now_and_without_current_the_newest_leaf():
@@ -404,6 +430,13 @@ def test_the_zips_conversations_json_nearest_the_top_is_read(user):
 
 
 @pytest.mark.django_db
+def test_a_zips_only_conversations_json_is_read_however_deep(user):
+    data = zipped({"a/b/conversations.json": json.dumps([gpt("deep")]).encode()})
+    assert run_import(user, data).imported == 1
+    assert list(ImportedConversation.objects.values_list("source_id", flat=True)) == ["deep"]
+
+
+@pytest.mark.django_db
 def test_a_zip_without_conversations_json_or_broken_says_so(user):
     assert bad_import(user, zipped({"chat.html": b"<p>"})) == (
         "The zip file has no conversations.json."
@@ -428,6 +461,7 @@ def test_unzipped_conversations_json_is_capped(user, monkeypatch):
 
 
 def test_a_capped_member_is_a_readable_file_of_at_most_its_limit():
+    assert importing._Capped(io.BytesIO(b"abcdef"), 6).read() == b"abcdef"
     capped = importing._Capped(io.BytesIO(b"abcdef"), 6)
     assert capped.readable() is True
     assert (capped.read(4), capped.read(4), capped.read()) == (b"abcd", b"ef", b"")
@@ -571,3 +605,39 @@ def test_a_bad_file_after_good_conversations_stores_nothing(user):
 def test_a_time_zone_aware_default_is_kept():
     default = datetime(2001, 1, 1, tzinfo=timezone(timedelta(hours=3)))
     assert importing._timestamp("nope", default) is default
+
+
+@pytest.mark.django_db
+def test_the_messages_are_written_in_batches_of_500(user, monkeypatch):
+    batches = []
+    store_as_tree = importing.conversation_services.store_as_tree
+
+    def recording(**kwargs):
+        batches.append((len(kwargs["messages"]), kwargs["batch_size"]))
+        store_as_tree(**kwargs)
+
+    monkeypatch.setattr(importing.conversation_services, "store_as_tree", recording)
+    messages = [{"role": "user", "content": f"m{i}"} for i in range(3)]
+
+    assert run_import(user, [own("a", messages), own("b")]).imported == 2
+
+    assert batches == [(3, 500), (0, 500)]
+    assert ChatSession.objects.get(import_source__source_id="a").messages.count() == 3
+
+
+@pytest.mark.django_db
+def test_the_current_message_stored_is_the_files_not_the_last_one(user):
+    messages = [
+        {"messageId": "q", "role": "user", "content": "question"},
+        {"messageId": "a1", "parentId": "q", "role": "assistant", "content": "first answer"},
+        {"messageId": "a2", "parentId": "q", "role": "assistant", "content": "second answer"},
+    ]
+    assert run_import(user, [own("s", messages, currentMessageId="a1")]).imported == 1
+
+    session = ChatSession.objects.get(user=user)
+    assert [m.content for m in session.messages.order_by("sequence")] == [
+        "question",
+        "first answer",
+        "second answer",
+    ]
+    assert session.current_message.content == "first answer"

@@ -450,6 +450,19 @@ def test_feedback_is_the_users_own(user, other_user):
     assert selectors.feedback_for(user=other_user, message=reply) == theirs
 
 
+def test_feedback_is_that_of_the_message_asked_for(user):
+    first, second = (
+        conversation(user, turns=2).messages.filter(role="assistant").order_by("sequence")
+    )
+    # The rating of another reply of theirs must not answer for this one.
+    on_first = MessageFeedback.objects.create(user=user, message=first, rating="up")
+    assert selectors.feedback_for(user=user, message=second) is None
+    on_second = MessageFeedback.objects.create(user=user, message=second, rating="down")
+
+    assert selectors.feedback_for(user=user, message=second) == on_second
+    assert selectors.feedback_for(user=user, message=first) == on_first
+
+
 def test_with_feedback_annotates_each_message_with_the_users_rating_and_comment(user, other_user):
     session = conversation(user, turns=2)
     replies = list(session.messages.filter(role="assistant").order_by("sequence"))
