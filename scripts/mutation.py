@@ -249,6 +249,9 @@ MODULES: dict[str, list[str]] = {
     "openai_api/services.py": ["tests/openai_api/test_services_strength.py", NO_MIGRATIONS],
     # A scripted reply run: no server, no model.
     "openai_api/responses.py": ["tests/openai_api/test_responses_strength.py", NO_MIGRATIONS],
+    # The views through one in-process request each (transactions: the sync part runs on
+    # the database threads); not test_clients.py and the others, which need a live server.
+    "openai_api/views.py": ["tests/openai_api/test_views_strength.py", NO_MIGRATIONS],
     "usage/budgets.py": ["tests/usage/test_budgets_strength.py", NO_MIGRATIONS],
     "usage/rollup.py": ["tests/usage/test_rollup_strength.py", NO_MIGRATIONS],
     "usage/selectors.py": ["tests/usage/test_selectors_strength.py", NO_MIGRATIONS],
