@@ -936,6 +936,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         for name in ("WWW-AUTHENTICATE", "www-authenticate")
     },
     (
+        "openai_api/requests.py",
+        "_image",
+        'if url[:9].lower().startswith(("http://", "https://")):',
+    ): (
+        "the longest prefix looked for, https://, has 8 characters: 9 of them start with it "
+        "exactly when 8 do"
+    ),
+    (
         "attachments/content.py",
         "_format",
         'return "JPEG" if image.format == "MPO" else image.format or "XXXX"',

@@ -533,3 +533,8 @@ def test_an_oversize_image_is_refused_from_its_length_before_decoding(settings):
     assert refused(messages=user_parts(image_part(url)))["message"] == (
         f"The image at '{URL}' is 33 bytes, more than the limit of 30 bytes."
     )
+    # Only the last two characters can be padding: "=" earlier is no byte less.
+    padded = "data:image/png;base64," + "AA==" * 11  # 33 bytes less the last 2 "="
+    assert refused(messages=user_parts(image_part(padded)))["message"] == (
+        f"The image at '{URL}' is 31 bytes, more than the limit of 30 bytes."
+    )
