@@ -943,6 +943,10 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "the longest prefix looked for, https://, has 8 characters: 9 of them start with it "
         "exactly when 8 do"
     ),
+    ("openai_api/requests.py", "_image", "if image_format(data[:17]) is None:"): (
+        "image_format reads at most the first 12 bytes (WEBP's name at 8-12): any longer head "
+        "is the same"
+    ),
     (
         "attachments/content.py",
         "_format",

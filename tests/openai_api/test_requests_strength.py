@@ -534,7 +534,27 @@ def test_an_oversize_image_is_refused_from_its_length_before_decoding(settings):
         f"The image at '{URL}' is 33 bytes, more than the limit of 30 bytes."
     )
     # Only the last two characters can be padding: "=" earlier is no byte less.
-    padded = "data:image/png;base64," + "AA==" * 11  # 33 bytes less the last 2 "="
-    assert refused(messages=user_parts(image_part(padded)))["message"] == (
-        f"The image at '{URL}' is 31 bytes, more than the limit of 30 bytes."
-    )
+    for encoded in ("AA==" * 11, "A" * 41 + "==="):  # 33 bytes less the last two "="
+        padded = f"data:image/png;base64,{encoded}"
+        assert refused(messages=user_parts(image_part(padded)))["message"] == (
+            f"The image at '{URL}' is 31 bytes, more than the limit of 30 bytes."
+        )
+
+
+def test_an_image_past_the_limit_behind_excess_padding_is_a_413_once_decoded(settings):
+    data = image_bytes("PNG")
+    data += b"\x00" * (-len(data) % 3)  # base64 without padding
+    # Python decodes a "=" past the last group away: the length alone says a byte less.
+    url = data_url(data) + "="
+    settings.CHATBOT_MAX_IMAGE_BYTES = len(data)
+
+    assert read(messages=user_parts(image_part(url))).images[0].data == data
+    settings.CHATBOT_MAX_IMAGE_BYTES = len(data) - 1
+    assert refused(messages=user_parts(image_part(url))) == {
+        "message": f"The image at '{URL}' is {len(data)} bytes, more than the limit of "
+        f"{len(data) - 1} bytes.",
+        "type": "invalid_request_error",
+        "param": URL,
+        "code": "image_too_large",
+        "status": 413,
+    }
