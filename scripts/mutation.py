@@ -950,6 +950,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
         "the /v1 routes have no path arguments: kwargs is always empty"
     ),
+    **{
+        ("openai_api/views.py", "ChatCompletionsView.sync_initial", line): (
+            "the route, /v1/chat/completions, has no path arguments: args and kwargs are empty"
+        )
+        for line in (
+            "super().sync_initial(request, **kwargs)",
+            "super().sync_initial(request, *args, )",
+        )
+    },
     (
         "attachments/content.py",
         "_format",
