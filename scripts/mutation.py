@@ -947,6 +947,16 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "image_format reads at most the first 12 bytes (WEBP's name at 8-12): any longer head "
         "is the same"
     ),
+    (
+        "openai_api/views.py",
+        "OpenAIView.perform_content_negotiation",
+        "def perform_content_negotiation(self, request, force=True):",
+    ): "the method passes force=True whatever it is given: its default is never read",
+    (
+        "openai_api/responses.py",
+        "sse",
+        "text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=None)",
+    ): "json.dumps reads ensure_ascii only for its truth: None escapes nothing, as False",
     ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
         "the /v1 routes have no path arguments: kwargs is always empty"
     ),
