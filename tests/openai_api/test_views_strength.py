@@ -193,6 +193,15 @@ def test_the_models_are_the_users_own(api, other_user):
     }
 
 
+def test_a_client_that_asks_for_indented_json_gets_it(api):
+    response = api.get("/v1/models", headers={"Accept": "application/json; indent=2"})
+
+    model = {"id": "fast", "object": "model", "created": 0, "owned_by": "loopback"}
+    assert response.status_code == 200
+    assert response.content.decode().startswith('{\n  "object": "list",\n  "data": [\n')
+    assert response.json()["data"][0] == model
+
+
 def test_a_model_of_the_users_group_answers_and_another_users_is_unknown(
     api, user, other_user, upstream
 ):
