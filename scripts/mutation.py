@@ -957,6 +957,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "sse",
         "text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=None)",
     ): "json.dumps reads ensure_ascii only for its truth: None escapes nothing, as False",
+    **{
+        ("openai_api/views.py", "OpenAIView.finalize_response", line): (
+            "DRF's finalize_response never reads its args and kwargs (and the /v1 routes have none)"
+        )
+        for line in (
+            "response = super().finalize_response(request, response, **kwargs)",
+            "response = super().finalize_response(request, response, *args, )",
+        )
+    },
+    **{
+        ("openai_api/responses.py", "completion_response", f'response["{name}"] = "{value}"'): (
+            "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
+        )
+        for name, value in (
+            ("cache-control", "no-cache"),
+            ("CACHE-CONTROL", "no-cache"),
+            ("x-accel-buffering", "no"),
+            ("X-ACCEL-BUFFERING", "no"),
+        )
+    },
+    ("openai_api/responses.py", "Completion.__init__", "self.turn = None"): (
+        "nothing reads a completion's turn after __init__, which takes its id and time from it"
+    ),
     ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
         "the /v1 routes have no path arguments: kwargs is always empty"
     ),

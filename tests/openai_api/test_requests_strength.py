@@ -11,7 +11,13 @@ import pytest
 
 from conversations.llm import GenerationOptions
 from openai_api.errors import OpenAIError, error_body
-from openai_api.requests import ChatMessage, CompletionRequest, ImagePart, read_request
+from openai_api.requests import (
+    ChatMessage,
+    CompletionRequest,
+    ImagePart,
+    read_model,
+    read_request,
+)
 from tests.attachments.samples import image_bytes
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -140,6 +146,20 @@ def test_what_is_not_given_is_off():
 @pytest.mark.parametrize("body", [[], "text", None, 3])
 def test_a_body_that_is_no_object_is_refused(body):
     assert refusal(body) == invalid("The request body must be a JSON object.")
+
+
+@pytest.mark.parametrize("body", [[], "text", None, 3])
+def test_the_model_read_alone_needs_an_object_too(body):
+    # The view reads the model first, to check it before the rest of the request.
+    with pytest.raises(OpenAIError) as refused:
+        read_model(body)
+    assert error_body(refused.value)["error"] == {
+        "message": "The request body must be a JSON object.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert read_model({"model": "m"}) == "m"
 
 
 def test_a_missing_model_is_refused_as_openai_does():
