@@ -252,6 +252,9 @@ MODULES: dict[str, list[str]] = {
     "openai_api/services.py": ["tests/openai_api/test_services_strength.py", NO_MIGRATIONS],
     # A scripted reply run: no server, no model.
     "openai_api/responses.py": ["tests/openai_api/test_responses_strength.py", NO_MIGRATIONS],
+    # The views through one in-process request each (transactions: the sync part runs on
+    # the database threads); not test_clients.py and the others, which need a live server.
+    "openai_api/views.py": ["tests/openai_api/test_views_strength.py", NO_MIGRATIONS],
     "usage/budgets.py": ["tests/usage/test_budgets_strength.py", NO_MIGRATIONS],
     "usage/rollup.py": ["tests/usage/test_rollup_strength.py", NO_MIGRATIONS],
     "usage/selectors.py": ["tests/usage/test_selectors_strength.py", NO_MIGRATIONS],
@@ -998,6 +1001,63 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
         )
         for name in ("WWW-AUTHENTICATE", "www-authenticate")
+    },
+    (
+        "openai_api/requests.py",
+        "_image",
+        'if url[:9].lower().startswith(("http://", "https://")):',
+    ): (
+        "the longest prefix looked for, https://, has 8 characters: 9 of them start with it "
+        "exactly when 8 do"
+    ),
+    ("openai_api/requests.py", "_image", "if image_format(data[:17]) is None:"): (
+        "image_format reads at most the first 12 bytes (WEBP's name at 8-12): any longer head "
+        "is the same"
+    ),
+    (
+        "openai_api/views.py",
+        "OpenAIView.perform_content_negotiation",
+        "def perform_content_negotiation(self, request, force=True):",
+    ): "the method passes force=True whatever it is given: its default is never read",
+    (
+        "openai_api/responses.py",
+        "sse",
+        "text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=None)",
+    ): "json.dumps reads ensure_ascii only for its truth: None escapes nothing, as False",
+    **{
+        ("openai_api/views.py", "OpenAIView.finalize_response", line): (
+            "DRF's finalize_response never reads its args and kwargs (and the /v1 routes have none)"
+        )
+        for line in (
+            "response = super().finalize_response(request, response, **kwargs)",
+            "response = super().finalize_response(request, response, *args, )",
+        )
+    },
+    **{
+        ("openai_api/responses.py", "completion_response", f'response["{name}"] = "{value}"'): (
+            "HTTP header names are case-insensitive (RFC 9110); every client reads them so"
+        )
+        for name, value in (
+            ("cache-control", "no-cache"),
+            ("CACHE-CONTROL", "no-cache"),
+            ("x-accel-buffering", "no"),
+            ("X-ACCEL-BUFFERING", "no"),
+        )
+    },
+    ("openai_api/responses.py", "Completion.__init__", "self.turn = None"): (
+        "nothing reads a completion's turn after __init__, which takes its id and time from it"
+    ),
+    ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
+        "the /v1 routes have no path arguments: kwargs is always empty"
+    ),
+    **{
+        ("openai_api/views.py", "ChatCompletionsView.sync_initial", line): (
+            "the route, /v1/chat/completions, has no path arguments: args and kwargs are empty"
+        )
+        for line in (
+            "super().sync_initial(request, **kwargs)",
+            "super().sync_initial(request, *args, )",
+        )
     },
     (
         "attachments/content.py",

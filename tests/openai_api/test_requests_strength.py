@@ -11,7 +11,13 @@ import pytest
 
 from conversations.llm import GenerationOptions
 from openai_api.errors import OpenAIError, error_body
-from openai_api.requests import ChatMessage, CompletionRequest, ImagePart, read_request
+from openai_api.requests import (
+    ChatMessage,
+    CompletionRequest,
+    ImagePart,
+    read_model,
+    read_request,
+)
 from tests.attachments.samples import image_bytes
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -140,6 +146,20 @@ def test_what_is_not_given_is_off():
 @pytest.mark.parametrize("body", [[], "text", None, 3])
 def test_a_body_that_is_no_object_is_refused(body):
     assert refusal(body) == invalid("The request body must be a JSON object.")
+
+
+@pytest.mark.parametrize("body", [[], "text", None, 3])
+def test_the_model_read_alone_needs_an_object_too(body):
+    # The view reads the model first, to check it before the rest of the request.
+    with pytest.raises(OpenAIError) as refused:
+        read_model(body)
+    assert error_body(refused.value)["error"] == {
+        "message": "The request body must be a JSON object.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    assert read_model({"model": "m"}) == "m"
 
 
 def test_a_missing_model_is_refused_as_openai_does():
@@ -533,3 +553,28 @@ def test_an_oversize_image_is_refused_from_its_length_before_decoding(settings):
     assert refused(messages=user_parts(image_part(url)))["message"] == (
         f"The image at '{URL}' is 33 bytes, more than the limit of 30 bytes."
     )
+    # Only the last two characters can be padding: "=" earlier is no byte less.
+    for encoded in ("AA==" * 11, "A" * 41 + "==="):  # 33 bytes less the last two "="
+        padded = f"data:image/png;base64,{encoded}"
+        assert refused(messages=user_parts(image_part(padded)))["message"] == (
+            f"The image at '{URL}' is 31 bytes, more than the limit of 30 bytes."
+        )
+
+
+def test_an_image_past_the_limit_behind_excess_padding_is_a_413_once_decoded(settings):
+    data = image_bytes("PNG")
+    data += b"\x00" * (-len(data) % 3)  # base64 without padding
+    # Python decodes a "=" past the last group away: the length alone says a byte less.
+    url = data_url(data) + "="
+    settings.CHATBOT_MAX_IMAGE_BYTES = len(data)
+
+    assert read(messages=user_parts(image_part(url))).images[0].data == data
+    settings.CHATBOT_MAX_IMAGE_BYTES = len(data) - 1
+    assert refused(messages=user_parts(image_part(url))) == {
+        "message": f"The image at '{URL}' is {len(data)} bytes, more than the limit of "
+        f"{len(data) - 1} bytes.",
+        "type": "invalid_request_error",
+        "param": URL,
+        "code": "image_too_large",
+        "status": 413,
+    }
