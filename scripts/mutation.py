@@ -89,6 +89,8 @@ MODULES: dict[str, list[str]] = {
     # so mutmut finds none of them again.
     "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py", NO_MIGRATIONS],
     "conversations/api/errors.py": ["tests/api/test_errors_strength.py", NO_MIGRATIONS],
+    # Asked directly: a request's path and a stream, no database.
+    "conversations/api/parsers.py": ["tests/api/test_parsers_strength.py", NO_MIGRATIONS],
     # A scripted reply run: no database, no model.
     "conversations/api/streaming.py": ["tests/api/test_streaming_strength.py", NO_MIGRATIONS],
     "conversations/management/commands/fail_stale_replies.py": [
