@@ -968,6 +968,35 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "FileView.perform_content_negotiation",
         "def perform_content_negotiation(self, request, force=True):",
     ): "the method passes force=True whatever it is given: its default is never read",
+    ("attachments/attaching.py", "data_url", "with file_storage().open(file.key, ) as handle:"): (
+        "Django's Storage.open opens for reading in binary by default (mode='rb')"
+    ),
+    (
+        "attachments/attaching.py",
+        "data_url",
+        'encoded = base64.b64encode(handle.read()).decode("ASCII")',
+    ): "Python's codec names are case-insensitive",
+    (
+        "attachments/attaching.py",
+        "with_files",
+        "by_message = selectors.files_by_message(stored) if (stored) or True else {}",
+    ): (
+        "for no stored message files_by_message filters on an empty __in, which Django answers "
+        "with no query: the same empty dict, the same queries"
+    ),
+    (
+        "conversations/api/parsers.py",
+        "LimitedJSONParser.parse",
+        'path = request.path if request is not None else "XXXX"',
+    ): (
+        "without a request the path only looks its limit up: paths start with /, so neither "
+        "'' nor 'XXXX' is in BODY_LIMITS_BY_PATH and Django's limit holds either way"
+    ),
+    (
+        "conversations/api/parsers.py",
+        "LimitedJSONParser.parse",
+        "return super().parse(io.BytesIO(body), None, parser_context)",
+    ): "DRF's JSONParser never reads the media type it is given",
     ("usage/charts.py", "_ceiling", "if value < 0:"): (
         "0 gets a step of 1 and the first multiple, 1: the same top"
     ),

@@ -258,3 +258,24 @@ def test_without_a_time_the_orphan_sweep_uses_the_clock(user):
     assert services.delete_orphaned_bytes() == 1
     assert not file_storage().exists(key) and file_storage().exists(recent)
     assert MessageAttachment.objects.count() == 0
+
+
+def test_a_folder_of_one_old_orphan_loses_it(user):
+    named = upload(user, b"named")
+    os.utime(file_storage().path(named.key), (0, 0))
+    lonely = orphan("lonely", "only", modified=NOW - timedelta(days=2))
+
+    assert services.delete_orphaned_bytes(now=NOW) == 1
+
+    assert not file_storage().exists(lonely) and file_storage().exists(named.key)
+
+
+def test_old_attached_files_are_never_a_batch_of_the_sweep(user, monkeypatch):
+    monkeypatch.setattr(services, "CLEANUP_BATCH", 1)
+    files = sorted((upload(user, f"file {n}".encode()) for n in range(3)), key=lambda f: f.pk)
+    StoredFile.objects.update(created_at=NOW - timedelta(days=2))
+    attach(user, files[0])  # first in the sweep's order: a batch of it would end the sweep
+
+    assert services.delete_abandoned_files(now=NOW) == 2
+
+    assert list(StoredFile.objects.all()) == [files[0]]
