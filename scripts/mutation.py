@@ -984,6 +984,23 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "for no stored message files_by_message filters on an empty __in, which Django answers "
         "with no query: the same empty dict, the same queries"
     ),
+    **{
+        ("attachments/services.py", function, line): (
+            "values_list(flat=True) without a field gives the model's first field: StoredFile's "
+            "is id, its primary key"
+        )
+        for function, line in (
+            (
+                "delete_unattached_files",
+                'locked = list(files.select_for_update().order_by("pk").values_list(flat=True))',
+            ),
+            (
+                "delete_abandoned_files",
+                'while batch := list(abandoned.order_by("pk").values_list(flat=True)'
+                "[:CLEANUP_BATCH]):",
+            ),
+        )
+    },
     (
         "conversations/api/parsers.py",
         "LimitedJSONParser.parse",
