@@ -968,6 +968,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "FileView.perform_content_negotiation",
         "def perform_content_negotiation(self, request, force=True):",
     ): "the method passes force=True whatever it is given: its default is never read",
+    ("attachments/attaching.py", "attach", "with transaction.atomic(savepoint=None):"): (
+        "Django's atomic reads savepoint only for its truth: None is False"
+    ),
     ("attachments/attaching.py", "data_url", "with file_storage().open(file.key, ) as handle:"): (
         "Django's Storage.open opens for reading in binary by default (mode='rb')"
     ),
