@@ -10,6 +10,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.http import Http404
 from django.test import Client, RequestFactory
 
 from attachments import attaching
@@ -133,3 +134,33 @@ def test_a_file_and_a_link_are_named_for_people(attached):
 
     assert str(image) == "shot.png"
     assert str(link) == f"shot.png on {message.pk}"
+
+
+def test_the_image_views_404_says_file_not_found(moderator, attached):
+    image, document, _message = attached
+    view = admin.site._registry[StoredFile].image_view
+    allowed = RequestFactory().get("/admin/")
+    allowed.user = moderator
+    refused = RequestFactory().get("/admin/")
+    refused.user = UserFactory(is_staff=True)
+
+    for request, file_id in ((allowed, document.pk), (refused, image.pk)):
+        with pytest.raises(Http404) as refusal:
+            view(request, file_id)
+        assert str(refusal.value) == "File not found."
+
+
+def test_the_inline_reads_its_links_with_their_files_in_one_query(
+    moderator, attached, django_assert_num_queries
+):
+    image, document, _message = attached
+    request = RequestFactory().get("/admin/")
+    request.user = moderator
+    inline = MessageAttachmentInline(Message, admin.site)
+
+    links = inline.get_queryset(request).order_by("position")  # permissions read here
+
+    with django_assert_num_queries(1):
+        names = [link.file.name for link in links]
+
+    assert names == [image.name, document.name]

@@ -148,3 +148,15 @@ def test_with_attached_files_needs_no_query_when_no_message_has_files(
         result = selectors.with_attached_files(page)
 
     assert [m.attached_files for m in result] == [[], []]
+
+
+def test_messages_whose_files_are_set_already_are_not_read_again(user, django_assert_num_queries):
+    question, _answer = messages_of(user)
+    attach(question, stored(user, b"n", "n.txt"))
+    (marked,) = selectors.marking_files(Message.objects.filter(pk=question.pk))
+    marked.attached_files = ["set by the caller"]
+
+    with django_assert_num_queries(0):
+        (result,) = selectors.with_attached_files([marked])
+
+    assert result.attached_files == ["set by the caller"]

@@ -279,3 +279,24 @@ def test_old_attached_files_are_never_a_batch_of_the_sweep(user, monkeypatch):
     assert services.delete_abandoned_files(now=NOW) == 2
 
     assert list(StoredFile.objects.all()) == [files[0]]
+
+
+def test_the_checksum_reads_the_body_in_64_kib_chunks_from_its_start():
+    class Recording(io.BytesIO):
+        def __init__(self, data: bytes) -> None:
+            super().__init__(data)
+            self.sizes: list[int | None] = []
+
+        def read(self, size=-1):
+            self.sizes.append(size)
+            return super().read(size)
+
+    data = bytes(range(256)) * 600  # 153,600 bytes: two whole chunks and a part
+    body = Recording(data)
+    body.seek(100)
+
+    digest = services._sha256(body)
+
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert body.sizes == [64 * 1024] * 4
+    assert body.tell() == 0
