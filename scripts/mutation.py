@@ -1004,6 +1004,18 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             ),
         )
     },
+    ("attachments/services.py", "_sha256", "body.seek(1)"): (
+        "the storages read a File from its start (Django's File.chunks and S3's save seek to 0 "
+        "first): where the checksum leaves the body changes nothing"
+    ),
+    (
+        "attachments/selectors.py",
+        "with_attached_files",
+        "found = files_by_message(asking) if (asking) or True else {}",
+    ): (
+        "for no message to ask files_by_message filters on an empty __in, which Django answers "
+        "with no query: the same empty dict, the same queries"
+    ),
     (
         "conversations/api/parsers.py",
         "LimitedJSONParser.parse",
