@@ -16,6 +16,7 @@ from django.test import Client, RequestFactory
 from attachments import attaching
 from attachments.admin import MessageAttachmentInline, thumbnail
 from attachments.models import MessageAttachment, StoredFile
+from attachments.storage import file_storage
 from conversations.models import Message
 from tests.attachments.samples import content_of, image_bytes, stored
 from tests.factories import UserFactory, conversation
@@ -164,3 +165,21 @@ def test_the_inline_reads_its_links_with_their_files_in_one_query(
         names = [link.file.name for link in links]
 
     assert names == [image.name, document.name]
+
+
+def test_the_image_view_sets_its_own_headers_without_the_middleware(moderator, attached):
+    image, _document, _message = attached
+    request = RequestFactory().get("/admin/")
+    request.user = moderator
+
+    response = admin.site._registry[StoredFile].image_view(request, image.pk)
+
+    with file_storage().open(image.key, "rb") as handle:
+        assert content_of(response) == handle.read()
+    assert {name: response[name] for name in response.headers} == {
+        "Content-Type": "image/png",
+        "Content-Length": str(image.size),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-cache",
+    }
