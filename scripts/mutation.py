@@ -1004,6 +1004,37 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             ),
         )
     },
+    (
+        "attachments/admin.py",
+        "StoredFileAdmin.image_view",
+        "chunks_of(file_storage().open(stored.key, )), content_type=stored.content_type",
+    ): "Django's Storage.open opens for reading in binary by default (mode='rb')",
+    (
+        "attachments/selectors.py",
+        "files_by_message",
+        'for link in links.select_related("file").order_by("position"):',
+    ): (
+        "the links are grouped into a dict read by message: only the order within a message "
+        "(position) is observable, never the order of the messages"
+    ),
+    **{
+        ("attachments/admin.py", "StoredFileAdmin.image_view", f'response["{name}"] = {value}'): (
+            "HTTP header names are case-insensitive (RFC 9110); Django's headers look them up so"
+        )
+        for header, value in (
+            ("Content-Length", "str(stored.size)"),
+            ("X-Content-Type-Options", '"nosniff"'),
+            ("Content-Security-Policy", "DOWNLOAD_CSP"),
+            ("Cache-Control", '"private, no-cache"'),
+        )
+        for name in (header.lower(), header.upper())
+    },
+    (
+        "attachments/services.py",
+        "clean_name",
+        'name = UNSAFE_NAME_CHARS.sub("", (name or "").replace("\\\\", "/")'
+        '.rsplit("/", )[-1]).strip()',
+    ): "only the last part is read: split once or at every /, it is the same",
     ("attachments/services.py", "_sha256", "body.seek(1)"): (
         "the storages read a File from its start (Django's File.chunks and S3's save seek to 0 "
         "first): where the checksum leaves the body changes nothing"
