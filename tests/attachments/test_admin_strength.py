@@ -183,3 +183,22 @@ def test_the_image_view_sets_its_own_headers_without_the_middleware(moderator, a
         "Content-Security-Policy": "sandbox; default-src 'none'",
         "Cache-Control": "private, no-cache",
     }
+
+
+def test_the_image_route_is_the_first_and_serves_staff_through_admin(moderator, attached):
+    image, _document, _message = attached
+    route, *others = admin.site._registry[StoredFile].get_urls()
+    request = RequestFactory().get("/admin/")
+    request.user = moderator
+
+    response = route.callback(request, file_id=image.pk)
+
+    assert (str(route.pattern), route.name) == (
+        "<uuid:file_id>/image/",
+        "attachments_storedfile_image",
+    )
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert [other.name for other in others][:2] == [
+        "attachments_storedfile_changelist",
+        "attachments_storedfile_add",
+    ]
