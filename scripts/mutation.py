@@ -1029,12 +1029,15 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         )
         for name in (header.lower(), header.upper())
     },
-    (
-        "attachments/services.py",
-        "clean_name",
-        'name = UNSAFE_NAME_CHARS.sub("", (name or "").replace("\\\\", "/")'
-        '.rsplit("/", )[-1]).strip()',
-    ): "only the last part is read: split once or at every /, it is the same",
+    **{
+        (
+            "attachments/services.py",
+            "clean_name",
+            'name = UNSAFE_NAME_CHARS.sub("", (name or "").replace("\\\\", "/")'
+            f'.rsplit("/", {times})[-1]).strip()',
+        ): "only the last part is read: split once, twice or at every /, it is the same"
+        for times in ("", "2")
+    },
     ("attachments/services.py", "_sha256", "body.seek(1)"): (
         "the storages read a File from its start (Django's File.chunks and S3's save seek to 0 "
         "first): where the checksum leaves the body changes nothing"
