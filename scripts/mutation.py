@@ -89,6 +89,8 @@ MODULES: dict[str, list[str]] = {
     # so mutmut finds none of them again.
     "conversations/api/pagination.py": ["tests/api/test_pagination_strength.py", NO_MIGRATIONS],
     "conversations/api/errors.py": ["tests/api/test_errors_strength.py", NO_MIGRATIONS],
+    # Asked directly: a request's path and a stream, no database.
+    "conversations/api/parsers.py": ["tests/api/test_parsers_strength.py", NO_MIGRATIONS],
     # A scripted reply run: no database, no model.
     "conversations/api/streaming.py": ["tests/api/test_streaming_strength.py", NO_MIGRATIONS],
     "conversations/management/commands/fail_stale_replies.py": [
@@ -242,6 +244,14 @@ MODULES: dict[str, list[str]] = {
         "tests/attachments/test_admin.py",
         NO_MIGRATIONS,
     ],
+    "attachments/errors.py": ["tests/attachments/test_errors_strength.py", NO_MIGRATIONS],
+    "attachments/storage.py": ["tests/attachments/test_storage_strength.py", NO_MIGRATIONS],
+    "attachments/management/commands/cleanup_files.py": [
+        "tests/attachments/test_cleanup_files_strength.py",
+        NO_MIGRATIONS,
+    ],
+    # Not attachments/signals.py: its two functions are @receiver handlers, which mutmut
+    # leaves alone; tests/attachments/test_lifecycle.py follows the files they delete.
     # Not attachments/models.py: its only functions are two __str__, which mutmut's stats
     # pass never sees called (its run stops: no test found); they are asserted in
     # tests/attachments/test_admin_strength.py.
@@ -1085,6 +1095,101 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "FileView.perform_content_negotiation",
         "def perform_content_negotiation(self, request, force=True):",
     ): "the method passes force=True whatever it is given: its default is never read",
+    ("attachments/attaching.py", "attach", "with transaction.atomic(savepoint=None):"): (
+        "Django's atomic reads savepoint only for its truth: None is False"
+    ),
+    ("attachments/attaching.py", "data_url", "with file_storage().open(file.key, ) as handle:"): (
+        "Django's Storage.open opens for reading in binary by default (mode='rb')"
+    ),
+    (
+        "attachments/attaching.py",
+        "data_url",
+        'encoded = base64.b64encode(handle.read()).decode("ASCII")',
+    ): "Python's codec names are case-insensitive",
+    (
+        "attachments/attaching.py",
+        "with_files",
+        "by_message = selectors.files_by_message(stored) if (stored) or True else {}",
+    ): (
+        "for no stored message files_by_message filters on an empty __in, which Django answers "
+        "with no query: the same empty dict, the same queries"
+    ),
+    **{
+        ("attachments/services.py", function, line): (
+            "values_list(flat=True) without a field gives the model's first field: StoredFile's "
+            "is id, its primary key"
+        )
+        for function, line in (
+            (
+                "delete_unattached_files",
+                'locked = list(files.select_for_update().order_by("pk").values_list(flat=True))',
+            ),
+            (
+                "delete_abandoned_files",
+                'while batch := list(abandoned.order_by("pk").values_list(flat=True)'
+                "[:CLEANUP_BATCH]):",
+            ),
+        )
+    },
+    (
+        "attachments/admin.py",
+        "StoredFileAdmin.image_view",
+        "chunks_of(file_storage().open(stored.key, )), content_type=stored.content_type",
+    ): "Django's Storage.open opens for reading in binary by default (mode='rb')",
+    (
+        "attachments/selectors.py",
+        "files_by_message",
+        'for link in links.select_related("file").order_by("position"):',
+    ): (
+        "the links are grouped into a dict read by message: only the order within a message "
+        "(position) is observable, never the order of the messages"
+    ),
+    **{
+        ("attachments/admin.py", "StoredFileAdmin.image_view", f'response["{name}"] = {value}'): (
+            "HTTP header names are case-insensitive (RFC 9110); Django's headers look them up so"
+        )
+        for header, value in (
+            ("Content-Length", "str(stored.size)"),
+            ("X-Content-Type-Options", '"nosniff"'),
+            ("Content-Security-Policy", "DOWNLOAD_CSP"),
+            ("Cache-Control", '"private, no-cache"'),
+        )
+        for name in (header.lower(), header.upper())
+    },
+    **{
+        (
+            "attachments/services.py",
+            "clean_name",
+            'name = UNSAFE_NAME_CHARS.sub("", (name or "").replace("\\\\", "/")'
+            f'.rsplit("/", {times})[-1]).strip()',
+        ): "only the last part is read: split once, twice or at every /, it is the same"
+        for times in ("", "2")
+    },
+    ("attachments/services.py", "_sha256", "body.seek(1)"): (
+        "the storages read a File from its start (Django's File.chunks and S3's save seek to 0 "
+        "first): where the checksum leaves the body changes nothing"
+    ),
+    (
+        "attachments/selectors.py",
+        "with_attached_files",
+        "found = files_by_message(asking) if (asking) or True else {}",
+    ): (
+        "for no message to ask files_by_message filters on an empty __in, which Django answers "
+        "with no query: the same empty dict, the same queries"
+    ),
+    (
+        "conversations/api/parsers.py",
+        "LimitedJSONParser.parse",
+        'path = request.path if request is not None else "XXXX"',
+    ): (
+        "without a request the path only looks its limit up: paths start with /, so neither "
+        "'' nor 'XXXX' is in BODY_LIMITS_BY_PATH and Django's limit holds either way"
+    ),
+    (
+        "conversations/api/parsers.py",
+        "LimitedJSONParser.parse",
+        "return super().parse(io.BytesIO(body), None, parser_context)",
+    ): "DRF's JSONParser never reads the media type it is given",
     ("usage/charts.py", "_ceiling", "if value < 0:"): (
         "0 gets a step of 1 and the first multiple, 1: the same top"
     ),

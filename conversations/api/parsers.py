@@ -26,7 +26,7 @@ class LimitedJSONParser(JSONParser):
         limit = settings.BODY_LIMITS_BY_PATH.get(path, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         body = stream.read() if limit is None else stream.read(limit + 1)
         if limit is not None and len(body) > limit:
-            raise PayloadTooLarge()
+            raise PayloadTooLarge(limit)
         try:
             check_depth(body)
         except TooDeep as exc:

@@ -45,6 +45,14 @@ def test_a_too_large_body_names_the_limit_in_bytes(settings):
     assert error.detail == "The request body is larger than the limit of 1234 bytes."
 
 
+def test_a_too_large_body_names_the_paths_own_limit_when_given(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1234
+
+    error = PayloadTooLarge(4096)
+
+    assert error.detail == "The request body is larger than the limit of 4096 bytes."
+
+
 def test_djangos_too_large_error_is_a_413_naming_the_limit(settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 99
 

@@ -10,11 +10,13 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.http import Http404
 from django.test import Client, RequestFactory
 
 from attachments import attaching
 from attachments.admin import MessageAttachmentInline, thumbnail
 from attachments.models import MessageAttachment, StoredFile
+from attachments.storage import file_storage
 from conversations.models import Message
 from tests.attachments.samples import content_of, image_bytes, stored
 from tests.factories import UserFactory, conversation
@@ -133,3 +135,70 @@ def test_a_file_and_a_link_are_named_for_people(attached):
 
     assert str(image) == "shot.png"
     assert str(link) == f"shot.png on {message.pk}"
+
+
+def test_the_image_views_404_says_file_not_found(moderator, attached):
+    image, document, _message = attached
+    view = admin.site._registry[StoredFile].image_view
+    allowed = RequestFactory().get("/admin/")
+    allowed.user = moderator
+    refused = RequestFactory().get("/admin/")
+    refused.user = UserFactory(is_staff=True)
+
+    for request, file_id in ((allowed, document.pk), (refused, image.pk)):
+        with pytest.raises(Http404) as refusal:
+            view(request, file_id)
+        assert str(refusal.value) == "File not found."
+
+
+def test_the_inline_reads_its_links_with_their_files_in_one_query(
+    moderator, attached, django_assert_num_queries
+):
+    image, document, _message = attached
+    request = RequestFactory().get("/admin/")
+    request.user = moderator
+    inline = MessageAttachmentInline(Message, admin.site)
+
+    links = inline.get_queryset(request).order_by("position")  # permissions read here
+
+    with django_assert_num_queries(1):
+        names = [link.file.name for link in links]
+
+    assert names == [image.name, document.name]
+
+
+def test_the_image_view_sets_its_own_headers_without_the_middleware(moderator, attached):
+    image, _document, _message = attached
+    request = RequestFactory().get("/admin/")
+    request.user = moderator
+
+    response = admin.site._registry[StoredFile].image_view(request, image.pk)
+
+    with file_storage().open(image.key, "rb") as handle:
+        assert content_of(response) == handle.read()
+    assert {name: response[name] for name in response.headers} == {
+        "Content-Type": "image/png",
+        "Content-Length": str(image.size),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-cache",
+    }
+
+
+def test_the_image_route_is_the_first_and_serves_staff_through_admin(moderator, attached):
+    image, _document, _message = attached
+    route, *others = admin.site._registry[StoredFile].get_urls()
+    request = RequestFactory().get("/admin/")
+    request.user = moderator
+
+    response = route.callback(request, file_id=image.pk)
+
+    assert (str(route.pattern), route.name) == (
+        "<uuid:file_id>/image/",
+        "attachments_storedfile_image",
+    )
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert [other.name for other in others][:2] == [
+        "attachments_storedfile_changelist",
+        "attachments_storedfile_add",
+    ]

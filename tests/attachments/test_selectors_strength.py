@@ -4,6 +4,7 @@ in which order, and in how many queries."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from attachments import attaching, selectors
 from attachments.errors import FileNotFound
-from attachments.models import StoredFile
+from attachments.models import MessageAttachment, StoredFile
 from conversations.models import Message
 from tests.attachments.samples import stored
 from tests.factories import conversation
@@ -148,3 +149,60 @@ def test_with_attached_files_needs_no_query_when_no_message_has_files(
         result = selectors.with_attached_files(page)
 
     assert [m.attached_files for m in result] == [[], []]
+
+
+def test_messages_whose_files_are_set_already_are_not_read_again(user, django_assert_num_queries):
+    question, _answer = messages_of(user)
+    attach(question, stored(user, b"n", "n.txt"))
+    (marked,) = selectors.marking_files(Message.objects.filter(pk=question.pk))
+    marked.attached_files = ["set by the caller"]
+
+    with django_assert_num_queries(0):
+        (result,) = selectors.with_attached_files([marked])
+
+    assert result.attached_files == ["set by the caller"]
+
+
+def test_files_by_message_follow_the_position_not_the_order_the_links_were_written(user):
+    question, _ = messages_of(user)
+    first, second, third = (stored(user, f"{n}".encode(), f"{n}.txt") for n in range(3))
+    for position, file in ((2, third), (0, first), (1, second)):
+        MessageAttachment.objects.create(message=question, file=file, position=position)
+
+    assert selectors.files_by_message([question.pk]) == {question.pk: [first, second, third]}
+
+
+def file_row(user, file_id: uuid.UUID, created_at) -> StoredFile:
+    """A file's row only (the export's order reads no bytes), with the id given."""
+    return StoredFile.objects.create(
+        id=file_id,
+        owner=user,
+        name=f"{file_id}.txt",
+        size=1,
+        content_type="text/plain",
+        kind=StoredFile.Kind.DOCUMENT,
+        sha256="0" * 64,
+        key=f"{user.pk}/{file_id.hex}",
+        created_at=created_at,
+    )
+
+
+def test_the_export_is_in_upload_order_whatever_the_ids(user, other_user):
+    ids = sorted(uuid.uuid4() for _ in range(3))
+    start = timezone.now() - timedelta(days=1)
+    # The highest id uploaded first: id order is the reverse of upload order.
+    files = [
+        file_row(user, file_id, start + timedelta(minutes=n)) for n, file_id in enumerate(ids[::-1])
+    ]
+    file_row(other_user, uuid.uuid4(), start)
+
+    assert list(selectors.exported_files(user=user)) == files
+
+
+def test_files_uploaded_at_once_are_exported_in_id_order_whatever_their_row_order(user):
+    ids = sorted(uuid.uuid4() for _ in range(3))
+    now = timezone.now()
+    for file_id in ids[::-1]:  # rows written highest id first
+        file_row(user, file_id, now)
+
+    assert [file.pk for file in selectors.exported_files(user=user)] == ids

@@ -70,6 +70,8 @@ def attach(user, file) -> None:
         ("a" * 300 + "." + "e" * 17, "a" * 238 + "." + "e" * 16),
         ("." + "a" * 300, "." + "a" * 254),
         ("a" * 300 + ".", "a" * 255),
+        ("a" * 200 + "." + "e" * 54, "a" * 200 + "." + "e" * 54),
+        ("v1.2." + "a" * 300 + ".txt", ("v1.2." + "a" * 300)[:251] + ".txt"),
     ],
 )
 def test_the_name_kept(sent, kept):
@@ -258,3 +260,45 @@ def test_without_a_time_the_orphan_sweep_uses_the_clock(user):
     assert services.delete_orphaned_bytes() == 1
     assert not file_storage().exists(key) and file_storage().exists(recent)
     assert MessageAttachment.objects.count() == 0
+
+
+def test_a_folder_of_one_old_orphan_loses_it(user):
+    named = upload(user, b"named")
+    os.utime(file_storage().path(named.key), (0, 0))
+    lonely = orphan("lonely", "only", modified=NOW - timedelta(days=2))
+
+    assert services.delete_orphaned_bytes(now=NOW) == 1
+
+    assert not file_storage().exists(lonely) and file_storage().exists(named.key)
+
+
+def test_old_attached_files_are_never_a_batch_of_the_sweep(user, monkeypatch):
+    monkeypatch.setattr(services, "CLEANUP_BATCH", 1)
+    files = sorted((upload(user, f"file {n}".encode()) for n in range(3)), key=lambda f: f.pk)
+    StoredFile.objects.update(created_at=NOW - timedelta(days=2))
+    attach(user, files[0])  # first in the sweep's order: a batch of it would end the sweep
+
+    assert services.delete_abandoned_files(now=NOW) == 2
+
+    assert list(StoredFile.objects.all()) == [files[0]]
+
+
+def test_the_checksum_reads_the_body_in_64_kib_chunks_from_its_start():
+    class Recording(io.BytesIO):
+        def __init__(self, data: bytes) -> None:
+            super().__init__(data)
+            self.sizes: list[int | None] = []
+
+        def read(self, size=-1):
+            self.sizes.append(size)
+            return super().read(size)
+
+    data = bytes(range(256)) * 600  # 153,600 bytes: two whole chunks and a part
+    body = Recording(data)
+    body.seek(100)
+
+    digest = services._sha256(body)
+
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert body.sizes == [64 * 1024] * 4
+    assert body.tell() == 0
