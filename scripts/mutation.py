@@ -158,10 +158,15 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_admin_tree.py",
         NO_MIGRATIONS,
     ],
+    # The handlers, their turn and the group events, driven without a socket; the socket
+    # tests follow access and replies end to end (20-40 s a mutant: the handlers' groups ran
+    # with the first file alone, docs/testing.md).
     "conversations/consumers.py": [
+        "tests/web/test_consumer_handlers_strength.py",
         "tests/web/test_consumer.py",
         "tests/web/test_consumer_strength.py",
         "tests/web/test_catch_up.py",
+        NO_MIGRATIONS,
     ],
     # The helpers only: the views themselves are decorated (@login_required), never mutated.
     "conversations/views.py": [
