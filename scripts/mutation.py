@@ -484,6 +484,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("conversations/consumers.py", "AccessEnded.__init__", "super().__init__(None)"): (
         "the consumer closes with the exception's code and reason; its message is never read"
     ),
+    (
+        "conversations/consumers.py",
+        "ChatConsumer._resume_answer",
+        "return str(None), payloads.reply_event(message)",
+    ): (
+        "handle_resume reads the id only to ask a streaming reply for its text; an ended "
+        "reply's final event carries its own"
+    ),
     ("conversations/limits.py", "check_rate", "window = int(now / period)"): (
         "for a positive clock int() of the quotient is its floor"
     ),
@@ -849,6 +857,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ),
     ("conversations/replies.py", "ReplyRun.__init__", "self._relay_over = None"): (
         "read only for its truth (_run's end sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun._ask_title", "title = None"): (
+        "read only through `title or fallback_title(...)`: None falls back as '' does"
     ),
     ("conversations/replies.py", "ReplyRun._run", 'end: llm.StreamEnd | None = ""'): (
         "_finish reads the end only for its truth before its fields: '' is as false as None"
