@@ -160,10 +160,15 @@ MODULES: dict[str, list[str]] = {
         "tests/conversations/test_admin_tree.py",
         NO_MIGRATIONS,
     ],
+    # The handlers, their turn and the group events, driven without a socket; the socket
+    # tests follow access and replies end to end (20-40 s a mutant: the handlers' groups ran
+    # with the first file alone, docs/testing.md).
     "conversations/consumers.py": [
+        "tests/web/test_consumer_handlers_strength.py",
         "tests/web/test_consumer.py",
         "tests/web/test_consumer_strength.py",
         "tests/web/test_catch_up.py",
+        NO_MIGRATIONS,
     ],
     # The helpers only: the views themselves are decorated (@login_required), never mutated.
     "conversations/views.py": [
@@ -505,6 +510,14 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ),
     ("conversations/consumers.py", "AccessEnded.__init__", "super().__init__(None)"): (
         "the consumer closes with the exception's code and reason; its message is never read"
+    ),
+    (
+        "conversations/consumers.py",
+        "ChatConsumer._resume_answer",
+        "return str(None), payloads.reply_event(message)",
+    ): (
+        "handle_resume reads the id only to ask a streaming reply for its text; an ended "
+        "reply's final event carries its own"
     ),
     ("conversations/limits.py", "check_rate", "window = int(now / period)"): (
         "for a positive clock int() of the quotient is its floor"
@@ -881,6 +894,9 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ),
     ("conversations/replies.py", "ReplyRun.__init__", "self._relay_over = None"): (
         "read only for its truth (_run's end sets True): None is as false as False"
+    ),
+    ("conversations/replies.py", "ReplyRun._ask_title", "title = None"): (
+        "read only through `title or fallback_title(...)`: None falls back as '' does"
     ),
     ("conversations/replies.py", "ReplyRun._run", 'end: llm.StreamEnd | None = ""'): (
         "_finish reads the end only for its truth before its fields: '' is as false as None"
