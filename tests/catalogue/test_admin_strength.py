@@ -6,6 +6,7 @@ when the module is imported, so asserted by calling it), and each model's name."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -189,6 +190,18 @@ def test_testing_a_files_provider(settings, staff_request, listed):
     staff_request.user = UserFactory(is_staff=True)
     with pytest.raises(PermissionDenied):
         providers.test_file_provider(staff_request)
+
+
+def test_a_post_without_a_provider_name_tests_none(settings, staff_request, listed):
+    # Whatever the file's providers are called: mutmut's stand-in name among them.
+    file_catalogue(settings)
+    odd = ProviderEntry(name="XXXX", base_url="http://127.0.0.1:2/v1", api_key_env="")
+    settings.CHATBOT_MODELS = (replace(settings.CHATBOT_MODELS[0], provider=odd),)
+    staff_request.POST = staff_request.POST.copy()
+    del staff_request.POST["provider"]
+    with pytest.raises(Http404):
+        ProviderAdmin(Provider, admin.site).test_file_provider(staff_request)
+    assert listed[1] == []
 
 
 def test_the_file_test_takes_a_post_from_staff_only(settings, listed):
