@@ -907,6 +907,23 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             '"EVENTS() ENDS WITH REPLYFINISHED"',
         )
     },
+    **{
+        (
+            "catalogue/file.py",
+            "_price",
+            f'price = Decimal(str(value)) if type(value) in (int, float) else Decimal("{nan}")',
+        ): "Decimal reads NaN's name in any case: the same NaN, refused the same"
+        for nan in ("nan", "NAN")
+    },
+    **{
+        ("catalogue/admin.py", "ProviderAdmin.test_file_provider", line): (
+            'a file\'s provider names are required, never empty: none is "" or None either'
+        )
+        for line in (
+            'name = request.POST.get("provider", None)',
+            'name = request.POST.get("provider", )',
+        )
+    },
     ("sharing/jsonstream.py", "JsonStream.__init__", "self._eof = None"): (
         "None and False are both false for the one `if self._eof` that reads it"
     ),
