@@ -915,6 +915,27 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         ): "Decimal reads NaN's name in any case: the same NaN, refused the same"
         for nan in ("nan", "NAN")
     },
+    ("catalogue/file.py", "load_models_file", 'text = Path(path).read_text(encoding="UTF-8")'): (
+        "Python's codec names are case-insensitive"
+    ),
+    **{
+        (
+            "catalogue/file.py",
+            "_providers",
+            f'api_key=os.environ.get(key_env{default}) if key_env else "",',
+        ): ("the variable was checked to be set just above: get's default is never read")
+        for default in (", None", ", ", ', "XXXX"')
+    },
+    **{
+        ("catalogue/file.py", "_linked", line): (
+            "models holds one entry per raw model (built from it): their lengths are always equal"
+        )
+        for line in (
+            "for index, (model, raw) in enumerate(zip(models, raw_models, strict=None)):",
+            "for index, (model, raw) in enumerate(zip(models, raw_models, strict=False)):",
+            "for index, (model, raw) in enumerate(zip(models, raw_models, )):",
+        )
+    },
     **{
         ("catalogue/admin.py", "ProviderAdmin.test_file_provider", line): (
             'a file\'s provider names are required, never empty: none is "" or None either'
