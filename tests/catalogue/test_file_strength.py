@@ -142,6 +142,10 @@ REFUSALS = [
         ", line 9: model 'm': fallback 'm' is not another model of the file",
     ),
     (
+        PROVIDER + model("fallback = 5\n"),
+        ", line 9: model 'm': fallback must be a string",
+    ),
+    (
         PROVIDER + model('fallback = "gone"\n'),
         ", line 9: model 'm': fallback 'gone' is not another model of the file",
     ),
