@@ -937,6 +937,17 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         )
     },
     **{
+        ("catalogue/admin.py", "ModelForm.clean", line): (
+            'a new row\'s pk is "" until it is saved, and no model has the id "" (ids are '
+            "validated to have no spaces and at least a character): excluding it excludes nothing"
+        )
+        for line in (
+            "adding = None",
+            "others = Model.objects.all() if (adding) and False else "
+            "Model.objects.exclude(pk=self.instance.pk)",
+        )
+    },
+    **{
         ("catalogue/admin.py", "ProviderAdmin.test_file_provider", line): (
             'a file\'s provider names are required, never empty: none is "" or None either'
         )
