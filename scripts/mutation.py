@@ -942,6 +942,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         'api_key=os.environ.get(provider.api_key_env, "") '
         'if (provider.api_key_env) or True else "",',
     ): 'no variable has the empty name (os.environ refuses one): get("", "") is "" too',
+    (
+        "catalogue/file.py",
+        "_providers",
+        'api_key=os.environ.get(key_env, "") if (key_env) or True else "",',
+    ): 'no variable has the empty name (os.environ refuses one): get("", "") is "" too',
     **{
         ("catalogue/admin.py", "ModelForm.clean", line): (
             'a new row\'s pk is "" until it is saved, and no model has the id "" (ids are '

@@ -191,6 +191,10 @@ REFUSALS = [
         "in the environment",
     ),
     (
+        PROVIDER + "api_key_env = 5\n" + model(),
+        ", line 4: provider 'p': api_key_env must be a string",
+    ),
+    (
         PROVIDER + PROVIDER + model(),
         ", line 5: provider 'p' is declared twice",
     ),
