@@ -960,6 +960,66 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             '"EVENTS() ENDS WITH REPLYFINISHED"',
         )
     },
+    **{
+        (
+            "catalogue/file.py",
+            "_price",
+            f'price = Decimal(str(value)) if type(value) in (int, float) else Decimal("{nan}")',
+        ): "Decimal reads NaN's name in any case: the same NaN, refused the same"
+        for nan in ("nan", "NAN")
+    },
+    ("catalogue/file.py", "load_models_file", 'text = Path(path).read_text(encoding="UTF-8")'): (
+        "Python's codec names are case-insensitive"
+    ),
+    **{
+        (
+            "catalogue/file.py",
+            "_providers",
+            f'api_key=os.environ.get(key_env{default}) if key_env else "",',
+        ): ("the variable was checked to be set just above: get's default is never read")
+        for default in (", None", ", ", ', "XXXX"')
+    },
+    **{
+        ("catalogue/file.py", "_linked", line): (
+            "models holds one entry per raw model (built from it): their lengths are always equal"
+        )
+        for line in (
+            "for index, (model, raw) in enumerate(zip(models, raw_models, strict=None)):",
+            "for index, (model, raw) in enumerate(zip(models, raw_models, strict=False)):",
+            "for index, (model, raw) in enumerate(zip(models, raw_models, )):",
+        )
+    },
+    (
+        "catalogue/selectors.py",
+        "provider_entry",
+        'api_key=os.environ.get(provider.api_key_env, "") '
+        'if (provider.api_key_env) or True else "",',
+    ): 'no variable has the empty name (os.environ refuses one): get("", "") is "" too',
+    (
+        "catalogue/file.py",
+        "_providers",
+        'api_key=os.environ.get(key_env, "") if (key_env) or True else "",',
+    ): 'no variable has the empty name (os.environ refuses one): get("", "") is "" too',
+    **{
+        ("catalogue/admin.py", "ModelForm.clean", line): (
+            'a new row\'s pk is "" until it is saved, and no model has the id "" (ids are '
+            "validated to have no spaces and at least a character): excluding it excludes nothing"
+        )
+        for line in (
+            "adding = None",
+            "others = Model.objects.all() if (adding) and False else "
+            "Model.objects.exclude(pk=self.instance.pk)",
+        )
+    },
+    **{
+        ("catalogue/admin.py", "ProviderAdmin.test_file_provider", line): (
+            'a file\'s provider names are required, never empty: none is "" or None either'
+        )
+        for line in (
+            'name = request.POST.get("provider", None)',
+            'name = request.POST.get("provider", )',
+        )
+    },
     ("sharing/jsonstream.py", "JsonStream.__init__", "self._eof = None"): (
         "None and False are both false for the one `if self._eof` that reads it"
     ),

@@ -6,6 +6,7 @@ when the module is imported, so asserted by calling it), and each model's name."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MinValueValidator
 from django.http import Http404
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from catalogue import admin as catalogue_admin
 from catalogue.admin import ModelAdmin, ModelForm, ProviderAdmin, connection_report
@@ -138,6 +139,24 @@ def test_with_a_file_the_list_is_the_files_catalogue(settings, staff_request):
     assert context["providers"] == (KEYED,)
     assert context["test_url"] == "/admin/catalogue/provider/test-connection/"
     assert context["opts"] is Model._meta
+    # Rendered for this request: the form of each provider carries its CSRF token.
+    page = response.render().content.decode()
+    assert "<code>/etc/models.toml</code>" in page
+    form = page.split('action="/admin/catalogue/provider/test-connection/">', 1)[1]
+    form = form.split("</form>", 1)[0]
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert '<input type="hidden" name="provider" value="p">' in form
+
+
+def test_without_a_file_the_list_is_django_s_with_the_context_given(settings, staff_request):
+    settings.CHATBOT_MODELS = None
+    request = RequestFactory().get("/admin/catalogue/model/")
+    request.user = staff_request.user
+
+    response = ModelAdmin(Model, admin.site).changelist_view(request, {"title": "Chosen"})
+
+    assert response.template_name[-1] == "admin/change_list.html"
+    assert response.context_data["title"] == "Chosen"
 
 
 def test_with_a_file_a_member_without_view_rights_gets_django_s_answer(settings):
@@ -162,14 +181,46 @@ def test_testing_a_files_provider(settings, staff_request, listed):
     assert seen == [KEYED]
     staff_request.POST = staff_request.POST.copy()
     staff_request.POST["provider"] = "other"
-    with pytest.raises(Http404):
+    with pytest.raises(Http404) as caught:
         providers.test_file_provider(staff_request)
+    assert str(caught.value) == "No provider of that name in CHATBOT_MODELS_FILE."
     del staff_request.POST["provider"]
     with pytest.raises(Http404):
         providers.test_file_provider(staff_request)
     staff_request.user = UserFactory(is_staff=True)
     with pytest.raises(PermissionDenied):
         providers.test_file_provider(staff_request)
+
+
+def test_a_post_without_a_provider_name_tests_none(settings, staff_request, listed):
+    # Whatever the file's providers are called: mutmut's stand-in name among them.
+    file_catalogue(settings)
+    odd = ProviderEntry(name="XXXX", base_url="http://127.0.0.1:2/v1", api_key_env="")
+    settings.CHATBOT_MODELS = (replace(settings.CHATBOT_MODELS[0], provider=odd),)
+    staff_request.POST = staff_request.POST.copy()
+    del staff_request.POST["provider"]
+    with pytest.raises(Http404):
+        ProviderAdmin(Provider, admin.site).test_file_provider(staff_request)
+    assert listed[1] == []
+
+
+def test_the_file_test_takes_a_post_from_staff_only(settings, listed):
+    file_catalogue(settings)
+    listed[0].append("m1")
+    url = "/admin/catalogue/provider/test-connection/"
+    staff = Client()
+    staff.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert staff.get(url).status_code == 405
+    response = staff.post(url, {"provider": "p"})
+    assert (response.status_code, response["Location"]) == (302, "/admin/catalogue/provider/")
+    said = [str(m) for m in staff.get("/admin/catalogue/provider/").context["messages"]]
+    assert said == ["p: connected; 1 models: m1."]
+    member = Client()
+    member.force_login(UserFactory())
+    response = member.post(url, {"provider": "p"})
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert listed[1] == [KEYED]
 
 
 def test_the_file_test_has_its_url_before_the_admins_own():
@@ -210,6 +261,24 @@ def test_a_model_cannot_fall_back_to_itself(settings):
     assert form({"id": "a", "is_default": True, "fallback": "a"}, instance=main).errors == {
         "fallback": ["A model cannot be its own fallback."]
     }
+
+
+def test_a_saved_model_cannot_fall_back_to_itself_in_admin_s_form(settings, staff_request):
+    # Admin's form of a saved model has no id field (read-only): the row's own id counts.
+    settings.CHATBOT_MODELS = None
+    main = form({"id": "a", "is_default": True}).save()
+    other = form({"id": "b"}).save()
+    models = ModelAdmin(Model, admin.site)
+    change = models.get_form(staff_request, obj=main, change=True)
+    assert "id" not in change.base_fields
+    data = {"provider": main.provider_id, "enabled": True, "is_default": True, "fallback": "a"}
+    assert change(data=data, instance=main).errors == {
+        "fallback": ["A model cannot be its own fallback."]
+    }
+    assert change(data={**data, "fallback": "b"}, instance=main).is_valid()
+    assert models.get_form(staff_request, obj=other, change=True)(
+        data={**data, "is_default": False, "fallback": "a"}, instance=other
+    ).is_valid()
 
 
 def test_the_id_is_read_only_once_saved():

@@ -70,6 +70,15 @@ def test_free_tokens_cost_exactly_zero_as_a_decimal():
     assert cost == 0 and type(cost) is Decimal
 
 
+def test_tokens_without_a_price_or_a_price_without_tokens_add_no_decimal_places():
+    # A Decimal keeps its places: 0 tokens at 0.000001 would add 0E-6 and print 1.000000.
+    price = Price(input=Decimal(2), cached_input=Decimal("0.000001"))
+    assert str(price.cost(prompt_tokens=500_000, cached_tokens=0, completion_tokens=0)) == "1"
+    # Free as the admin's fields store it (six places): 0, not 0E-6.
+    free = Price(input=Decimal("0.000000"), cached_input=Decimal(0), output=Decimal("0.000000"))
+    assert str(free.cost(prompt_tokens=7, cached_tokens=2, completion_tokens=3)) == "0"
+
+
 @pytest.mark.parametrize(
     ("window", "most", "reserve"),
     [(8000, 1000, 1000), (2000, 1000, 1000), (2001, 1000, 1000), (1999, 1000, 999), (3, 9, 1)],

@@ -5,6 +5,7 @@ at 6 and 7 decimals, under and at the maximum), and the defaults of every option
 
 from __future__ import annotations
 
+import locale
 from decimal import Decimal
 from pathlib import Path
 
@@ -141,6 +142,14 @@ REFUSALS = [
         ", line 9: model 'm': fallback 'm' is not another model of the file",
     ),
     (
+        PROVIDER + model("fallback = 5\n"),
+        ", line 9: model 'm': fallback must be a string",
+    ),
+    (
+        PROVIDER + model('fallback = "gone"\n'),
+        ", line 9: model 'm': fallback 'gone' is not another model of the file",
+    ),
+    (
         PROVIDER + model("enabled = false\n"),
         ", line 9: the default model 'm' is disabled",
     ),
@@ -180,6 +189,10 @@ REFUSALS = [
         PROVIDER + 'api_key_env = "NOT_SET_ANYWHERE_9"\n' + model(),
         ", line 4: provider 'p': api_key_env names NOT_SET_ANYWHERE_9, which is not set "
         "in the environment",
+    ),
+    (
+        PROVIDER + "api_key_env = 5\n" + model(),
+        ", line 4: provider 'p': api_key_env must be a string",
     ),
     (
         PROVIDER + PROVIDER + model(),
@@ -253,6 +266,17 @@ def test_a_file_that_cannot_be_read_or_is_not_utf8_or_toml(tmp_path):
     message = refusal(tmp_path, b"\xff\xfe")
     assert message.startswith(": not UTF-8 text: 'utf-8' codec can't decode byte 0xff")
     assert refusal(tmp_path, "a = \n").startswith(": not valid TOML: Invalid value (at line 1")
+
+
+def test_the_file_is_read_as_utf8_whatever_the_locale(tmp_path):
+    text = PROVIDER + model('label = "Modèle à 5 €"\n')
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # ASCII: the locale's encoding would refuse "è"
+    try:
+        (entry,) = load(tmp_path, text)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+    assert entry.label == "Modèle à 5 €"
 
 
 def test_a_keys_line_is_looked_for_under_its_own_table_only(tmp_path):
