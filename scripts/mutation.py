@@ -1133,6 +1133,32 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("openai_api/responses.py", "Completion.__init__", "self.turn = None"): (
         "nothing reads a completion's turn after __init__, which takes its id and time from it"
     ),
+    (
+        "openai_api/services.py",
+        "_store_images",
+        'extension = (image_format(image.data[:17]) or "png").lower()',
+    ): "image_format reads at most the first 12 bytes",
+    **{
+        ("openai_api/services.py", "_store_images", line): (
+            "read_request refused every image part whose first bytes are no PNG, JPEG, WebP "
+            "or GIF: image_format never answers None here, the fallback is a guard"
+        )
+        for line in (
+            'extension = (image_format(image.data[:16]) or "XXpngXX").lower()',
+            'extension = (image_format(image.data[:16]) or "PNG").lower()',
+        )
+    },
+    **{
+        ("openai_api/services.py", "_store_images", line): (
+            "upload_file answers 415 for a type it does not accept, typed from the first "
+            "bytes, which read_request checked are an image's: no image part gets a 415"
+        )
+        for line in (
+            "status=400 if (exc.status_code == 415) and False else exc.status_code,",
+            "status=401 if exc.status_code == 415 else exc.status_code,",
+            "status=400 if exc.status_code == 416 else exc.status_code,",
+        )
+    },
     ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
         "the /v1 routes have no path arguments: kwargs is always empty"
     ),

@@ -9,6 +9,7 @@ import base64
 import copy
 
 import pytest
+from django.contrib.auth.models import Group
 
 from attachments import attaching
 from attachments.models import MessageAttachment, StoredFile
@@ -114,6 +115,27 @@ def test_a_request_names_a_usable_model_or_gets_openais_404(user):
     )
 
 
+def test_a_model_of_the_users_group_is_usable_and_closed_to_others(user, other_user, settings):
+    staff_only = ModelEntry(
+        id="staff",
+        label="Staff",
+        provider=None,
+        upstream="staff",
+        context_tokens=8000,
+        reply_tokens=1000,
+        groups=frozenset({"staff"}),
+    )
+    settings.CHATBOT_MODELS = (*settings.CHATBOT_MODELS, staff_only)
+    user.groups.add(Group.objects.create(name="staff"))
+
+    assert [entry.id for entry in services.usable_models(user=user)] == ["seer", "plain", "staff"]
+    assert services.check_model(user=user, model="staff") == staff_only
+    assert [entry.id for entry in services.usable_models(user=other_user)] == ["seer", "plain"]
+    with pytest.raises(OpenAIError) as refused:
+        services.check_model(user=other_user, model="staff")
+    assert refused.value.status == 404
+
+
 # --- A new conversation ---------------------------------------------------------------------
 
 
@@ -194,6 +216,49 @@ def test_a_send_the_door_refuses_leaves_no_conversation(user, monkeypatch):
     assert not StoredFile.objects.exists()
 
 
+def test_a_new_conversation_waiting_for_its_check_is_stored_with_its_model_and_leaf(
+    user, other_user, settings
+):
+    """In block mode the send waits for the content check: what the door stored already is
+    the conversation (with the request's model) whose current message is the last of its
+    history, the message sent next continuing it."""
+    settings.CHATBOT_MODERATION = "block"
+    conversation(other_user, turns=1)
+    messages = [
+        {"role": "user", "content": "One"},
+        {"role": "assistant", "content": "Two"},
+        {"role": "user", "content": "Three"},
+        {"role": "user", "content": "Four"},
+    ]
+
+    checked = check(user, messages, model="plain")
+
+    assert checked.send.turn is None
+    session = ChatSession.objects.get(pk=checked.session_id)
+    stored = list(Message.objects.filter(session=session).order_by("sequence"))
+    assert [m.content for m in stored] == ["One", "Two", "Three"]
+    assert (session.model, session.current_message_id) == ("plain", stored[-1].pk)
+    other = ChatSession.objects.get(user=other_user)
+    assert other.current_message.content == "answer 0"
+
+
+def test_the_conversation_made_from_a_request_points_at_its_last_message(user):
+    request = completion(
+        [
+            {"role": "user", "content": "One"},
+            {"role": "assistant", "content": "Two"},
+            {"role": "user", "content": "Three"},
+            {"role": "user", "content": "Four"},
+        ]
+    )
+
+    session = services._conversation_from_request(user=user, request=request, stored={})
+
+    last = Message.objects.get(session=session, sequence=3)
+    assert session.current_message == last
+    assert ChatSession.objects.get(pk=session.pk).current_message == last
+
+
 # --- A continued conversation ---------------------------------------------------------------
 
 
@@ -229,6 +294,41 @@ def test_earlier_images_of_a_continued_conversation_are_neither_checked_nor_stor
 
     assert checked.files == ()
     assert not StoredFile.objects.exists()
+
+
+def test_a_continued_conversation_switches_to_the_model_the_request_names(user, other_user):
+    session = conversation(user, turns=1)
+    theirs = conversation(other_user, turns=1)
+
+    checked = check(
+        user, [{"role": "user", "content": "Next"}], model="plain", session_id=session.pk
+    )
+
+    session.refresh_from_db()
+    assert session.model == "plain"
+    assert checked.send.turn.reply.model == "plain"
+    theirs_model = ChatSession.objects.get(pk=theirs.pk).model
+    assert theirs_model == theirs.model
+
+
+def test_the_last_messages_images_of_a_continued_conversation_are_stored_and_sent(user):
+    session = conversation(user, turns=1)
+    png = image_bytes("PNG")
+    messages = [
+        {"role": "user", "content": "Not stored"},
+        {"role": "user", "content": [image(png), TEXT]},
+    ]
+
+    checked = check(user, messages, session_id=session.pk)
+
+    file = StoredFile.objects.get(owner=user)
+    assert file.name == "image-2-1.png"
+    assert (checked.session_id, checked.new_session, checked.files) == (session.pk, False, (file,))
+    sent = checked.send.turn.user_message
+    assert (sent.session_id, sent.content) == (session.pk, "And this?")
+    assert list(MessageAttachment.objects.values_list("message_id", "file_id")) == [
+        (sent.pk, file.pk)
+    ]
 
 
 # --- Images ---------------------------------------------------------------------------------
