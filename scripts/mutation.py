@@ -81,6 +81,7 @@ MODULES: dict[str, list[str]] = {
     # loops until the timeout.
     "conversations/lifespan.py": ["tests/infra/test_lifespan_strength.py"],
     "conversations/errors.py": ["tests/conversations/test_errors_strength.py"],
+    "core/errors.py": ["tests/conversations/test_errors_strength.py"],
     "conversations/payloads.py": ["tests/conversations/test_payloads_strength.py"],
     # Not templatetags/chat.py: every function there is a registered filter or tag, and
     # mutmut leaves decorated functions alone, so it has no mutant (its run fails). Its

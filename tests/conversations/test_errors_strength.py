@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from conversations.errors import BudgetExceeded, QuotaExceeded, RateLimited
+from core.errors import ChatError, InvalidInput, StorageUnavailable
 
 
 @pytest.mark.parametrize(("given", "retry_after"), [(-5, 1), (0, 1), (0.9, 1), (1, 1), (2.9, 2)])
@@ -51,3 +52,20 @@ def test_a_spent_budget_names_the_day_it_renews():
         "You have used this month's token budget. It renews on 2027-01-01 at 00:00 UTC.",
         "You have used this month's token budget. It renews on 2027-01-01 at 00:00 UTC.",
     )
+
+
+def test_a_chat_error_carries_its_sentence_and_field_or_its_defaults():
+    given = InvalidInput("Say something.", field="message")
+    default = StorageUnavailable()
+
+    assert (given.detail, str(given), given.field) == (
+        "Say something.",
+        "Say something.",
+        "message",
+    )
+    assert (default.detail, str(default), default.field) == (
+        "The service is temporarily unavailable. Please try again in a moment.",
+        "The service is temporarily unavailable. Please try again in a moment.",
+        None,
+    )
+    assert ChatError("").detail == "The request could not be completed."
