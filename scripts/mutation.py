@@ -279,6 +279,13 @@ MODULES: dict[str, list[str]] = {
     "usage/models.py": ["tests/usage/test_models_strength.py", NO_MIGRATIONS],
     # Small seeds (a few hundred messages) and _spend given its random draws.
     "usage/seeding.py": ["tests/usage/test_seeding_strength.py", NO_MIGRATIONS],
+    **{
+        f"usage/management/commands/{command}.py": [
+            "tests/usage/test_commands_strength.py",
+            NO_MIGRATIONS,
+        ]
+        for command in ("seed_usage", "rebuild_usage", "measure_usage")
+    },
     # Its view is decorated (@extend_schema): the query serializer and _day are mutated.
     "usage/api.py": ["tests/usage/test_api_strength.py", NO_MIGRATIONS],
     # Its tags and filters are registered (decorated): rounded_cost and _milliseconds are
