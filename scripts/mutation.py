@@ -646,16 +646,6 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         )
     },
     **{
-        ("conversations/services.py", "store_as_branch", line): (
-            "strict=None is not strict, like the default: each message is zipped with the one "
-            "before it (None first), a list one longer by design, and zip stops at the shorter"
-        )
-        for line in (
-            "for parent, message in zip([None, *messages], messages, strict=None):",
-            "for parent, message in zip([None, *messages], messages, ):",
-        )
-    },
-    **{
         ("conversations/models.py", "_stored_places", line): (
             "strict=None is not strict, like the default: the two lists differ in length by "
             "design, and zip stops at the shorter"
@@ -1167,6 +1157,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             "status=400 if exc.status_code == 416 else exc.status_code,",
         )
     },
+    **{
+        ("conversations/services.py", "store_as_branch", line): (
+            "zip's strict is False by default, and None is as false"
+        )
+        for line in (
+            "for parent, message in zip([None, *messages], messages, ):",
+            "for parent, message in zip([None, *messages], messages, strict=None):",
+        )
+    },
+    **{
+        (
+            "conversations/services.py",
+            "_delete_sessions",
+            f'list({rows}.values_list("pk", {flat}))',
+        ): ("the locking read's rows are thrown away: tuples lock the same rows as flat ids")
+        for rows in ('sessions.select_for_update().order_by("pk")', 'messages.order_by("pk")')
+        for flat in ("flat=False", "flat=None", "")
+    },
+    (
+        "conversations/services.py",
+        "_leaf_id",
+        'return session.messages.order_by("-sequence").values_list(flat=True).first()',
+    ): "with no field named, a flat values_list reads the model's first field: the pk",
     ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
         "the /v1 routes have no path arguments: kwargs is always empty"
     ),
