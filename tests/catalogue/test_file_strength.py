@@ -122,6 +122,28 @@ REFUSALS = [
         ", line 9: model 'm': enabled must be true or false",
     ),
     (
+        PROVIDER + model("upstream = 5\n"),
+        ", line 9: model 'm': upstream must be a string",
+    ),
+    (
+        PROVIDER + model('vision = "yes"\n'),
+        ", line 9: model 'm': vision must be true or false",
+    ),
+    (
+        PROVIDER + model("default = 1\n", default=False),
+        ", line 8: model 'm': default must be true or false",
+    ),
+    (
+        PROVIDER + model('price_input = "1"\n'),
+        ", line 9: model 'm': price_input must be a number from 0 to under 1000000 with at "
+        "most 6 decimals (a price per million tokens)",
+    ),
+    (
+        PROVIDER + model("price_output = -1\n"),
+        ", line 9: model 'm': price_output must be a number from 0 to under 1000000 with at "
+        "most 6 decimals (a price per million tokens)",
+    ),
+    (
         PROVIDER + model("zeta = 1\nalpha = 2\n"),
         ", line 10: model 'm': unknown key 'alpha'",
     ),
