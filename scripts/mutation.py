@@ -1180,6 +1180,28 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "_leaf_id",
         'return session.messages.order_by("-sequence").values_list(flat=True).first()',
     ): "with no field named, a flat values_list reads the model's first field: the pk",
+    (
+        "catalogue/admin.py",
+        "ModelForm.clean",
+        'if fallback is not None and fallback.pk == data.get("XXidXX", self.instance.pk):',
+    ): (
+        "the id is in the form only when adding (read-only once saved), and a model being "
+        "added is no saved model to pick as a fallback: only a duplicate id, refused as such, "
+        "could equal one"
+    ),
+    (
+        "catalogue/admin.py",
+        "FileCatalogueReadOnly.changelist_view",
+        "return super().changelist_view(request, None)",
+    ): (
+        "this call is reached only without the view permission, which admin's "
+        "changelist_view refuses (403) before it reads extra_context"
+    ),
+    (
+        "catalogue/admin.py",
+        "FileCatalogueReadOnly.has_change_permission",
+        "return selectors.uses_admin_rows() and super().has_change_permission(request, )",
+    ): "ModelAdmin's permissions are the model's: it never reads obj",
     ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
         "the /v1 routes have no path arguments: kwargs is always empty"
     ),

@@ -223,11 +223,20 @@ def test_the_file_test_takes_a_post_from_staff_only(settings, listed):
     assert listed[1] == [KEYED]
 
 
-def test_the_file_test_has_its_url_before_the_admins_own():
+def test_the_file_test_has_its_url_before_the_admins_own(settings, staff_request, listed):
+    # The URLconf is built once per process; its views are taken here from get_urls itself.
+    file_catalogue(settings)
+    listed[0].append("m1")
     urls = ProviderAdmin(Provider, admin.site).get_urls()
     assert str(urls[0].pattern) == "test-connection/"
     assert urls[0].name == "catalogue_provider_test_file"
     assert len(urls) > 1
+    staff_request._dont_enforce_csrf_checks = True
+
+    response = urls[0].callback(staff_request)
+
+    assert (response.status_code, response["Location"]) == (302, "/admin/catalogue/provider/")
+    assert listed[1] == [KEYED]
 
 
 def form(data: dict, instance=None) -> ModelForm:
