@@ -20,6 +20,7 @@ from tests.factories import ChatSessionFactory, MessageFactory, UserFactory
 from tests.usage.factories import at
 from usage import rollup, selectors
 from usage.models import DailyUsage, FirstTokenTimes
+from usage.templatetags.usage_tags import cost
 
 pytestmark = pytest.mark.django_db
 
@@ -387,6 +388,8 @@ def test_the_dashboard_of_a_period_without_usage_is_empty(people, catalogue):
         "cost": 0,
         "unpriced_models": [],
     }
+    # A Decimal, as the page shows it (an int 0 has no places to round to).
+    assert cost(shown.totals["cost"]) == "0.000000"
 
 
 def test_tokens_by_model_are_todays_and_the_utc_months_of_one_user(db):
