@@ -20,7 +20,7 @@ from catalogue.models import Model, Provider
 from tests.factories import UserFactory
 from tests.usage.test_admin import staff_client
 from usage import admin as usage_admin
-from usage import rollup
+from usage import charts, rollup
 from usage.models import DailyUsage, FirstTokenTimes, UsageDashboard
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +97,8 @@ def test_without_a_period_the_last_fourteen_utc_days_are_shown(viewer, now):
     assert (dashboard.period.start, dashboard.period.end) == (date(2026, 3, 2), date(2026, 3, 15))
     assert [row["model"] for row in dashboard.rows] == ["first-day", "today"]
     assert response.context["csv_url"] == "?start=2026-03-02&end=2026-03-15&format=csv"
+    assert response.context["charts"] == charts.dashboard_charts(dashboard)
+    assert response.context["opts"] is UsageDashboard._meta  # the breadcrumbs' app
     html = response.content.decode()
     assert "<title>Usage |" in html
     assert "2026-03-02 to 2026-03-15" in html
