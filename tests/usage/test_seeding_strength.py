@@ -360,3 +360,44 @@ def test_a_reply_with_500_tokens_of_history_or_fewer_has_none_cached():
         "total_ms": 315,
     }
     assert ("uniform", 0.2, 0.8) not in draws.asked
+
+
+def test_without_a_seed_the_run_is_seed_1s():
+    seeding.seed_usage(messages=200, users=4, groups=1, days=5, last_day=LAST_DAY)
+    unseeded = figures()
+    ChatSession.objects.filter(title__startswith="Seeded conversation ").delete()
+
+    seed(messages=200, users=4, groups=1, days=5, seed=1)
+
+    assert figures() == unseeded
+    seed(messages=200, users=4, groups=1, days=5, seed=2)
+    assert figures() != unseeded  # (the figures of two runs, summed)
+
+
+def test_a_few_users_hold_most_conversations():
+    seed()
+
+    per_user = Counter(
+        ChatSession.objects.filter(title__startswith="Seeded conversation ").values_list(
+            "user_id", flat=True
+        )
+    )
+    first, last = min(per_user), max(per_user)  # the first and last users with any
+    # The n-th user is drawn with weight 1/n: the first about six times as often as the sixth.
+    assert per_user[first] == max(per_user.values())
+    assert per_user[first] >= 3 * per_user.get(last, 0)
+
+
+def test_conversations_start_from_6_00_to_the_end_of_their_utc_day_most_in_the_afternoon():
+    seed()
+
+    starts = [
+        session.created_at
+        for session in ChatSession.objects.filter(title__startswith="Seeded conversation ")
+    ]
+    hours = Counter(start.hour for start in starts)
+    assert min(hours) >= 6
+    # Triangular from 6:00 to 24:00, peaking at 14:00: 10/18 of them after the peak.
+    after_peak = sum(count for hour, count in hours.items() if hour >= 14)
+    assert after_peak > len(starts) / 3
+    assert max(hours) >= 20
