@@ -1220,6 +1220,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
             'Group.objects.filter(name__startswith=f"seed-{run}-team-").values_list(flat=True)',
         )
     },
+    (
+        "usage/management/commands/measure_usage.py",
+        "Command.handle",
+        'host = (settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip(".") or "LOCALHOST"',
+    ): "host names are case-insensitive: Django lowercases the host it checks and serves",
     ("openai_api/views.py", "OpenAIView.run_sync", "return await run_db(fn, *args, )"): (
         "the /v1 routes have no path arguments: kwargs is always empty"
     ),

@@ -210,3 +210,14 @@ def test_measure_usage_stops_at_a_page_that_fails(busiest, ticking):
         broken._measure("missing", client, "/no-such-page/", 1)
 
     assert str(refused.value) == "/no-such-page/ answered 404"
+
+
+def test_seed_usage_says_what_each_option_is_for():
+    parser = seed_usage.Command().create_parser("manage.py", "seed_usage")
+    helps = {action.dest: action.help for action in parser._actions}
+
+    assert {name: helps[name] for name in ("messages", "days", "seed")} == {
+        "messages": "Messages to write.",
+        "days": "UTC days, ending today.",
+        "seed": "Random seed, for repeat runs.",
+    }
