@@ -318,6 +318,10 @@ CI_RUNS = [
     "accounts/api_auth.py",
 ]
 
+FLAT_FIRST_FIELD = (
+    "values_list(flat=True) without a field gives the model's first field: its id, the primary key"
+)
+
 # Surviving mutants no test can kill: (module, function, the mutated line) -> why.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
     (
@@ -1150,11 +1154,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     },
     **{
         ("conversations/services.py", "store_as_branch", line): (
-            "zip's strict is False by default, and None is as false"
+            "strict=None is not strict, like the default: each message is zipped with the one "
+            "before it (None first), a list one longer by design, and zip stops at the shorter"
         )
         for line in (
-            "for parent, message in zip([None, *messages], messages, ):",
             "for parent, message in zip([None, *messages], messages, strict=None):",
+            "for parent, message in zip([None, *messages], messages, ):",
         )
     },
     **{
@@ -1170,7 +1175,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "conversations/services.py",
         "_leaf_id",
         'return session.messages.order_by("-sequence").values_list(flat=True).first()',
-    ): "with no field named, a flat values_list reads the model's first field: the pk",
+    ): FLAT_FIRST_FIELD,
     (
         "catalogue/admin.py",
         "ModelForm.clean",
@@ -1203,9 +1208,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "(a start at midnight itself has probability zero; a seed's days and sums are the same)"
     ),
     **{
-        ("usage/seeding.py", "_users", line): (
-            "with no field named, a flat values_list reads the model's first field: the pk"
-        )
+        ("usage/seeding.py", "_users", line): (FLAT_FIRST_FIELD)
         for line in (
             ".values_list(flat=True)",
             'Group.objects.filter(name__startswith=f"seed-{run}-team-").values_list(flat=True)',
@@ -1274,10 +1277,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "with no query: the same empty dict, the same queries"
     ),
     **{
-        ("attachments/services.py", function, line): (
-            "values_list(flat=True) without a field gives the model's first field: StoredFile's "
-            "is id, its primary key"
-        )
+        ("attachments/services.py", function, line): (FLAT_FIRST_FIELD)
         for function, line in (
             (
                 "delete_unattached_files",
